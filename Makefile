@@ -1,0 +1,50 @@
+# tagpilot: common tasks. `make test` is the whole suite, test servers included (started if not running).
+SHELL := /bin/bash
+CARGO ?= cargo
+TESTINFRA := hack/testinfra
+PORT_BASE ?= $(or $(TAGPILOT_PORT_BASE),17000)
+export TAGPILOT_PORT_BASE := $(PORT_BASE)
+export TAGPILOT_TESTINFRA_ENV ?= $(or $(TAGPILOT_TESTINFRA),/tmp/tagpilot-testinfra-$(PORT_BASE))/testinfra.env
+
+.PHONY: all build test test-unit lint fmt testinfra-up testinfra-down k8s-build bench bench-compare clean
+
+all: build
+
+## build: debug build of every crate
+build:
+	$(CARGO) build --workspace --all-targets
+
+## test: the whole suite against the real servers (starts them when needed; leaves them running)
+test: testinfra-up
+	$(CARGO) test --workspace
+
+## test-unit: the tests that need no server
+test-unit:
+	$(CARGO) test --workspace --exclude tagpilot-e2e
+
+## lint: formatting check and clippy with warnings as errors
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## testinfra-up: start (or check) kube-apiserver, registries and git servers on 127.0.0.1
+testinfra-up:
+	bash $(TESTINFRA)/up.sh
+
+## testinfra-down: stop exactly the servers testinfra-up started
+testinfra-down:
+	bash $(TESTINFRA)/down.sh
+
+## k8s-build: build kube-apiserver v1.20.2 from Debian's source package once (cached in ~/.cache/tagpilot)
+k8s-build:
+	bash $(TESTINFRA)/k8s-build.sh
+
+## bench: criterion benchmarks
+bench:
+	$(CARGO) bench --workspace --exclude tagpilot-e2e
+
+clean:
+	$(CARGO) clean

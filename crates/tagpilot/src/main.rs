@@ -1,0 +1,2 @@
+//! The `tagpilot` command line.
+fn main() {}

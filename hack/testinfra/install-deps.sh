@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install the Debian packages the test servers need (idempotent: apt runs only when something is missing).
+# Used by up.sh, k8s-build.sh and .ci/run; safe to run by hand (root, Debian/Ubuntu).
+set -euo pipefail
+PKGS=(etcd-server openssl curl jq docker-registry skopeo apache2-utils lighttpd lighttpd-mod-openssl openssh-server git python3)
+[ "${1:-}" = --build ] && PKGS+=(dpkg-dev golang-go rsync golang-github-modern-go-reflect2-dev)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "missing Debian packages: ${missing[*]} (run: sudo $0 ${1:-})" >&2; exit 1
+fi
+echo "installing: ${missing[*]}" >&2
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

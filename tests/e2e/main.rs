@@ -1,0 +1,4 @@
+//! End-to-end tests against the real servers of `hack/testinfra/up.sh` (`make testinfra-up`).
+//! One test binary, so the servers and the build are shared by every test.
+
+mod infra_smoke;
