@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use git2::{Cred, CertificateCheckStatus, RemoteCallbacks, Repository, Signature};
+use git2::{CertificateCheckStatus, Cred, RemoteCallbacks, Repository, Signature};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::wait::{await_condition, conditions};
@@ -14,7 +14,12 @@ use tagpilot_testinfra::{Flavour, GitServer, Infra, unique_name};
 
 /// A throwaway kind, only for proving that CRDs apply and round-trip.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
-#[kube(group = "smoke.tagpilot.test", version = "v1", kind = "SmokeTest", namespaced)]
+#[kube(
+    group = "smoke.tagpilot.test",
+    version = "v1",
+    kind = "SmokeTest",
+    namespaced
+)]
 pub struct SmokeTestSpec {
     message: String,
     count: u32,
@@ -26,23 +31,38 @@ async fn kube_apiserver_applies_a_crd_and_round_trips_an_object() {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let crd = SmokeTest::crd();
     let name = crd.metadata.name.clone().unwrap();
-    crds.patch(&name, &PatchParams::apply("tagpilot-smoke").force(), &Patch::Apply(&crd))
-        .await
-        .expect("apply the CRD server-side");
-    tokio::time::timeout(Duration::from_secs(30), await_condition(crds, &name, conditions::is_crd_established()))
-        .await
-        .expect("CRD established within 30 s")
-        .expect("watch the CRD");
+    crds.patch(
+        &name,
+        &PatchParams::apply("tagpilot-smoke").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .expect("apply the CRD server-side");
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        await_condition(crds, &name, conditions::is_crd_established()),
+    )
+    .await
+    .expect("CRD established within 30 s")
+    .expect("watch the CRD");
 
     let api: Api<SmokeTest> = Api::namespaced(client, "default");
     let obj_name = unique_name("smoke");
-    let spec = SmokeTestSpec { message: "hello".into(), count: 3 };
-    api.create(&PostParams::default(), &SmokeTest::new(&obj_name, spec.clone()))
-        .await
-        .expect("create the object");
+    let spec = SmokeTestSpec {
+        message: "hello".into(),
+        count: 3,
+    };
+    api.create(
+        &PostParams::default(),
+        &SmokeTest::new(&obj_name, spec.clone()),
+    )
+    .await
+    .expect("create the object");
     let back = api.get(&obj_name).await.expect("read the object back");
     assert_eq!(back.spec, spec);
-    api.delete(&obj_name, &DeleteParams::default()).await.expect("delete the object");
+    api.delete(&obj_name, &DeleteParams::default())
+        .await
+        .expect("delete the object");
 }
 
 #[tokio::test]
@@ -50,23 +70,48 @@ async fn each_registry_flavour_takes_a_push_and_lists_it() {
     for flavour in Flavour::ALL {
         let reg = Infra::get().registry(flavour);
         let repo = format!("smoke/{}", unique_name("app"));
-        let digests = reg.push_tags(&repo, &["1.0.0", "1.0.1"]).await.expect("push two tags");
+        let digests = reg
+            .push_tags(&repo, &["1.0.0", "1.0.1"])
+            .await
+            .expect("push two tags");
         assert_eq!(digests.len(), 2);
         assert_ne!(digests[0], digests[1], "each tag gets its own manifest");
 
         // Plain reqwest, with the credentials each flavour needs.
         let url = format!("{}/v2/{repo}/tags/list", reg.base_url());
-        let anonymous = reg.client().get(&url).send().await.expect("anonymous request");
+        let anonymous = reg
+            .client()
+            .get(&url)
+            .send()
+            .await
+            .expect("anonymous request");
         let auth = reg.authorization(&repo).await.expect("credentials");
         if reg.needs_auth() {
-            assert_eq!(anonymous.status(), 401, "{flavour:?} refuses anonymous listing");
+            assert_eq!(
+                anonymous.status(),
+                401,
+                "{flavour:?} refuses anonymous listing"
+            );
         }
         let mut req = reg.client().get(&url);
         if let Some(auth) = auth {
             req = req.header("authorization", auth);
         }
-        let body: serde_json::Value = req.send().await.unwrap().error_for_status().unwrap().json().await.unwrap();
-        let mut tags: Vec<&str> = body["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+        let body: serde_json::Value = req
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut tags: Vec<&str> = body["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
         tags.sort();
         assert_eq!(tags, ["1.0.0", "1.0.1"], "{flavour:?}");
     }
@@ -97,9 +142,15 @@ fn commit_file(repo: &Repository, path: &str, content: &str, message: &str) -> g
     index.write().unwrap();
     let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
     let sig = Signature::now("tagpilot smoke", "smoke@tagpilot.test").unwrap();
-    let parents: Vec<git2::Commit> = repo.head().ok().and_then(|h| h.peel_to_commit().ok()).into_iter().collect();
+    let parents: Vec<git2::Commit> = repo
+        .head()
+        .ok()
+        .and_then(|h| h.peel_to_commit().ok())
+        .into_iter()
+        .collect();
     let parents: Vec<&git2::Commit> = parents.iter().collect();
-    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents).unwrap()
+    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+        .unwrap()
 }
 
 fn http_callbacks(git: &GitServer) -> RemoteCallbacks<'static> {
@@ -115,7 +166,10 @@ fn ssh_callbacks(git: &GitServer) -> RemoteCallbacks<'static> {
     let mut cb = RemoteCallbacks::new();
     cb.credentials(move |_, user, _| Cred::ssh_key(user.unwrap_or("git"), None, &key, None));
     cb.certificate_check(move |cert, _host| {
-        let presented = cert.as_hostkey().and_then(|k| k.hostkey()).map(<[u8]>::to_vec);
+        let presented = cert
+            .as_hostkey()
+            .and_then(|k| k.hostkey())
+            .map(<[u8]>::to_vec);
         if presented.as_deref() == Some(&known_key[..]) {
             Ok(CertificateCheckStatus::CertificateOk)
         } else {
@@ -128,7 +182,9 @@ fn ssh_callbacks(git: &GitServer) -> RemoteCallbacks<'static> {
 fn clone(url: &str, dir: &Path, cb: RemoteCallbacks<'static>) -> Result<Repository, git2::Error> {
     let mut fo = git2::FetchOptions::new();
     fo.remote_callbacks(cb);
-    git2::build::RepoBuilder::new().fetch_options(fo).clone(url, dir)
+    git2::build::RepoBuilder::new()
+        .fetch_options(fo)
+        .clone(url, dir)
 }
 
 fn push(repo: &Repository, cb: RemoteCallbacks<'static>) {
@@ -148,13 +204,28 @@ fn git_clone_commit_push_over_http_https_and_ssh() {
     let tmp = tempfile::tempdir().unwrap();
 
     // HTTP: the first commit of an empty repository.
-    let repo = clone(&git.http_url(&name), &tmp.path().join("http"), http_callbacks(&git)).expect("clone over http");
+    let repo = clone(
+        &git.http_url(&name),
+        &tmp.path().join("http"),
+        http_callbacks(&git),
+    )
+    .expect("clone over http");
     repo.set_head("refs/heads/main").unwrap();
-    commit_file(&repo, "deploy/app.yaml", "image: app:1.0.0\n", "http commit");
+    commit_file(
+        &repo,
+        "deploy/app.yaml",
+        "image: app:1.0.0\n",
+        "http commit",
+    );
     push(&repo, http_callbacks(&git));
 
     // SSH, with the host key checked against known_hosts.
-    let repo = clone(&git.ssh_url(&name), &tmp.path().join("ssh"), ssh_callbacks(&git)).expect("clone over ssh");
+    let repo = clone(
+        &git.ssh_url(&name),
+        &tmp.path().join("ssh"),
+        ssh_callbacks(&git),
+    )
+    .expect("clone over ssh");
     let text = std::fs::read_to_string(repo.workdir().unwrap().join("deploy/app.yaml")).unwrap();
     assert_eq!(text, "image: app:1.0.0\n", "ssh sees the http push");
     commit_file(&repo, "deploy/app.yaml", "image: app:1.0.1\n", "ssh commit");
@@ -162,14 +233,33 @@ fn git_clone_commit_push_over_http_https_and_ssh() {
 
     // HTTPS, trusting the test CA (process-wide in libgit2; this binary has no other libgit2 TLS user).
     unsafe { git2::opts::set_ssl_cert_file(&git.ca_file) }.expect("set the git CA");
-    let repo = clone(&git.https_url(&name), &tmp.path().join("https"), http_callbacks(&git)).expect("clone over https");
+    let repo = clone(
+        &git.https_url(&name),
+        &tmp.path().join("https"),
+        http_callbacks(&git),
+    )
+    .expect("clone over https");
     let head = repo.head().unwrap().peel_to_commit().unwrap();
     assert_eq!(head.message().ok(), Some("ssh commit"));
     assert_eq!(head.parent_count(), 1);
     commit_file(&repo, "deploy/other.yaml", "x: 1\n", "https commit");
     push(&repo, http_callbacks(&git));
-    let again = clone(&git.http_url(&name), &tmp.path().join("again"), http_callbacks(&git)).unwrap();
-    assert_eq!(again.head().unwrap().peel_to_commit().unwrap().message().ok(), Some("https commit"));
+    let again = clone(
+        &git.http_url(&name),
+        &tmp.path().join("again"),
+        http_callbacks(&git),
+    )
+    .unwrap();
+    assert_eq!(
+        again
+            .head()
+            .unwrap()
+            .peel_to_commit()
+            .unwrap()
+            .message()
+            .ok(),
+        Some("https commit")
+    );
 }
 
 #[test]
@@ -182,14 +272,19 @@ fn git_ssh_refuses_a_wrong_host_key() {
     let key = git.ssh_key_file.clone();
     cb.credentials(move |_, user, _| Cred::ssh_key(user.unwrap_or("git"), None, &key, None));
     cb.certificate_check(|cert, _| {
-        let presented = cert.as_hostkey().and_then(|k| k.hostkey()).map(<[u8]>::to_vec);
+        let presented = cert
+            .as_hostkey()
+            .and_then(|k| k.hostkey())
+            .map(<[u8]>::to_vec);
         if presented.as_deref() == Some(&[0u8; 51][..]) {
             Ok(CertificateCheckStatus::CertificateOk)
         } else {
             Err(git2::Error::from_str("host key does not match known_hosts"))
         }
     });
-    let Err(err) = clone(&git.ssh_url(&name), tmp.path(), cb) else { panic!("a wrong host key is refused") };
+    let Err(err) = clone(&git.ssh_url(&name), tmp.path(), cb) else {
+        panic!("a wrong host key is refused")
+    };
     // libgit2 reports a refused certificate check with its own message.
     assert_eq!(err.class(), git2::ErrorClass::Ssh, "{err}");
     assert!(err.message().contains("hostkey"), "{err}");
@@ -211,6 +306,8 @@ fn git_http_refuses_a_wrong_password() {
         }
         Cred::userpass_plaintext(&user, "wrong")
     });
-    let Err(err) = clone(&git.http_url(&name), tmp.path(), cb) else { panic!("a wrong password is refused") };
+    let Err(err) = clone(&git.http_url(&name), tmp.path(), cb) else {
+        panic!("a wrong password is refused")
+    };
     assert!(err.message().contains("authentication"), "{err}");
 }

@@ -1,1 +1,7 @@
 //! The engines of tagpilot, free of cluster I/O so that the controllers and `tagpilot run` share them.
+//!
+//! - [`semver`]: versions and ranges with Masterminds/semver v3 semantics (Flux's `semver.range`).
+//! - [`policy`]: ImagePolicy selection (semver, alphabetical, numerical; filter and extract).
+
+pub mod policy;
+pub mod semver;

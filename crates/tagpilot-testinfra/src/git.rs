@@ -48,7 +48,9 @@ impl GitServer {
     /// the `git` user the servers run as. Returns its path on disk.
     pub fn create_repo(&self, name: &str) -> PathBuf {
         let path = self.repos_dir.join(format!("{name}.git"));
-        run(Command::new("git").args(["init", "-q", "--bare", "-b", "main"]).arg(&path));
+        run(Command::new("git")
+            .args(["init", "-q", "--bare", "-b", "main"])
+            .arg(&path));
         run(Command::new("git")
             .arg("-C")
             .arg(&path)

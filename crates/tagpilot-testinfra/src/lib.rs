@@ -33,7 +33,8 @@ pub fn default_env_file() -> PathBuf {
     PathBuf::from(format!("/tmp/tagpilot-testinfra-{base}/testinfra.env"))
 }
 
-const HOW_TO_START: &str = "start the test servers with `make testinfra-up` (or hack/testinfra/up.sh)";
+const HOW_TO_START: &str =
+    "start the test servers with `make testinfra-up` (or hack/testinfra/up.sh)";
 
 impl Infra {
     /// The servers of this test run; panics with instructions when the env file is missing.
@@ -170,7 +171,10 @@ mod tests {
     fn finds_socket_addresses() {
         let want: SocketAddr = "127.0.0.1:17020".parse().unwrap();
         assert_eq!(socket_addr_of("http://127.0.0.1:17020/git"), Some(want));
-        assert_eq!(socket_addr_of("ssh://git@127.0.0.1:17020/tmp/x"), Some(want));
+        assert_eq!(
+            socket_addr_of("ssh://git@127.0.0.1:17020/tmp/x"),
+            Some(want)
+        );
         assert_eq!(socket_addr_of("127.0.0.1:17020"), Some(want));
         assert_eq!(socket_addr_of("/tmp/x"), None);
     }

@@ -60,8 +60,9 @@ impl Registry {
         let mut builder = reqwest::Client::builder().pool_max_idle_per_host(16);
         if let Some(ca) = &ca_file {
             let pem = std::fs::read(ca).expect("read the registry CA");
-            builder = builder
-                .tls_certs_only([reqwest::Certificate::from_pem(&pem).expect("parse the registry CA")]);
+            builder = builder.tls_certs_only([
+                reqwest::Certificate::from_pem(&pem).expect("parse the registry CA")
+            ]);
         }
         Registry {
             flavour,
@@ -124,7 +125,11 @@ impl Registry {
 
     /// Follows the registry's `WWW-Authenticate: Bearer` challenge to the token server.
     async fn fetch_token(&self, repo: &str) -> anyhow::Result<String> {
-        let resp = self.client.get(format!("{}/v2/", self.base_url())).send().await?;
+        let resp = self
+            .client
+            .get(format!("{}/v2/", self.base_url()))
+            .send()
+            .await?;
         let challenge = resp
             .headers()
             .get("www-authenticate")
@@ -157,7 +162,11 @@ impl Registry {
             .context("token server reply without token")
     }
 
-    async fn send(&self, repo: &str, req: reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response> {
+    async fn send(
+        &self,
+        repo: &str,
+        req: reqwest::RequestBuilder,
+    ) -> anyhow::Result<reqwest::Response> {
         let req = match self.authorization(repo).await? {
             Some(auth) => req.header("authorization", auth),
             None => req,
@@ -184,7 +193,10 @@ impl Registry {
             return Ok((digest, data.len()));
         }
         let started = self
-            .send(repo, self.client.post(format!("{base}/v2/{repo}/blobs/uploads/")))
+            .send(
+                repo,
+                self.client.post(format!("{base}/v2/{repo}/blobs/uploads/")),
+            )
             .await?;
         let location = started
             .headers()
@@ -219,8 +231,14 @@ impl Registry {
     ) -> anyhow::Result<String> {
         let digest = format!("sha256:{:x}", Sha256::digest(&body));
         let url = format!("{}/v2/{repo}/manifests/{reference}", self.base_url());
-        self.send(repo, self.client.put(url).header("content-type", media_type).body(body))
-            .await?;
+        self.send(
+            repo,
+            self.client
+                .put(url)
+                .header("content-type", media_type)
+                .body(body),
+        )
+        .await?;
         Ok(digest)
     }
 
@@ -246,7 +264,11 @@ impl Registry {
 
     /// Pushes one small image per tag, each with its own digest; up to 8 uploads in flight.
     /// Returns the manifest digest of each tag, in the order given.
-    pub async fn push_tags<S: AsRef<str>>(&self, repo: &str, tags: &[S]) -> anyhow::Result<Vec<String>> {
+    pub async fn push_tags<S: AsRef<str>>(
+        &self,
+        repo: &str,
+        tags: &[S],
+    ) -> anyhow::Result<Vec<String>> {
         let tags: Vec<String> = tags.iter().map(|t| t.as_ref().to_string()).collect();
         let sem = Arc::new(tokio::sync::Semaphore::new(8));
         let mut set = tokio::task::JoinSet::new();
@@ -256,7 +278,12 @@ impl Registry {
                 let _permit = sem.acquire().await?;
                 let manifest = this.image_manifest(&repo, &tag, "amd64").await?;
                 let digest = this
-                    .put_manifest(&repo, &tag, "application/vnd.oci.image.manifest.v1+json", manifest)
+                    .put_manifest(
+                        &repo,
+                        &tag,
+                        "application/vnd.oci.image.manifest.v1+json",
+                        manifest,
+                    )
                     .await
                     .with_context(|| format!("push {repo}:{tag}"))?;
                 anyhow::Ok((i, digest))
@@ -271,17 +298,31 @@ impl Registry {
     }
 
     /// Pushes many tags that all point at one manifest: one request per tag, for large tag lists.
-    pub async fn push_tags_same_manifest<S: AsRef<str>>(&self, repo: &str, tags: &[S]) -> anyhow::Result<String> {
+    pub async fn push_tags_same_manifest<S: AsRef<str>>(
+        &self,
+        repo: &str,
+        tags: &[S],
+    ) -> anyhow::Result<String> {
         let manifest = self.image_manifest(repo, "shared", "amd64").await?;
         let sem = Arc::new(tokio::sync::Semaphore::new(16));
         let mut set = tokio::task::JoinSet::new();
         for tag in tags {
-            let (this, repo, sem, body, tag) =
-                (self.clone(), repo.to_string(), sem.clone(), manifest.clone(), tag.as_ref().to_string());
+            let (this, repo, sem, body, tag) = (
+                self.clone(),
+                repo.to_string(),
+                sem.clone(),
+                manifest.clone(),
+                tag.as_ref().to_string(),
+            );
             set.spawn(async move {
                 let _permit = sem.acquire().await?;
-                this.put_manifest(&repo, &tag, "application/vnd.oci.image.manifest.v1+json", body)
-                    .await
+                this.put_manifest(
+                    &repo,
+                    &tag,
+                    "application/vnd.oci.image.manifest.v1+json",
+                    body,
+                )
+                .await
             });
         }
         let mut digest = String::new();
@@ -295,11 +336,17 @@ impl Registry {
     pub async fn push_index(&self, repo: &str, tag: &str) -> anyhow::Result<String> {
         let mut entries = Vec::new();
         for arch in ["amd64", "arm64"] {
-            let body = self.image_manifest(repo, &format!("{tag}-{arch}"), arch).await?;
+            let body = self
+                .image_manifest(repo, &format!("{tag}-{arch}"), arch)
+                .await?;
             let size = body.len();
             let digest = self
-                .put_manifest(repo, &format!("sha256:{:x}", Sha256::digest(&body)),
-                    "application/vnd.oci.image.manifest.v1+json", body)
+                .put_manifest(
+                    repo,
+                    &format!("sha256:{:x}", Sha256::digest(&body)),
+                    "application/vnd.oci.image.manifest.v1+json",
+                    body,
+                )
                 .await?;
             entries.push(serde_json::json!({
                 "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -367,7 +414,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc

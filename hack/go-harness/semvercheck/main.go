@@ -1,0 +1,54 @@
+// semvercheck evaluates a table of (range, version, expected) lines with Masterminds/semver as Debian ships it
+// and prints every line where the library disagrees with the table. Used to check tagpilot's range table:
+// Debian has v3.2.0, which applies the prerelease rule per comparator; lines marked "group-pre" expect the
+// v3.3+ per-group rule and are reported separately.
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/Masterminds/semver"
+)
+
+func main() {
+	f, err := os.Open(os.Args[1])
+	if err != nil {
+		panic(err)
+	}
+	sc := bufio.NewScanner(f)
+	n, bad, groupPre := 0, 0, 0
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") || strings.TrimSpace(line) == "" {
+			continue
+		}
+		fields := strings.Split(line, "\t")
+		rng, ver, want := fields[0], fields[1], fields[2] == "true"
+		n++
+		if fields[2] == "error" {
+			if _, err := semver.NewConstraint(rng); err == nil {
+				bad++
+				fmt.Printf("MISMATCH %q parses, want an error\n", rng)
+			}
+			continue
+		}
+		got := false
+		c, cerr := semver.NewConstraint(rng)
+		v, verr := semver.NewVersion(ver)
+		if cerr == nil && verr == nil {
+			got = c.Check(v)
+		}
+		if got != want {
+			if len(fields) > 3 && fields[3] == "group-pre" {
+				groupPre++
+				continue
+			}
+			bad++
+			fmt.Printf("MISMATCH %q %q want %v got %v (constraint err %v, version err %v)\n", rng, ver, want, got, cerr, verr)
+		}
+	}
+	fmt.Printf("%d cases, %d mismatches, %d expected group-prerelease differences\n", n, bad, groupPre)
+}
