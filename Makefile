@@ -48,3 +48,7 @@ bench:
 
 clean:
 	$(CARGO) clean
+
+## bench-compare: tagpilot vs the Go libraries Flux uses, timed side by side on the same inputs
+bench-compare:
+	bash hack/bench-compare/policy.sh

@@ -3,7 +3,10 @@
 # Used by up.sh, k8s-build.sh and .ci/run; safe to run by hand (root, Debian/Ubuntu).
 set -euo pipefail
 PKGS=(etcd-server openssl curl jq docker-registry skopeo apache2-utils lighttpd lighttpd-mod-openssl openssh-server git python3)
-[ "${1:-}" = --build ] && PKGS+=(dpkg-dev golang-go rsync golang-github-modern-go-reflect2-dev)
+case "${1:-}" in
+  --build) PKGS+=(dpkg-dev golang-go rsync golang-github-modern-go-reflect2-dev) ;;
+  --bench) PKGS+=(golang-go golang-github-masterminds-semver-dev golang-github-masterminds-sprig-dev skopeo hyperfine time) ;;
+esac
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

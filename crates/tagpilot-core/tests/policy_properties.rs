@@ -91,6 +91,19 @@ proptest! {
     }
 
     #[test]
+    fn extracting_the_whole_tag_changes_nothing(tags in prop::collection::vec(tag(), 1..40), r in range()) {
+        for selector in [
+            Selector::SemVer(Range::parse(&r).unwrap()),
+            Selector::Alphabetical(Order::Asc),
+            Selector::Alphabetical(Order::Desc),
+        ] {
+            let plain = Policy::new(selector.clone());
+            let extracting = Policy::new(selector).with_filter("^.*$", Some("$0")).unwrap();
+            prop_assert_eq!(plain.select(&tags).ok(), extracting.select(&tags).ok());
+        }
+    }
+
+    #[test]
     fn nothing_panics_on_arbitrary_input(text in "\\PC{0,40}", tags in prop::collection::vec("\\PC{0,20}", 0..10)) {
         if let Ok(p) = Policy::semver(&text) {
             let _ = p.select(&tags);

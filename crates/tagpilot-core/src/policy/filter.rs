@@ -8,7 +8,7 @@ use regex::bytes::{Regex, RegexBuilder};
 pub struct TagFilter {
     pattern: String,
     regex: Regex,
-    extract: Option<String>,
+    extract: Option<Template>,
 }
 
 /// The pattern does not compile.
@@ -41,10 +41,13 @@ impl TagFilter {
                     .trim()
                     .to_string(),
             })?;
+        let extract = extract
+            .filter(|e| !e.is_empty())
+            .map(|t| Template::compile(&regex, t));
         Ok(TagFilter {
             pattern: pattern.to_string(),
             regex,
-            extract: extract.filter(|e| !e.is_empty()).map(str::to_string),
+            extract,
         })
     }
 
@@ -66,44 +69,102 @@ impl TagFilter {
     /// The value the policy sees for `tag`: None when the pattern does not match; the tag itself without an
     /// extract template; else the template expanded with the first match's groups.
     pub fn apply(&self, tag: &str) -> Option<String> {
+        let mut scratch = self.scratch();
+        self.extract_into(tag, &mut scratch).map(str::to_string)
+    }
+
+    /// Reusable buffers for [`TagFilter::extract_into`].
+    pub fn scratch(&self) -> Scratch {
+        Scratch {
+            locations: self.regex.capture_locations(),
+            out: Vec::new(),
+        }
+    }
+
+    /// Like [`TagFilter::apply`], expanding into `scratch` without allocating once the buffers have grown.
+    /// The value is lossily decoded only when an extract template produced bytes that are not UTF-8.
+    pub fn extract_into<'s>(&self, tag: &'s str, scratch: &'s mut Scratch) -> Option<&'s str> {
         let Some(template) = &self.extract else {
-            return self.is_match(tag).then(|| tag.to_string());
+            return self.is_match(tag).then_some(tag);
         };
-        let caps = self.regex.captures(tag.as_bytes())?;
-        let mut out = Vec::with_capacity(template.len() + tag.len());
-        expand(&self.regex, &caps, template, &mut out);
-        Some(String::from_utf8_lossy(&out).into_owned())
+        self.regex
+            .captures_read(&mut scratch.locations, tag.as_bytes())?;
+        scratch.out.clear();
+        for piece in &template.pieces {
+            match piece {
+                Piece::Literal(text) => scratch.out.extend_from_slice(text.as_bytes()),
+                Piece::Group(i) => {
+                    if let Some((a, z)) = scratch.locations.get(*i) {
+                        scratch.out.extend_from_slice(&tag.as_bytes()[a..z]);
+                    }
+                }
+            }
+        }
+        if std::str::from_utf8(&scratch.out).is_err() {
+            let fixed = String::from_utf8_lossy(&scratch.out)
+                .into_owned()
+                .into_bytes();
+            scratch.out = fixed;
+        }
+        std::str::from_utf8(&scratch.out).ok()
     }
 }
 
-/// Go's `Regexp.Expand`.
-fn expand(re: &Regex, caps: &regex::bytes::Captures<'_>, template: &str, out: &mut Vec<u8>) {
-    let mut rest = template;
-    while let Some(pos) = rest.find('$') {
-        out.extend_from_slice(&rest.as_bytes()[..pos]);
-        rest = &rest[pos + 1..];
-        if let Some(after) = rest.strip_prefix('$') {
-            out.push(b'$');
+/// Buffers reused across tags by [`TagFilter::extract_into`].
+#[derive(Clone, Debug)]
+pub struct Scratch {
+    locations: regex::bytes::CaptureLocations,
+    out: Vec<u8>,
+}
+
+/// An extract template compiled against the pattern's groups.
+#[derive(Clone, Debug)]
+struct Template {
+    pieces: Vec<Piece>,
+}
+
+#[derive(Clone, Debug)]
+enum Piece {
+    Literal(String),
+    /// A capture group index; a name or number the pattern lacks expands to nothing, as in Go.
+    Group(usize),
+}
+
+impl Template {
+    /// Go's `Regexp.Expand` rules, resolved once: `$$`, `$name`, `${name}`, numbers; a malformed `$` is literal.
+    fn compile(re: &Regex, template: &str) -> Template {
+        let mut pieces = Vec::new();
+        let mut literal = String::new();
+        let mut rest = template;
+        while let Some(pos) = rest.find('$') {
+            literal.push_str(&rest[..pos]);
+            rest = &rest[pos + 1..];
+            if let Some(after) = rest.strip_prefix('$') {
+                literal.push('$');
+                rest = after;
+                continue;
+            }
+            let Some((name, after)) = template_name(rest) else {
+                literal.push('$');
+                continue;
+            };
             rest = after;
-            continue;
+            let group = match group_number(name) {
+                Some(n) => Some(n),
+                None => re.capture_names().position(|n| n == Some(name)),
+            };
+            if !literal.is_empty() {
+                pieces.push(Piece::Literal(std::mem::take(&mut literal)));
+            }
+            // Out of range: never matches, so it expands to nothing.
+            pieces.push(Piece::Group(group.unwrap_or(usize::MAX)));
         }
-        let Some((name, after)) = template_name(rest) else {
-            out.push(b'$');
-            continue;
-        };
-        rest = after;
-        let group = match group_number(name) {
-            Some(n) => caps.get(n),
-            None => re
-                .capture_names()
-                .position(|n| n == Some(name))
-                .and_then(|i| caps.get(i)),
-        };
-        if let Some(m) = group {
-            out.extend_from_slice(m.as_bytes());
+        literal.push_str(rest);
+        if !literal.is_empty() {
+            pieces.push(Piece::Literal(literal));
         }
+        Template { pieces }
     }
-    out.extend_from_slice(rest.as_bytes());
 }
 
 /// Go's `extract`: a name of letters, digits and `_`, optionally in braces; None when malformed.

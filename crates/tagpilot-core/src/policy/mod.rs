@@ -9,7 +9,8 @@
 mod filter;
 mod numeric;
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::cmp::Ordering;
 use std::fmt;
 
 pub use filter::{FilterError, TagFilter};
@@ -156,150 +157,264 @@ impl Policy {
         if tags.is_empty() {
             return Err(SelectError::EmptyTagList);
         }
+        if let (Selector::Alphabetical(order), None) = (&self.selector, &self.filter) {
+            // Values are the tags themselves and all distinct by text: the extreme tag.
+            let tags = tags.iter().map(AsRef::as_ref);
+            let pick = match order {
+                Order::Asc => tags.max(),
+                Order::Desc => tags.min(),
+            };
+            return pick.ok_or(SelectError::EmptyTagList);
+        }
+        let mut picker = Picker::new(&self.selector);
+        self.for_each_candidate(tags, |value, original| picker.push(value, original));
+        if picker.saw_nan {
+            return self.select_numerical_with_nan(tags);
+        }
+        picker.finish(self.filter.as_ref())
+    }
+
+    /// Calls `f(value the policy sees, original tag)` for every tag the filter keeps. Without an extract
+    /// template the value is the tag itself; with one it lives in a buffer reused from tag to tag.
+    fn for_each_candidate<'t, S: AsRef<str>>(
+        &self,
+        tags: &'t [S],
+        mut f: impl FnMut(Value<'_, 't>, &'t str),
+    ) {
         match &self.filter {
-            None => self.select_among(tags.iter().map(|t| (t.as_ref(), t.as_ref()))),
-            Some(filter) if !filter.extracts() => {
-                let mut kept = tags
-                    .iter()
-                    .map(AsRef::as_ref)
-                    .filter(|t| filter.is_match(t))
-                    .peekable();
-                if kept.peek().is_none() {
-                    return Err(SelectError::NoTagMatchesFilter {
-                        pattern: filter.pattern().to_string(),
-                    });
-                }
-                self.select_among(kept.map(|t| (t, t)))
-            }
+            None => tags
+                .iter()
+                .for_each(|t| f(Value::Tag(t.as_ref()), t.as_ref())),
+            Some(filter) if !filter.extracts() => tags
+                .iter()
+                .map(AsRef::as_ref)
+                .filter(|t| filter.is_match(t))
+                .for_each(|t| f(Value::Tag(t), t)),
             Some(filter) => {
-                // extracted value -> byte-wise smallest original tag
-                let mut extracted: HashMap<String, &'t str> = HashMap::new();
+                let mut scratch = filter.scratch();
                 for tag in tags.iter().map(AsRef::as_ref) {
-                    if let Some(value) = filter.apply(tag) {
-                        extracted
-                            .entry(value)
-                            .and_modify(|orig| *orig = (*orig).min(tag))
-                            .or_insert(tag);
+                    if let Some(value) = filter.extract_into(tag, &mut scratch) {
+                        f(Value::Extracted(value), tag);
                     }
                 }
-                if extracted.is_empty() {
-                    return Err(SelectError::NoTagMatchesFilter {
-                        pattern: filter.pattern().to_string(),
-                    });
-                }
-                self.select_among(extracted.iter().map(|(v, &orig)| (v.as_str(), orig)))
             }
         }
     }
 
-    /// Selects among (value the policy sees, original tag) pairs; values are distinct.
-    fn select_among<'v, 't>(
+    /// Flux's numerical fold, run literally (over the distinct values in byte-wise descending order) because a
+    /// NaN makes Go's comparisons order-dependent.
+    fn select_numerical_with_nan<'t, S: AsRef<str>>(
         &self,
-        candidates: impl Iterator<Item = (&'v str, &'t str)> + Clone,
+        tags: &'t [S],
     ) -> Result<&'t str, SelectError> {
-        match &self.selector {
-            Selector::SemVer(range) => latest_semver(range, candidates),
-            Selector::Alphabetical(order) => Ok(latest_alphabetical(*order, candidates)),
-            Selector::Numerical(order) => latest_numerical(*order, candidates),
-        }
-    }
-}
-
-/// The greatest version in `range`; among equal precedence the byte-wise greatest value (Flux's first in its
-/// descending iteration).
-fn latest_semver<'v, 't>(
-    range: &Range,
-    candidates: impl Iterator<Item = (&'v str, &'t str)>,
-) -> Result<&'t str, SelectError> {
-    let mut best: Option<(Version<'v>, &'t str)> = None;
-    for (value, original) in candidates {
-        let Ok(v) = Version::parse_tag(value) else {
-            continue;
+        let Selector::Numerical(order) = self.selector else {
+            unreachable!("only the numerical policy parses numbers")
         };
-        if !range.matches(&v) {
-            continue;
-        }
-        let better = match &best {
-            None => true,
-            Some((b, _)) => match v.precedence(b) {
-                std::cmp::Ordering::Greater => true,
-                std::cmp::Ordering::Equal => value > b.original,
-                std::cmp::Ordering::Less => false,
-            },
-        };
-        if better {
-            best = Some((v, original));
-        }
-    }
-    best.map(|(_, original)| original)
-        .ok_or(SelectError::NoVersionInRange)
-}
-
-fn latest_alphabetical<'v, 't>(
-    order: Order,
-    candidates: impl Iterator<Item = (&'v str, &'t str)>,
-) -> &'t str {
-    let pick = match order {
-        Order::Asc => candidates.max_by(|a, b| a.0.cmp(b.0)),
-        Order::Desc => candidates.min_by(|a, b| a.0.cmp(b.0)),
-    };
-    pick.map(|(_, original)| original).unwrap_or_default()
-}
-
-/// Flux's numerical fold over the values in byte-wise descending order: the first sets the pick, each next
-/// replaces it unless strictly worse. Without NaN this is the extreme value with ties to the byte-wise smallest
-/// value, computed in one pass; with a NaN present the fold runs as Flux's does, over the sorted values.
-fn latest_numerical<'v, 't>(
-    order: Order,
-    candidates: impl Iterator<Item = (&'v str, &'t str)> + Clone,
-) -> Result<&'t str, SelectError> {
-    let mut best: Option<(f64, &'v str, &'t str)> = None;
-    let mut saw_nan = false;
-    for (value, original) in candidates.clone() {
-        let Some(x) = parse_go_float(value) else {
-            // Flux stops at the first non-number of its descending iteration: the byte-wise greatest one.
-            let (value, original) = candidates
-                .filter(|(v, _)| parse_go_float(v).is_none())
-                .max_by(|a, b| a.0.cmp(b.0))
-                .unwrap_or((value, original));
-            return Err(SelectError::NonNumericTag {
-                tag: original.to_string(),
-                value: value.to_string(),
-            });
-        };
-        saw_nan |= x.is_nan();
-        let better = match best {
-            None => true,
-            Some((b, bv, _)) => match order {
-                Order::Asc => x > b || (x == b && value < bv),
-                Order::Desc => x < b || (x == b && value < bv),
-            },
-        };
-        if better {
-            best = Some((x, value, original));
-        }
-    }
-    if saw_nan {
-        let mut sorted: Vec<(f64, &'v str, &'t str)> = candidates
-            .map(|(v, o)| (parse_go_float(v).unwrap_or(f64::NAN), v, o))
-            .collect();
-        sorted.sort_unstable_by(|a, b| b.1.cmp(a.1));
+        let mut pairs: Vec<(String, &'t str)> = Vec::new();
+        self.for_each_candidate(tags, |value, original| {
+            pairs.push((value.as_str().to_string(), original))
+        });
+        // Distinct values, each with its byte-wise smallest original, in descending byte order.
+        pairs.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+        pairs.dedup_by(|later, first| later.0 == first.0);
         let mut pick: Option<(f64, &'t str)> = None;
-        for (x, _, original) in sorted {
-            let worse = match pick {
-                None => false,
-                Some((p, _)) => match order {
-                    Order::Asc => x < p,
-                    Order::Desc => x > p,
-                },
-            };
+        for (value, original) in pairs {
+            let x = parse_go_float(&value).unwrap_or(f64::NAN);
+            let worse = pick.is_some_and(|(p, _)| match order {
+                Order::Asc => x < p,
+                Order::Desc => x > p,
+            });
             if !worse {
                 pick = Some((x, original));
             }
         }
-        return Ok(pick.map(|(_, o)| o).unwrap_or_default());
+        Ok(pick.map(|(_, original)| original).unwrap_or_default())
     }
-    Ok(best.map(|(_, _, original)| original).unwrap_or_default())
+}
+
+/// A value the policy sees: a tag itself, or a value extracted into a reused buffer.
+#[derive(Clone, Copy)]
+enum Value<'s, 't> {
+    Tag(&'t str),
+    Extracted(&'s str),
+}
+
+impl<'t> Value<'_, 't> {
+    fn as_str(&self) -> &str {
+        match self {
+            Value::Tag(t) => t,
+            Value::Extracted(v) => v,
+        }
+    }
+
+    /// Keeps the value: borrowed when it is a tag, copied when it lives in the reused buffer.
+    fn keep(self, into: &mut Cow<'t, str>) {
+        match self {
+            Value::Tag(t) => *into = Cow::Borrowed(t),
+            Value::Extracted(v) => match into {
+                Cow::Owned(s) => {
+                    s.clear();
+                    s.push_str(v);
+                }
+                Cow::Borrowed(_) => *into = Cow::Owned(v.to_string()),
+            },
+        }
+    }
+}
+
+/// The best candidate so far, with its parsed number or version parts so that they are not parsed again.
+struct Best<'t> {
+    value: Cow<'t, str>,
+    original: &'t str,
+    number: f64,
+    /// (major, minor, patch) of a semver candidate; its prerelease is `value[pre_start..pre_end]`.
+    version: (u64, u64, u64),
+    pre_start: usize,
+    pre_end: usize,
+}
+
+impl Best<'_> {
+    fn version(&self) -> Version<'_> {
+        let (major, minor, patch) = self.version;
+        Version {
+            major,
+            minor,
+            patch,
+            pre: &self.value[self.pre_start..self.pre_end],
+            build: "",
+            original: &self.value,
+        }
+    }
+}
+
+/// (major, minor, patch) and the prerelease's byte range within the version's text.
+fn version_parts(v: &Version<'_>) -> ((u64, u64, u64), usize, usize) {
+    let start = if v.pre.is_empty() {
+        0
+    } else {
+        v.pre.as_ptr() as usize - v.original.as_ptr() as usize
+    };
+    ((v.major, v.minor, v.patch), start, start + v.pre.len())
+}
+
+/// Flux's pick over candidates pushed one at a time, in one pass and without allocating per candidate.
+///
+/// Each candidate is ranked against the best so far: semver by precedence, alphabetical by bytes, numerical
+/// by value; remaining ties go to the byte-wise greatest value (semver, as Flux's descending iteration keeps
+/// the first) or the byte-wise smallest (numerical, as Flux's fold keeps the last). Equal values are the same
+/// candidate seen through two tags: the byte-wise smallest original is kept.
+struct Picker<'p, 't> {
+    selector: &'p Selector,
+    best: Option<Best<'t>>,
+    seen: bool,
+    saw_nan: bool,
+    /// The byte-wise greatest non-numeric value: the one Flux's descending iteration fails on.
+    non_numeric: Option<(String, &'t str)>,
+}
+
+impl<'p, 't> Picker<'p, 't> {
+    fn new(selector: &'p Selector) -> Picker<'p, 't> {
+        Picker {
+            selector,
+            best: None,
+            seen: false,
+            saw_nan: false,
+            non_numeric: None,
+        }
+    }
+
+    fn push(&mut self, value: Value<'_, 't>, original: &'t str) {
+        self.seen = true;
+        let v = value.as_str();
+        let mut number = 0.0;
+        let mut parts = ((0, 0, 0), 0, 0);
+        let rank = match self.selector {
+            Selector::SemVer(range) => {
+                let Ok(version) = Version::parse_tag(v) else {
+                    return;
+                };
+                if !range.matches(&version) {
+                    return;
+                }
+                parts = version_parts(&version);
+                self.best.as_ref().map(|b| {
+                    version
+                        .precedence(&b.version())
+                        .then_with(|| v.cmp(&b.value))
+                })
+            }
+            Selector::Alphabetical(Order::Asc) => self.best.as_ref().map(|b| v.cmp(&b.value)),
+            Selector::Alphabetical(Order::Desc) => {
+                self.best.as_ref().map(|b| b.value.as_ref().cmp(v))
+            }
+            Selector::Numerical(order) => {
+                let Some(x) = parse_go_float(v) else {
+                    if self
+                        .non_numeric
+                        .as_ref()
+                        .is_none_or(|(n, _)| v > n.as_str())
+                    {
+                        self.non_numeric = Some((v.to_string(), original));
+                    }
+                    return;
+                };
+                self.saw_nan |= x.is_nan();
+                number = x;
+                self.best.as_ref().map(|b| {
+                    let by_value = match order {
+                        Order::Asc => x.partial_cmp(&b.number),
+                        Order::Desc => b.number.partial_cmp(&x),
+                    };
+                    by_value
+                        .unwrap_or(Ordering::Equal)
+                        .then_with(|| b.value.as_ref().cmp(v))
+                })
+            }
+        };
+        match (rank, &mut self.best) {
+            (None, _) => {
+                let mut kept = Cow::Borrowed("");
+                value.keep(&mut kept);
+                let (version, pre_start, pre_end) = parts;
+                self.best = Some(Best {
+                    value: kept,
+                    original,
+                    number,
+                    version,
+                    pre_start,
+                    pre_end,
+                });
+            }
+            (Some(Ordering::Greater), Some(best)) => {
+                value.keep(&mut best.value);
+                best.original = original;
+                best.number = number;
+                (best.version, best.pre_start, best.pre_end) = parts;
+            }
+            (Some(Ordering::Equal), Some(best)) => best.original = best.original.min(original),
+            _ => {}
+        }
+    }
+
+    fn finish(self, filter: Option<&TagFilter>) -> Result<&'t str, SelectError> {
+        if !self.seen {
+            return Err(match filter {
+                Some(f) => SelectError::NoTagMatchesFilter {
+                    pattern: f.pattern().to_string(),
+                },
+                None => SelectError::EmptyTagList,
+            });
+        }
+        if let Some((value, tag)) = self.non_numeric {
+            return Err(SelectError::NonNumericTag {
+                tag: tag.to_string(),
+                value,
+            });
+        }
+        self.best
+            .map(|b| b.original)
+            .ok_or(SelectError::NoVersionInRange)
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,10 @@
 
 /// Parses `s` as Go's `ParseFloat(s, 64)` does; `None` when Go returns an error.
 pub fn parse_go_float(s: &str) -> Option<f64> {
+    // Fast path: up to 15 ASCII digits (build numbers, timestamps) are exact as an integer.
+    if !s.is_empty() && s.len() <= 15 && s.bytes().all(|c| c.is_ascii_digit()) {
+        return Some(s.bytes().fold(0u64, |n, c| n * 10 + u64::from(c - b'0')) as f64);
+    }
     if let Some(f) = special(s) {
         return Some(f);
     }
@@ -88,8 +92,12 @@ pub fn parse_go_float(s: &str) -> Option<f64> {
             exponent.map(|(a, z)| &s[a..z]),
         )?
     } else {
-        let cleaned: String = s[mantissa_start..i].chars().filter(|&c| c != '_').collect();
-        cleaned.parse::<f64>().ok()?
+        let digits = &s[mantissa_start..i];
+        if underscores {
+            digits.replace('_', "").parse::<f64>().ok()?
+        } else {
+            digits.parse::<f64>().ok()?
+        }
     };
     if value.is_infinite() {
         return None; // ErrRange: a finite literal that overflows
