@@ -16,7 +16,7 @@ build:
 
 ## test: the whole suite against the real servers (starts them when needed; leaves them running)
 test: testinfra-up
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace --no-fail-fast
 
 ## test-unit: the tests that need no server
 test-unit:

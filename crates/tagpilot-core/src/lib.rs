@@ -2,6 +2,8 @@
 //!
 //! - [`semver`]: versions and ranges with Masterminds/semver v3 semantics (Flux's `semver.range`).
 //! - [`policy`]: ImagePolicy selection (semver, alphabetical, numerical; filter and extract).
+//! - [`setters`]: byte-preserving updates of the values marked `# {"$imagepolicy": ...}`.
 
 pub mod policy;
 pub mod semver;
+pub mod setters;

@@ -1,0 +1,481 @@
+//! Setters: rewrite the YAML values marked `# {"$imagepolicy": "<ns>:<policy>[:tag|:name|:digest]"}` with
+//! the images their policies resolved, editing only the bytes of the changed values.
+//!
+//! Flux re-serialises every touched file through kyaml (dropping `---`, moving comments, rewriting block
+//! scalars, leaving date-like tags unquoted). Here each marked scalar is replaced in place, in its own quoting
+//! style, double-quoted when a plain value would not read back as a string (`1.10`, `on`, `2024-06-27`).
+//! Every edited text is parsed again and compared with the original documents with only the marked values
+//! changed before anything is written; files are written atomically (temporary file and rename, mode kept).
+
+mod render;
+mod scan;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+
+use serde::Serialize;
+use yaml_serde::Value;
+
+pub use render::{plain_reads_back, resolves_to_non_string};
+pub use scan::ScanError;
+use scan::Step;
+
+/// The bytes every file with markers contains; other files are never parsed.
+pub const MARKER_NEEDLE: &[u8] = b"\"$imagepolicy\"";
+
+/// What an ImagePolicy resolved to (its `status.latestRef`), as the setters use it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyImage {
+    /// The policy's namespace.
+    pub namespace: String,
+    /// The policy's name.
+    pub name: String,
+    /// The image name as the ImageRepository spells it (`latestRef.name`).
+    pub image: String,
+    /// The selected tag.
+    pub tag: String,
+    /// The digest, when the policy reflects digests.
+    pub digest: Option<String>,
+}
+
+impl PolicyImage {
+    /// `image:tag`, or `image:tag@digest` with a digest.
+    pub fn reference(&self) -> String {
+        match &self.digest {
+            Some(d) if !d.is_empty() => format!("{}:{}@{d}", self.image, self.tag),
+            _ => format!("{}:{}", self.image, self.tag),
+        }
+    }
+}
+
+/// The value of each setter: `ns:name` (the full reference), `ns:name:tag`, `ns:name:name`, `ns:name:digest`.
+#[derive(Clone, Debug, Default)]
+pub struct Setters {
+    values: HashMap<String, String>,
+}
+
+impl Setters {
+    /// The setters of these policies.
+    pub fn from_policies<'a>(policies: impl IntoIterator<Item = &'a PolicyImage>) -> Setters {
+        let mut s = Setters::default();
+        for p in policies {
+            s.add(p);
+        }
+        s
+    }
+
+    /// Adds the four setters of one policy (`:digest` only when it has a digest).
+    pub fn add(&mut self, p: &PolicyImage) {
+        let base = format!("{}:{}", p.namespace, p.name);
+        self.values.insert(format!("{base}:tag"), p.tag.clone());
+        self.values.insert(format!("{base}:name"), p.image.clone());
+        if let Some(d) = p.digest.as_ref().filter(|d| !d.is_empty()) {
+            self.values.insert(format!("{base}:digest"), d.clone());
+        }
+        self.values.insert(base, p.reference());
+    }
+
+    /// The value of a setter; None for unknown setters (whose markers are left alone).
+    pub fn get(&self, setter: &str) -> Option<&str> {
+        self.values.get(setter).map(String::as_str)
+    }
+
+    /// Whether there are no setters.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+}
+
+/// The Kubernetes identity of the document a change is in; all empty for other YAML (Helm values, ...).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectId {
+    /// `apiVersion`.
+    pub api_version: String,
+    /// `kind`.
+    pub kind: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace`.
+    pub namespace: String,
+}
+
+impl ObjectId {
+    fn of(doc: &Value) -> ObjectId {
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
+        let meta = doc.get("metadata");
+        ObjectId {
+            api_version: text(doc.get("apiVersion")),
+            kind: text(doc.get("kind")),
+            name: text(meta.and_then(|m| m.get("name"))),
+            namespace: text(meta.and_then(|m| m.get("namespace"))),
+        }
+    }
+}
+
+/// One value replaced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Change {
+    /// The value before.
+    pub old_value: String,
+    /// The value after.
+    pub new_value: String,
+    /// The setter that marked it (`ns:name`, `ns:name:tag`, ...).
+    pub setter: String,
+}
+
+/// The changes in one document, in document order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ObjectChanges {
+    /// The document's identity.
+    pub object: ObjectId,
+    /// Its changes.
+    pub changes: Vec<Change>,
+}
+
+/// A changed file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FileChanges {
+    /// Path relative to the update path, with `/` separators.
+    pub path: String,
+    /// The changed documents, in file order.
+    pub objects: Vec<ObjectChanges>,
+    /// The file before.
+    #[serde(skip)]
+    pub before: String,
+    /// The file after.
+    #[serde(skip)]
+    pub after: String,
+}
+
+/// A file that was left untouched because it could not be processed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FileError {
+    /// Path relative to the update path.
+    pub path: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// The outcome of an update over a tree.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct UpdateResult {
+    /// Files with changes (written unless it was a dry run), sorted by path.
+    pub files: Vec<FileChanges>,
+    /// Files left untouched because of an error, sorted by path.
+    pub errors: Vec<FileError>,
+}
+
+impl UpdateResult {
+    /// Every change, in file and document order.
+    pub fn changes(&self) -> impl Iterator<Item = (&FileChanges, &ObjectChanges, &Change)> {
+        self.files.iter().flat_map(|f| {
+            f.objects
+                .iter()
+                .flat_map(move |o| o.changes.iter().map(move |c| (f, o, c)))
+        })
+    }
+}
+
+/// Why one text was not updated.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TextError {
+    /// The text is not valid YAML.
+    #[error("invalid YAML: {0}")]
+    InvalidYaml(String),
+    /// The structure scan failed where the YAML parser did not.
+    #[error("invalid YAML: {0}")]
+    Scan(#[from] ScanError),
+    /// The two parsers disagree about the documents of the file: it is left alone.
+    #[error(
+        "cannot edit safely: the file's {0} documents are read as {1} by the structure scanner"
+    )]
+    DocumentCount(usize, usize),
+    /// The edited text did not read back as the original with only the marked values changed.
+    #[error(
+        "cannot edit safely: the edited file would not read back with only the marked values changed ({0})"
+    )]
+    Verification(String),
+}
+
+/// The edited text and its changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TextUpdate {
+    /// The new text.
+    pub text: String,
+    /// The changed documents, in order.
+    pub objects: Vec<ObjectChanges>,
+}
+
+/// Applies the setters to one YAML text (a stream of documents). `Ok(None)` when nothing changes.
+pub fn update_text(text: &str, setters: &Setters) -> Result<Option<TextUpdate>, TextError> {
+    if memchr::memmem::find(text.as_bytes(), MARKER_NEEDLE).is_none() {
+        return Ok(None);
+    }
+    let documents = parse_documents(text).map_err(TextError::InvalidYaml)?;
+    let (marked, scanned) = scan::find_marked(text)?;
+    if scanned != documents.len() && !marked.is_empty() {
+        return Err(TextError::DocumentCount(documents.len(), scanned));
+    }
+    let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    let mut objects: Vec<(usize, ObjectChanges)> = Vec::new();
+    let mut expected = documents.clone();
+    for m in &marked {
+        let Some(new) = setters.get(&m.setter) else {
+            continue;
+        };
+        if new == m.value {
+            continue;
+        }
+        edits.push((m.start, m.end, render::render(new, m.style, m.in_flow)));
+        let change = Change {
+            old_value: m.value.clone(),
+            new_value: new.to_string(),
+            setter: m.setter.clone(),
+        };
+        match objects.last_mut() {
+            Some((doc, o)) if *doc == m.document => o.changes.push(change),
+            _ => objects.push((
+                m.document,
+                ObjectChanges {
+                    object: documents
+                        .get(m.document)
+                        .map(ObjectId::of)
+                        .unwrap_or_default(),
+                    changes: vec![change],
+                },
+            )),
+        }
+        let slot = expected
+            .get_mut(m.document)
+            .and_then(|d| value_at(d, &m.path))
+            .ok_or_else(|| {
+                TextError::Verification(format!(
+                    "no value at the marked path in document {}",
+                    m.document
+                ))
+            })?;
+        *slot = Value::String(new.to_string());
+    }
+    if edits.is_empty() {
+        return Ok(None);
+    }
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut at = 0;
+    for (start, end, replacement) in &edits {
+        out.push_str(&text[at..*start]);
+        out.push_str(replacement);
+        at = *end;
+    }
+    out.push_str(&text[at..]);
+    let reread = parse_documents(&out).map_err(TextError::Verification)?;
+    if reread != expected {
+        return Err(TextError::Verification("documents differ".into()));
+    }
+    Ok(Some(TextUpdate {
+        text: out,
+        objects: objects.into_iter().map(|(_, o)| o).collect(),
+    }))
+}
+
+/// All documents of a YAML stream.
+fn parse_documents(text: &str) -> Result<Vec<Value>, String> {
+    use serde::Deserialize;
+    // A byte order mark is not content, but yaml_serde reads one at the start of a &str as such.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut docs = Vec::new();
+    for de in yaml_serde::Deserializer::from_str(text) {
+        docs.push(Value::deserialize(de).map_err(|e| e.to_string())?);
+    }
+    Ok(docs)
+}
+
+/// The value at `path` (whose first step is the document root).
+fn value_at<'v>(doc: &'v mut Value, path: &[Step]) -> Option<&'v mut Value> {
+    let mut v = doc;
+    for step in path.iter().skip(1) {
+        while let Value::Tagged(t) = v {
+            v = &mut t.value;
+        }
+        v = match (step, v) {
+            (Step::Entry(i), Value::Mapping(m)) => m.values_mut().nth(*i)?,
+            (Step::Item(i), Value::Sequence(s)) => s.get_mut(*i)?,
+            _ => return None,
+        };
+    }
+    while let Value::Tagged(t) = v {
+        v = &mut t.value;
+    }
+    Some(v)
+}
+
+/// Why an update over a tree could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    /// `update.path` resolves outside the repository.
+    #[error("update path \"{path}\" is outside the repository")]
+    PathEscapes {
+        /// The path as given.
+        path: String,
+    },
+    /// `update.path` does not exist or is not a directory.
+    #[error("update path \"{path}\": {source}")]
+    PathUnusable {
+        /// The path as given.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Reading a directory or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Resolves `update_path` within `root` as Flux's securejoin does: `..` never climbs above the root, an
+/// absolute path is taken as relative to it, and the result (after symlinks) must stay inside it.
+pub fn resolve_update_path(root: &Path, update_path: &str) -> Result<PathBuf, UpdateError> {
+    let unusable = |source| UpdateError::PathUnusable {
+        path: update_path.to_string(),
+        source,
+    };
+    let root = root.canonicalize().map_err(unusable)?;
+    let mut joined = root.clone();
+    for c in Path::new(update_path).components() {
+        match c {
+            Component::Normal(part) => joined.push(part),
+            Component::ParentDir if joined != root => {
+                joined.pop();
+            }
+            _ => {}
+        }
+    }
+    let resolved = joined.canonicalize().map_err(unusable)?;
+    if !resolved.starts_with(&root) {
+        return Err(UpdateError::PathEscapes {
+            path: update_path.to_string(),
+        });
+    }
+    if !resolved.is_dir() {
+        return Err(unusable(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            "not a directory",
+        )));
+    }
+    Ok(resolved)
+}
+
+/// Whether a file name is one Flux's setters read: `*.yaml`, `*.yml` or `Kustomization`.
+pub fn is_candidate_file(name: &str) -> bool {
+    name.ends_with(".yaml") || name.ends_with(".yml") || name == "Kustomization"
+}
+
+/// Applies the setters to every candidate file under `update_path` within `root`. With `write`, changed
+/// files are written atomically; without, nothing is written (a dry run). Symlinks are not followed and
+/// `.git` is skipped, so nothing outside the update path is read or written.
+pub fn update_tree(
+    root: &Path,
+    update_path: &str,
+    setters: &Setters,
+    write: bool,
+) -> Result<UpdateResult, UpdateError> {
+    let base = resolve_update_path(root, update_path)?;
+    let mut result = UpdateResult::default();
+    let mut dirs = vec![base.clone()];
+    let mut files = Vec::new();
+    while let Some(dir) = dirs.pop() {
+        let io = |source| UpdateError::Io {
+            path: dir.clone(),
+            source,
+        };
+        for entry in std::fs::read_dir(&dir).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            let kind = entry.file_type().map_err(io)?;
+            let name = entry.file_name();
+            if kind.is_dir() && name != ".git" {
+                dirs.push(entry.path());
+            } else if kind.is_file() && name.to_str().is_some_and(is_candidate_file) {
+                files.push(entry.path());
+            }
+        }
+    }
+    files.sort();
+    for path in files {
+        let rel = path
+            .strip_prefix(&base)
+            .unwrap_or(&path)
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        let bytes = std::fs::read(&path).map_err(|source| UpdateError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        if memchr::memmem::find(&bytes, MARKER_NEEDLE).is_none() {
+            continue;
+        }
+        let Ok(text) = String::from_utf8(bytes) else {
+            result.errors.push(FileError {
+                path: rel,
+                message: "not UTF-8 text".into(),
+            });
+            continue;
+        };
+        match update_text(&text, setters) {
+            Ok(None) => {}
+            Ok(Some(update)) => {
+                if write {
+                    write_atomically(&path, update.text.as_bytes()).map_err(|source| {
+                        UpdateError::Io {
+                            path: path.clone(),
+                            source,
+                        }
+                    })?;
+                }
+                result.files.push(FileChanges {
+                    path: rel,
+                    objects: update.objects,
+                    before: text,
+                    after: update.text,
+                });
+            }
+            Err(e) => result.errors.push(FileError {
+                path: rel,
+                message: e.to_string(),
+            }),
+        }
+    }
+    Ok(result)
+}
+
+/// Writes `contents` to a temporary file beside `path` with `path`'s mode, then renames it over `path`.
+fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let permissions = std::fs::metadata(path)?.permissions();
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tagpilot-")
+        .tempfile_in(dir)?;
+    tmp.write_all(contents)?;
+    tmp.as_file().set_permissions(permissions)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// A unified diff of a changed file, as `git diff` shows it.
+pub fn unified_diff(file: &FileChanges) -> String {
+    similar::TextDiff::from_lines(&file.before, &file.after)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("a/{}", file.path), &format!("b/{}", file.path))
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,424 @@
+//! Finding the marked scalars of a YAML text, with their exact byte spans.
+//!
+//! saphyr's event parser gives the structure (which scalars are mapping values or sequence items, in which
+//! document, under which path) and where each scalar starts. The end of a quoted scalar is found here by
+//! reading the quotes (saphyr's end mark can run past a quoted scalar into the rest of the line). Comments are
+//! read from the text: a scalar's line comment is the `#` comment that follows it on its last line with only
+//! blanks or flow punctuation in between; its head comment is the single comment line right above it, used
+//! only when the scalar starts its line (after indentation and `- ` indicators) and has no line comment.
+
+use std::collections::HashMap;
+
+use saphyr_parser::{Event, Parser, ScalarStyle};
+
+use super::render::Style;
+
+/// One step of a path into a document: the n-th entry of a mapping or the n-th item of a sequence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// The value of the n-th key of a mapping.
+    Entry(usize),
+    /// The n-th item of a sequence.
+    Item(usize),
+}
+
+/// A scalar marked with a setter comment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Marked {
+    /// Byte offset of the scalar's first character (the quote for a quoted scalar).
+    pub start: usize,
+    /// Byte offset just past the scalar (past the closing quote).
+    pub end: usize,
+    /// The quoting style.
+    pub style: Style,
+    /// Whether the scalar is inside a flow collection.
+    pub in_flow: bool,
+    /// The decoded value.
+    pub value: String,
+    /// The setter the marker names (`ns:name`, `ns:name:tag`, ...).
+    pub setter: String,
+    /// Index of the document within the stream.
+    pub document: usize,
+    /// Where in the document the scalar is.
+    pub path: Vec<Step>,
+}
+
+/// Why a text could not be scanned.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}, column {column}: {message}")]
+pub struct ScanError {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// The parser's message.
+    pub message: String,
+}
+
+enum Frame {
+    Map {
+        flow: bool,
+        expect_key: bool,
+        entries: usize,
+    },
+    Seq {
+        flow: bool,
+        items: usize,
+    },
+}
+
+/// The marked scalars of `text` in document order, and the number of documents.
+pub fn find_marked(text: &str) -> Result<(Vec<Marked>, usize), ScanError> {
+    let offsets = CharOffsets::new(text);
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut path: Vec<Step> = Vec::new();
+    let mut documents = 0usize;
+    let mut out = Vec::new();
+    let mut parser = Parser::new_from_str(text);
+    while let Some(next) = parser.next_event() {
+        let (event, span) = next.map_err(|e| ScanError {
+            line: e.marker().line(),
+            column: e.marker().col() + 1,
+            message: e.info().to_string(),
+        })?;
+        let start = offsets.byte(span.start.index());
+        match event {
+            Event::DocumentStart(_) => {
+                documents += 1;
+                stack.clear();
+                path.clear();
+            }
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                let role = node_role(&mut stack, &mut path);
+                let flow = matches!(text.as_bytes().get(start), Some(b'{' | b'['));
+                if role == Role::Key {
+                    // A complex key: its contents are never candidates; keep the structure consistent.
+                    path.push(Step::Entry(usize::MAX));
+                }
+                stack.push(if matches!(event, Event::MappingStart(..)) {
+                    Frame::Map {
+                        flow,
+                        expect_key: true,
+                        entries: 0,
+                    }
+                } else {
+                    Frame::Seq { flow, items: 0 }
+                });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                stack.pop();
+                path.pop();
+            }
+            Event::Alias(_) => {
+                // An alias is a node like any other; only its path step has to be undone.
+                let role = node_role(&mut stack, &mut path);
+                if role != Role::Key {
+                    path.pop();
+                }
+            }
+            Event::Scalar(value, style, _, _) => {
+                let role = node_role(&mut stack, &mut path);
+                if role == Role::Key {
+                    continue;
+                }
+                let here = path.clone();
+                path.pop();
+                if role == Role::Root {
+                    continue;
+                }
+                let style = match style {
+                    ScalarStyle::Plain => Style::Plain,
+                    ScalarStyle::SingleQuoted => Style::SingleQuoted,
+                    ScalarStyle::DoubleQuoted => Style::DoubleQuoted,
+                    // Block scalars are never image references; they are left as they are.
+                    _ => continue,
+                };
+                let in_flow = stack.iter().any(|f| {
+                    matches!(
+                        f,
+                        Frame::Map { flow: true, .. } | Frame::Seq { flow: true, .. }
+                    )
+                });
+                let Some(end) = scalar_end(text, start, offsets.byte(span.end.index()), style)
+                else {
+                    continue;
+                };
+                let Some(setter) = marker_of(text, start, end, in_flow) else {
+                    continue;
+                };
+                out.push(Marked {
+                    start,
+                    end,
+                    style,
+                    in_flow,
+                    value: value.into_owned(),
+                    setter,
+                    document: documents.saturating_sub(1),
+                    path: here,
+                });
+            }
+            Event::StreamEnd => break,
+            _ => {}
+        }
+    }
+    Ok((out, documents))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Root,
+    Key,
+    Value,
+    Item,
+}
+
+/// Advances the parent frame for a new node and pushes the node's path step (except for keys and the root).
+fn node_role(stack: &mut [Frame], path: &mut Vec<Step>) -> Role {
+    match stack.last_mut() {
+        None => {
+            path.push(Step::Item(0));
+            Role::Root
+        }
+        Some(Frame::Map {
+            expect_key,
+            entries,
+            ..
+        }) => {
+            if *expect_key {
+                *expect_key = false;
+                Role::Key
+            } else {
+                *expect_key = true;
+                path.push(Step::Entry(*entries));
+                *entries += 1;
+                Role::Value
+            }
+        }
+        Some(Frame::Seq { items, .. }) => {
+            path.push(Step::Item(*items));
+            *items += 1;
+            Role::Item
+        }
+    }
+}
+
+/// The byte offset just past the scalar that starts at `start`.
+fn scalar_end(text: &str, start: usize, parser_end: usize, style: Style) -> Option<usize> {
+    let b = text.as_bytes();
+    match style {
+        Style::Plain => {
+            let end = parser_end.min(b.len()).max(start);
+            Some(start + text[start..end].trim_end().len())
+        }
+        Style::SingleQuoted => {
+            if b.get(start) != Some(&b'\'') {
+                return None;
+            }
+            let mut i = start + 1;
+            loop {
+                let q = i + memchr::memchr(b'\'', b.get(i..)?)?;
+                if b.get(q + 1) == Some(&b'\'') {
+                    i = q + 2;
+                } else {
+                    return Some(q + 1);
+                }
+            }
+        }
+        Style::DoubleQuoted => {
+            if b.get(start) != Some(&b'"') {
+                return None;
+            }
+            let mut i = start + 1;
+            loop {
+                let q = i + memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
+                if b[q] == b'\\' {
+                    i = q + 2;
+                } else {
+                    return Some(q + 1);
+                }
+            }
+        }
+    }
+}
+
+/// The setter named by the scalar's line comment, else by its head comment.
+fn marker_of(text: &str, start: usize, end: usize, in_flow: bool) -> Option<String> {
+    match line_comment(text, end, in_flow) {
+        Some(comment) => setter_in(comment),
+        None => head_comment(text, start).and_then(setter_in),
+    }
+}
+
+/// The `#` comment after `end` on the same line, with only blanks (and, in flow context, `,` `]` `}`) between.
+fn line_comment(text: &str, end: usize, in_flow: bool) -> Option<&str> {
+    let b = text.as_bytes();
+    let mut i = end;
+    while i < b.len() {
+        match b[i] {
+            b' ' | b'\t' => i += 1,
+            b',' | b']' | b'}' if in_flow => i += 1,
+            b'#' if i > 0 && matches!(b[i - 1], b' ' | b'\t') => {
+                let eol = memchr::memchr2(b'\n', b'\r', &b[i..]).map_or(b.len(), |n| i + n);
+                return Some(&text[i..eol]);
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// The comment block right above the scalar's line, when the scalar starts its line.
+fn head_comment(text: &str, start: usize) -> Option<&str> {
+    let line_start = text[..start].rfind('\n').map_or(0, |n| n + 1);
+    if !starts_its_line(&text[line_start..start]) {
+        return None;
+    }
+    // Lines above, nearest first: a contiguous block of comment lines.
+    let mut above = text[..line_start].strip_suffix('\n')?;
+    let mut block: Vec<&str> = Vec::new();
+    loop {
+        let line_begin = above.rfind('\n').map_or(0, |n| n + 1);
+        let line = above[line_begin..]
+            .trim_end_matches('\r')
+            .trim_start_matches([' ', '\t', '\u{feff}']);
+        if !line.starts_with('#') {
+            break;
+        }
+        block.push(line.trim_end());
+        if line_begin == 0 {
+            break;
+        }
+        above = &above[..line_begin - 1];
+    }
+    // Flux parses the whole block as one JSON text: only a single line can be a marker.
+    match block.as_slice() {
+        [one] => Some(one),
+        _ => None,
+    }
+}
+
+/// Whether the text before a scalar on its line is only indentation and `- ` indicators: `^[ \t]*(-[ \t]+)*$`.
+fn starts_its_line(prefix: &str) -> bool {
+    let mut rest = prefix.trim_start_matches([' ', '\t', '\u{feff}']);
+    while let Some(after) = rest.strip_prefix('-') {
+        let trimmed = after.trim_start_matches([' ', '\t']);
+        if trimmed.len() == after.len() {
+            return false;
+        }
+        rest = trimmed;
+    }
+    rest.is_empty()
+}
+
+/// The `$imagepolicy` value of a comment that is exactly a JSON object of strings (after its leading `#`s).
+fn setter_in(comment: &str) -> Option<String> {
+    let json = comment.trim_start_matches('#');
+    if !json.contains("$imagepolicy") {
+        return None;
+    }
+    let mut fields: HashMap<String, String> = serde_json::from_str(json).ok()?;
+    fields.remove("$imagepolicy").filter(|s| !s.is_empty())
+}
+
+/// Byte offsets of char indexes (saphyr counts chars); identity for ASCII text.
+struct CharOffsets {
+    table: Option<Vec<usize>>,
+    len: usize,
+}
+
+impl CharOffsets {
+    fn new(text: &str) -> CharOffsets {
+        let table = (!text.is_ascii()).then(|| text.char_indices().map(|(i, _)| i).collect());
+        CharOffsets {
+            table,
+            len: text.len(),
+        }
+    }
+
+    fn byte(&self, char_index: usize) -> usize {
+        match &self.table {
+            None => char_index.min(self.len),
+            Some(t) => t.get(char_index).copied().unwrap_or(self.len),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn marked(text: &str) -> Vec<(String, String, String)> {
+        find_marked(text)
+            .unwrap()
+            .0
+            .into_iter()
+            .map(|m| (text[m.start..m.end].to_string(), m.value, m.setter))
+            .collect()
+    }
+
+    fn one(t: &str, v: &str, s: &str) -> (String, String, String) {
+        (t.into(), v.into(), s.into())
+    }
+
+    #[test]
+    fn finds_line_comment_markers_in_every_style() {
+        let text = "a: app:1 # {\"$imagepolicy\": \"ns:a\"}\nb: 'app:2' # {\"$imagepolicy\": \"ns:b\"}\n\
+                    c: \"app:3\"   # {\"$imagepolicy\": \"ns:c\"}\nd:\n- app:4 # {\"$imagepolicy\": \"ns:d\"}\n\
+                    e: [x, 'app:5'] # {\"$imagepolicy\": \"ns:e\"}\n";
+        assert_eq!(
+            marked(text),
+            vec![
+                one("app:1", "app:1", "ns:a"),
+                one("'app:2'", "app:2", "ns:b"),
+                one("\"app:3\"", "app:3", "ns:c"),
+                one("app:4", "app:4", "ns:d"),
+                one("'app:5'", "app:5", "ns:e"),
+            ]
+        );
+    }
+
+    #[test]
+    fn head_comments_count_only_for_scalars_that_start_their_line() {
+        let text = "images:\n  # {\"$imagepolicy\": \"ns:a\"}\n  - app:1\nimage:\n  # {\"$imagepolicy\": \"ns:b\"}\n  app:2\n\
+                    # {\"$imagepolicy\": \"ns:c\"}\nkey: app:3\n";
+        assert_eq!(
+            marked(text),
+            vec![one("app:1", "app:1", "ns:a"), one("app:2", "app:2", "ns:b")]
+        );
+    }
+
+    #[test]
+    fn keys_trailing_text_and_other_json_are_not_markers() {
+        let text = "app:1: x # {\"$imagepolicy\": \"ns:a\"}\n\
+                    b: app:2 # {\"$imagepolicy\": \"ns:b\"} trailing\n\
+                    c: app:3 # {\"$imagepolicy\": 3}\n\
+                    d: app:4 # {\"other\": \"ns:d\"}\n\
+                    e: app:5 ## {\"$imagepolicy\": \"ns:e\"}\n\
+                    f: 'it''s' # {\"$imagepolicy\": \"ns:f\", \"x\": \"y\"}\n";
+        assert_eq!(
+            marked(text),
+            vec![
+                one("x", "x", "ns:a"),
+                one("app:5", "app:5", "ns:e"),
+                one("'it''s'", "it's", "ns:f")
+            ]
+        );
+    }
+
+    #[test]
+    fn documents_paths_and_non_ascii_offsets() {
+        let text = "\u{feff}---\r\nnäme: wert\r\nimage: app:1 # {\"$imagepolicy\": \"ns:a\"}\r\n---\r\nlist:\r\n- é\r\n- \"app:2\" # {\"$imagepolicy\": \"ns:b\"}\r\n";
+        let (found, docs) = find_marked(text).unwrap();
+        assert_eq!(docs, 2);
+        assert_eq!(&text[found[0].start..found[0].end], "app:1");
+        assert_eq!(
+            (found[0].document, found[0].path.clone()),
+            (0, vec![Step::Item(0), Step::Entry(1)])
+        );
+        assert_eq!(&text[found[1].start..found[1].end], "\"app:2\"");
+        assert_eq!(
+            (found[1].document, found[1].path.clone()),
+            (1, vec![Step::Item(0), Step::Entry(0), Step::Item(1)])
+        );
+    }
+}

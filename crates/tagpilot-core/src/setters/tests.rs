@@ -1,0 +1,183 @@
+use super::*;
+
+fn setters() -> Setters {
+    Setters::from_policies(&[PolicyImage {
+        namespace: "flux-system".into(),
+        name: "podinfo".into(),
+        image: "ghcr.io/stefanprodan/podinfo".into(),
+        tag: "5.0.3".into(),
+        digest: None,
+    }])
+}
+
+const MARKED: &str =
+    "image: ghcr.io/stefanprodan/podinfo:5.0.0 # {\"$imagepolicy\": \"flux-system:podinfo\"}\n";
+
+#[test]
+fn setters_cover_the_four_forms() {
+    let mut s = setters();
+    assert_eq!(
+        s.get("flux-system:podinfo"),
+        Some("ghcr.io/stefanprodan/podinfo:5.0.3")
+    );
+    assert_eq!(s.get("flux-system:podinfo:tag"), Some("5.0.3"));
+    assert_eq!(
+        s.get("flux-system:podinfo:name"),
+        Some("ghcr.io/stefanprodan/podinfo")
+    );
+    assert_eq!(
+        s.get("flux-system:podinfo:digest"),
+        None,
+        "no digest, no digest setter"
+    );
+    s.add(&PolicyImage {
+        namespace: "a".into(),
+        name: "b".into(),
+        image: "img".into(),
+        tag: "1".into(),
+        digest: Some("sha256:ab".into()),
+    });
+    assert_eq!(s.get("a:b"), Some("img:1@sha256:ab"));
+    assert_eq!(s.get("a:b:digest"), Some("sha256:ab"));
+}
+
+#[test]
+fn text_without_the_needle_is_not_parsed() {
+    assert_eq!(update_text("not: [valid", &setters()), Ok(None));
+}
+
+#[test]
+fn update_text_reports_changes_and_edits_only_the_value() {
+    let u = update_text(MARKED, &setters()).unwrap().unwrap();
+    assert_eq!(u.text, MARKED.replace("5.0.0", "5.0.3"));
+    assert_eq!(u.objects.len(), 1);
+    assert_eq!(
+        u.objects[0].object,
+        ObjectId::default(),
+        "not a Kubernetes object"
+    );
+    assert_eq!(
+        u.objects[0].changes,
+        vec![Change {
+            old_value: "ghcr.io/stefanprodan/podinfo:5.0.0".into(),
+            new_value: "ghcr.io/stefanprodan/podinfo:5.0.3".into(),
+            setter: "flux-system:podinfo".into(),
+        }]
+    );
+}
+
+#[test]
+fn anchored_values_that_aliases_repeat_are_refused_rather_than_half_edited() {
+    let text = "a: &img ghcr.io/stefanprodan/podinfo:5.0.0 # {\"$imagepolicy\": \"flux-system:podinfo\"}\nb: *img\n";
+    let err = update_text(text, &setters()).unwrap_err();
+    assert!(matches!(err, TextError::Verification(_)), "{err}");
+}
+
+#[test]
+fn update_path_stays_inside_the_root() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("clusters/prod")).unwrap();
+    let r = root.path().canonicalize().unwrap();
+    assert_eq!(
+        resolve_update_path(root.path(), "clusters/prod").unwrap(),
+        r.join("clusters/prod")
+    );
+    assert_eq!(
+        resolve_update_path(root.path(), "./clusters/../clusters/prod").unwrap(),
+        r.join("clusters/prod")
+    );
+    assert_eq!(
+        resolve_update_path(root.path(), "../../..").unwrap(),
+        r,
+        "`..` never climbs above the root"
+    );
+    assert_eq!(
+        resolve_update_path(root.path(), "/clusters").unwrap(),
+        r.join("clusters"),
+        "absolute is relative"
+    );
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), root.path().join("escape")).unwrap();
+    let err = resolve_update_path(root.path(), "escape").unwrap_err();
+    assert!(matches!(err, UpdateError::PathEscapes { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "update path \"escape\" is outside the repository"
+    );
+    assert!(matches!(
+        resolve_update_path(root.path(), "missing"),
+        Err(UpdateError::PathUnusable { .. })
+    ));
+}
+
+#[test]
+fn symlinks_are_not_followed_and_git_is_skipped() {
+    let root = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.yaml"), MARKED).unwrap();
+    std::os::unix::fs::symlink(outside.path(), root.path().join("linked-dir")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.yaml"),
+        root.path().join("linked.yaml"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.path().join(".git")).unwrap();
+    std::fs::write(root.path().join(".git/x.yaml"), MARKED).unwrap();
+    std::fs::write(root.path().join("real.yaml"), MARKED).unwrap();
+    let result = update_tree(root.path(), ".", &setters(), true).unwrap();
+    assert_eq!(
+        result
+            .files
+            .iter()
+            .map(|f| f.path.as_str())
+            .collect::<Vec<_>>(),
+        ["real.yaml"]
+    );
+    assert_eq!(
+        std::fs::read_to_string(outside.path().join("secret.yaml")).unwrap(),
+        MARKED
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.path().join(".git/x.yaml")).unwrap(),
+        MARKED
+    );
+}
+
+#[test]
+fn writes_keep_the_mode_and_leave_no_temporary_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let file = root.path().join("app.yaml");
+    std::fs::write(&file, MARKED).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+    update_tree(root.path(), ".", &setters(), true).unwrap();
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+    let names: Vec<_> = std::fs::read_dir(root.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["app.yaml"]);
+}
+
+#[test]
+fn unified_diff_shows_the_change() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("app.yaml"), MARKED).unwrap();
+    let result = update_tree(root.path(), ".", &setters(), false).unwrap();
+    let diff = unified_diff(&result.files[0]);
+    assert!(
+        diff.starts_with("--- a/app.yaml\n+++ b/app.yaml\n"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("-image: ghcr.io/stefanprodan/podinfo:5.0.0 #"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("+image: ghcr.io/stefanprodan/podinfo:5.0.3 #"),
+        "{diff}"
+    );
+}
