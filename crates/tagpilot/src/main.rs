@@ -19,11 +19,24 @@ enum Command {
     /// Work with image policies without a cluster.
     #[command(subcommand)]
     Policy(commands::policy::PolicyCommand),
+    /// Apply resolved image policies to the marked values in a directory of YAML.
+    Update(commands::update::UpdateArgs),
 }
 
 fn main() -> ExitCode {
+    restore_default_sigpipe();
     let cli = Cli::parse();
     match cli.command {
         Command::Policy(cmd) => cmd.run(),
+        Command::Update(args) => args.run(),
+    }
+}
+
+/// Rust ignores SIGPIPE, so printing into a closed pipe (`tagpilot ... | head`) would fail with a panic;
+/// restore the default so the process ends quietly, as other command-line tools do.
+fn restore_default_sigpipe() {
+    // SAFETY: setting a signal's disposition to its default at startup, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -40,11 +40,35 @@ pub struct PolicyImage {
 }
 
 impl PolicyImage {
-    /// `image:tag`, or `image:tag@digest` with a digest.
+    /// `image:tag`, or `image:tag@digest` with a digest (`image@digest` or `image` without a tag).
     pub fn reference(&self) -> String {
-        match &self.digest {
-            Some(d) if !d.is_empty() => format!("{}:{}@{d}", self.image, self.tag),
-            _ => format!("{}:{}", self.image, self.tag),
+        let mut r = self.image.clone();
+        if !self.tag.is_empty() {
+            r.push(':');
+            r.push_str(&self.tag);
+        }
+        if let Some(d) = self.digest.as_ref().filter(|d| !d.is_empty()) {
+            r.push('@');
+            r.push_str(d);
+        }
+        r
+    }
+
+    /// Parses `IMAGE[:TAG][@DIGEST]`: the digest after the last `@`, the tag after the last `:` that follows
+    /// the last `/` (so a registry port is not a tag).
+    pub fn split_reference(reference: &str) -> (String, String, Option<String>) {
+        let (rest, digest) = match reference.rsplit_once('@') {
+            Some((r, d)) => (r, Some(d.to_string())),
+            None => (reference, None),
+        };
+        let name_start = rest.rfind('/').map_or(0, |i| i + 1);
+        match rest[name_start..].rfind(':') {
+            Some(i) => (
+                rest[..name_start + i].to_string(),
+                rest[name_start + i + 1..].to_string(),
+                digest,
+            ),
+            None => (rest.to_string(), String::new(), digest),
         }
     }
 }
@@ -68,7 +92,9 @@ impl Setters {
     /// Adds the four setters of one policy (`:digest` only when it has a digest).
     pub fn add(&mut self, p: &PolicyImage) {
         let base = format!("{}:{}", p.namespace, p.name);
-        self.values.insert(format!("{base}:tag"), p.tag.clone());
+        if !p.tag.is_empty() {
+            self.values.insert(format!("{base}:tag"), p.tag.clone());
+        }
         self.values.insert(format!("{base}:name"), p.image.clone());
         if let Some(d) = p.digest.as_ref().filter(|d| !d.is_empty()) {
             self.values.insert(format!("{base}:digest"), d.clone());

@@ -181,3 +181,33 @@ fn unified_diff_shows_the_change() {
         "{diff}"
     );
 }
+
+#[test]
+fn references_split_at_the_last_colon_after_the_last_slash() {
+    let split = |r| PolicyImage::split_reference(r);
+    assert_eq!(
+        split("ghcr.io/a/b:1.0"),
+        ("ghcr.io/a/b".into(), "1.0".into(), None)
+    );
+    assert_eq!(
+        split("localhost:5000/a/b"),
+        ("localhost:5000/a/b".into(), String::new(), None)
+    );
+    assert_eq!(
+        split("localhost:5000/a/b:v1@sha256:ab"),
+        (
+            "localhost:5000/a/b".into(),
+            "v1".into(),
+            Some("sha256:ab".into())
+        )
+    );
+    assert_eq!(split("alpine"), ("alpine".into(), String::new(), None));
+    let untagged = PolicyImage {
+        namespace: "n".into(),
+        name: "p".into(),
+        image: "img".into(),
+        tag: String::new(),
+        digest: Some("sha256:ab".into()),
+    };
+    assert_eq!(untagged.reference(), "img@sha256:ab");
+}
