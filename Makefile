@@ -52,3 +52,4 @@ clean:
 ## bench-compare: tagpilot vs the Go libraries Flux uses, timed side by side on the same inputs
 bench-compare:
 	bash hack/bench-compare/policy.sh
+	bash hack/bench-compare/setters.sh

@@ -226,6 +226,33 @@ pub enum TextError {
     Verification(String),
 }
 
+/// A marked scalar as found in a text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Marker {
+    /// Byte offset of the scalar (its opening quote when quoted).
+    pub start: usize,
+    /// Byte offset just past the scalar.
+    pub end: usize,
+    /// The setter named by the marker.
+    pub setter: String,
+    /// The scalar's value.
+    pub value: String,
+}
+
+/// The marked scalars of a YAML text, in order (for tools and for checking edits).
+pub fn markers(text: &str) -> Result<Vec<Marker>, ScanError> {
+    Ok(scan::find_marked(text)?
+        .0
+        .into_iter()
+        .map(|m| Marker {
+            start: m.start,
+            end: m.end,
+            setter: m.setter,
+            value: m.value,
+        })
+        .collect())
+}
+
 /// The edited text and its changes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TextUpdate {
@@ -432,53 +459,105 @@ pub fn update_tree(
         }
     }
     files.sort();
-    for path in files {
-        let rel = path
-            .strip_prefix(&base)
-            .unwrap_or(&path)
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/");
-        let bytes = std::fs::read(&path).map_err(|source| UpdateError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        if memchr::memmem::find(&bytes, MARKER_NEEDLE).is_none() {
-            continue;
-        }
-        let Ok(text) = String::from_utf8(bytes) else {
-            result.errors.push(FileError {
-                path: rel,
-                message: "not UTF-8 text".into(),
-            });
-            continue;
-        };
-        match update_text(&text, setters) {
-            Ok(None) => {}
-            Ok(Some(update)) => {
-                if write {
-                    write_atomically(&path, update.text.as_bytes()).map_err(|source| {
-                        UpdateError::Io {
-                            path: path.clone(),
-                            source,
-                        }
-                    })?;
-                }
-                result.files.push(FileChanges {
-                    path: rel,
-                    objects: update.objects,
-                    before: text,
-                    after: update.text,
-                });
-            }
-            Err(e) => result.errors.push(FileError {
-                path: rel,
-                message: e.to_string(),
-            }),
+    // Files are independent: spread them over the cores, each worker taking every n-th file, then merge the
+    // outcomes back into path order.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len().max(1));
+    let outcomes: Vec<Result<Vec<(usize, FileOutcome)>, UpdateError>> =
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|w| {
+                    let (files, base) = (&files, &base);
+                    scope.spawn(move || {
+                        files
+                            .iter()
+                            .enumerate()
+                            .skip(w)
+                            .step_by(workers)
+                            .filter_map(|(i, path)| {
+                                update_file(base, path, setters, write)
+                                    .transpose()
+                                    .map(|r| r.map(|o| (i, o)))
+                            })
+                            .collect()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a setters worker panicked"))
+                .collect()
+        });
+    let mut all = Vec::new();
+    for o in outcomes {
+        all.extend(o?);
+    }
+    all.sort_by_key(|(i, _)| *i);
+    for (_, outcome) in all {
+        match outcome {
+            FileOutcome::Changed(f) => result.files.push(f),
+            FileOutcome::Failed(e) => result.errors.push(e),
         }
     }
     Ok(result)
+}
+
+enum FileOutcome {
+    Changed(FileChanges),
+    Failed(FileError),
+}
+
+/// Reads, screens, updates and (with `write`) writes one file; `None` when it has nothing to change.
+fn update_file(
+    base: &Path,
+    path: &Path,
+    setters: &Setters,
+    write: bool,
+) -> Result<Option<FileOutcome>, UpdateError> {
+    let rel = path
+        .strip_prefix(base)
+        .unwrap_or(path)
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/");
+    let bytes = std::fs::read(path).map_err(|source| UpdateError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if memchr::memmem::find(&bytes, MARKER_NEEDLE).is_none() {
+        return Ok(None);
+    }
+    let Ok(text) = String::from_utf8(bytes) else {
+        return Ok(Some(FileOutcome::Failed(FileError {
+            path: rel,
+            message: "not UTF-8 text".into(),
+        })));
+    };
+    match update_text(&text, setters) {
+        Ok(None) => Ok(None),
+        Ok(Some(update)) => {
+            if write {
+                write_atomically(path, update.text.as_bytes()).map_err(|source| {
+                    UpdateError::Io {
+                        path: path.to_path_buf(),
+                        source,
+                    }
+                })?;
+            }
+            Ok(Some(FileOutcome::Changed(FileChanges {
+                path: rel,
+                objects: update.objects,
+                before: text,
+                after: update.text,
+            })))
+        }
+        Err(e) => Ok(Some(FileOutcome::Failed(FileError {
+            path: rel,
+            message: e.to_string(),
+        }))),
+    }
 }
 
 /// Writes `contents` to a temporary file beside `path` with `path`'s mode, then renames it over `path`.
