@@ -6,7 +6,7 @@ PORT_BASE ?= $(or $(TAGPILOT_PORT_BASE),17000)
 export TAGPILOT_PORT_BASE := $(PORT_BASE)
 export TAGPILOT_TESTINFRA_ENV ?= $(or $(TAGPILOT_TESTINFRA),/tmp/tagpilot-testinfra-$(PORT_BASE))/testinfra.env
 
-.PHONY: all build test test-unit lint fmt testinfra-up testinfra-down k8s-build bench bench-compare clean
+.PHONY: all build test test-unit lint fmt testinfra-up testinfra-down k8s-build bench bench-compare fuzz clean
 
 all: build
 
@@ -53,3 +53,8 @@ clean:
 bench-compare:
 	bash hack/bench-compare/policy.sh
 	bash hack/bench-compare/setters.sh
+
+## fuzz: run the setters fuzz target (stable toolchain: no sanitizer) for FUZZ_SECONDS, seeded from the fixtures
+FUZZ_SECONDS ?= 600
+fuzz:
+	bash hack/fuzz-setters.sh $(FUZZ_SECONDS)

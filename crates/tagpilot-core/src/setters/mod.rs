@@ -327,6 +327,12 @@ pub fn update_text(text: &str, setters: &Setters) -> Result<Option<TextUpdate>, 
     if reread != expected {
         return Err(TextError::Verification("documents differ".into()));
     }
+    // The next run must find the same markers in the edited text.
+    match scan::find_marked(&out) {
+        Ok((again, _)) if again.len() == marked.len() => {}
+        Ok(_) => return Err(TextError::Verification("the markers changed".into())),
+        Err(e) => return Err(TextError::Verification(e.to_string())),
+    }
     Ok(Some(TextUpdate {
         text: out,
         objects: objects.into_iter().map(|(_, o)| o).collect(),

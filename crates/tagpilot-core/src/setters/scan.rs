@@ -68,13 +68,27 @@ enum Frame {
 }
 
 /// The marked scalars of `text` in document order, and the number of documents.
+///
+/// saphyr refuses a tab after `:` before a value that contains `:` (`image:\tghcr.io/a:1`), which YAML
+/// allows and libyaml accepts. Such a text is scanned again as a copy with its tabs turned into spaces, which
+/// keeps every offset (both are one byte); values are then read from the original text, and a quoted or
+/// multi-line scalar with a tab inside it is left alone rather than decoded from the copy.
 pub fn find_marked(text: &str) -> Result<(Vec<Marked>, usize), ScanError> {
+    match scan(text, text) {
+        Err(e) if text.contains('\t') => scan(text, &text.replace('\t', " ")).map_err(|_| e),
+        result => result,
+    }
+}
+
+/// Scans the structure of `parsed` (the text, or its copy with tabs as spaces) and reads spans, comments and
+/// values from `text`.
+fn scan(text: &str, parsed: &str) -> Result<(Vec<Marked>, usize), ScanError> {
     let offsets = CharOffsets::new(text);
     let mut stack: Vec<Frame> = Vec::new();
     let mut path: Vec<Step> = Vec::new();
     let mut documents = 0usize;
     let mut out = Vec::new();
-    let mut parser = Parser::new_from_str(text);
+    let mut parser = Parser::new_from_str(parsed);
     while let Some(next) = parser.next_event() {
         let (event, span) = next.map_err(|e| ScanError {
             line: e.marker().line(),
@@ -146,12 +160,20 @@ pub fn find_marked(text: &str) -> Result<(Vec<Marked>, usize), ScanError> {
                 let Some(setter) = marker_of(text, start, end, in_flow) else {
                     continue;
                 };
+                let source = &text[start..end];
+                let value = if source == &parsed[start..end] {
+                    value.into_owned()
+                } else if style == Style::Plain && !source.contains(['\n', '\r']) {
+                    source.to_string()
+                } else {
+                    continue;
+                };
                 out.push(Marked {
                     start,
                     end,
                     style,
                     in_flow,
-                    value: value.into_owned(),
+                    value,
                     setter,
                     document: documents.saturating_sub(1),
                     path: here,
@@ -402,6 +424,15 @@ mod tests {
                 one("app:5", "app:5", "ns:e"),
                 one("'it''s'", "it's", "ns:f")
             ]
+        );
+    }
+
+    #[test]
+    fn tabs_after_colons_are_read_like_spaces() {
+        let text = "a:\tapp:1 # {\"$imagepolicy\": \"ns:a\"}\nb:\t'x\ty' # {\"$imagepolicy\": \"ns:b\"}\nc:\tp\tq # {\"$imagepolicy\": \"ns:c\"}\n";
+        assert_eq!(
+            marked(text),
+            vec![one("app:1", "app:1", "ns:a"), one("p\tq", "p\tq", "ns:c")]
         );
     }
 

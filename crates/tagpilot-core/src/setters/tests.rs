@@ -211,3 +211,15 @@ fn references_split_at_the_last_colon_after_the_last_slash() {
     };
     assert_eq!(untagged.reference(), "img@sha256:ab");
 }
+
+#[test]
+fn tab_separated_values_found_by_the_fuzzer() {
+    // saphyr alone refuses `:\t` before a value containing `:`; the edit must still be made and re-read.
+    let text = "i !\t:\t::amg:amgg # {\"$imagepolicy\": \"flux-system:podinfo\"}";
+    let u = update_text(text, &setters()).unwrap().unwrap();
+    assert_eq!(
+        u.text,
+        "i !\t:\tghcr.io/stefanprodan/podinfo:5.0.3 # {\"$imagepolicy\": \"flux-system:podinfo\"}"
+    );
+    assert_eq!(update_text(&u.text, &setters()), Ok(None));
+}
