@@ -2,3 +2,4 @@
 //! One test binary, so the servers and the build are shared by every test.
 
 mod infra_smoke;
+mod registry;

@@ -2,8 +2,10 @@
 //!
 //! - [`semver`]: versions and ranges with Masterminds/semver v3 semantics (Flux's `semver.range`).
 //! - [`policy`]: ImagePolicy selection (semver, alphabetical, numerical; filter and extract).
+//! - [`registry`]: tag listing and digests over the OCI distribution API, with auth, TLS, paging and retries.
 //! - [`setters`]: byte-preserving updates of the values marked `# {"$imagepolicy": ...}`.
 
 pub mod policy;
+pub mod registry;
 pub mod semver;
 pub mod setters;

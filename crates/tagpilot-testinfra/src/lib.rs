@@ -7,6 +7,7 @@
 //! The env file is found through `TAGPILOT_TESTINFRA_ENV`, else at
 //! `/tmp/tagpilot-testinfra-$TAGPILOT_PORT_BASE/testinfra.env` (port base 17000 by default), as `up.sh` writes it.
 
+mod fault_proxy;
 mod git;
 mod registry;
 
@@ -17,6 +18,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+pub use fault_proxy::{Fault, FaultProxy, Paging};
 pub use git::GitServer;
 pub use registry::{Flavour, Registry};
 

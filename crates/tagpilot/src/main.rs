@@ -21,6 +21,8 @@ enum Command {
     Policy(commands::policy::PolicyCommand),
     /// Apply resolved image policies to the marked values in a directory of YAML.
     Update(commands::update::UpdateArgs),
+    /// List the tags of an image repository (or a tag's digest), as an ImageRepository scan does.
+    Scan(commands::scan::ScanArgs),
 }
 
 fn main() -> ExitCode {
@@ -29,6 +31,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Policy(cmd) => cmd.run(),
         Command::Update(args) => args.run(),
+        Command::Scan(args) => args.run(),
     }
 }
 

@@ -1,4 +1,5 @@
 //! One module per command group.
 
 pub mod policy;
+pub mod scan;
 pub mod update;

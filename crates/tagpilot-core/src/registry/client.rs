@@ -1,0 +1,529 @@
+//! The HTTP side: transports per TLS/proxy setting, authentication challenges and tokens, retries, limits.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
+use tokio::sync::Semaphore;
+
+use super::{Credentials, ImageName, RegistryError, Transport};
+
+/// Largest response body read from a registry or token server.
+pub(crate) const MAX_BODY: usize = 32 << 20;
+
+/// A registry client shared by every scan of a process: transports keyed by their settings, a token cache
+/// (per registry, repository and credentials) and a concurrency limit per registry host.
+#[derive(Clone)]
+pub struct RegistryClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    transports: Mutex<HashMap<Transport, reqwest::Client>>,
+    tokens: Mutex<HashMap<String, Token>>,
+    challenges: Mutex<HashMap<String, Challenge>>,
+    limits: Mutex<HashMap<String, Arc<Semaphore>>>,
+    per_registry: usize,
+    retries: u32,
+    backoff: Duration,
+}
+
+#[derive(Clone)]
+struct Token {
+    value: String,
+    expires: Instant,
+}
+
+/// What a registry asked for in its `WWW-Authenticate` header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Challenge {
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
+}
+
+/// Settings of a [`RegistryClient`].
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// Requests in flight per registry host, across all scans (default 8).
+    pub per_registry_concurrency: usize,
+    /// Retries of a request on 408, 429, 5xx and connection errors (default 4).
+    pub retries: u32,
+    /// First backoff, doubled on each retry unless the registry sends `Retry-After` (default 500 ms).
+    pub backoff: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            per_registry_concurrency: 8,
+            retries: 4,
+            backoff: Duration::from_millis(500),
+        }
+    }
+}
+
+/// A request's target and identity.
+pub(crate) struct Target<'a> {
+    pub image: &'a ImageName,
+    pub credentials: &'a Credentials,
+    pub transport: &'a Transport,
+}
+
+impl Default for RegistryClient {
+    fn default() -> Self {
+        RegistryClient::new(ClientOptions::default())
+    }
+}
+
+impl RegistryClient {
+    /// A client with these options.
+    pub fn new(options: ClientOptions) -> RegistryClient {
+        RegistryClient {
+            inner: Arc::new(Inner {
+                transports: Mutex::default(),
+                tokens: Mutex::default(),
+                challenges: Mutex::default(),
+                limits: Mutex::default(),
+                per_registry: options.per_registry_concurrency.max(1),
+                retries: options.retries,
+                backoff: options.backoff,
+            }),
+        }
+    }
+
+    fn http(&self, transport: &Transport) -> Result<reqwest::Client, RegistryError> {
+        let mut map = self.inner.transports.lock().unwrap();
+        if let Some(c) = map.get(transport) {
+            return Ok(c.clone());
+        }
+        let client = transport.build()?;
+        map.insert(transport.clone(), client.clone());
+        Ok(client)
+    }
+
+    fn limit(&self, registry: &str) -> Arc<Semaphore> {
+        let mut map = self.inner.limits.lock().unwrap();
+        map.entry(registry.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.inner.per_registry)))
+            .clone()
+    }
+
+    /// Sends one request to the registry with authentication and retries; returns the final response, which
+    /// may still be an error status other than 401 (the caller decides what it means).
+    pub(crate) async fn send(
+        &self,
+        t: &Target<'_>,
+        method: Method,
+        url: &str,
+        headers: HeaderMap,
+        stats: &mut u32,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let http = self.http(t.transport)?;
+        let registry = &t.image.registry;
+        let token_key = format!(
+            "{registry}/{}#{}",
+            t.image.repository,
+            t.credentials.fingerprint()
+        );
+        let mut authorization = self.cached_authorization(registry, &token_key, t.credentials);
+        let mut authenticated_once = false;
+        loop {
+            let mut req = http.request(method.clone(), url).headers(headers.clone());
+            if let Some(a) = &authorization {
+                req = req.header(reqwest::header::AUTHORIZATION, a.as_str());
+            }
+            let resp = self.with_retries(registry, req, stats).await?;
+            if resp.status() != StatusCode::UNAUTHORIZED {
+                return Ok(resp);
+            }
+            let challenge = resp
+                .headers()
+                .get(reqwest::header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_challenge);
+            let message = registry_message(resp).await;
+            if authenticated_once || challenge.is_none() {
+                return Err(RegistryError::AuthenticationFailed {
+                    registry: registry.clone(),
+                    message,
+                });
+            }
+            let challenge = challenge.unwrap();
+            self.inner
+                .challenges
+                .lock()
+                .unwrap()
+                .insert(registry.clone(), challenge.clone());
+            authorization = Some(match challenge {
+                Challenge::Basic => match t.credentials {
+                    Credentials::Basic { username, password } => basic(username, password),
+                    _ => {
+                        return Err(RegistryError::AuthenticationFailed {
+                            registry: registry.clone(),
+                            message,
+                        });
+                    }
+                },
+                Challenge::Bearer { realm, service } => {
+                    let scope = format!("repository:{}:pull", t.image.repository);
+                    let token = self
+                        .fetch_token(&http, t, &realm, service.as_deref(), &scope, stats)
+                        .await?;
+                    self.inner
+                        .tokens
+                        .lock()
+                        .unwrap()
+                        .insert(token_key.clone(), token.clone());
+                    format!("Bearer {}", token.value)
+                }
+            });
+            authenticated_once = true;
+        }
+    }
+
+    /// The Authorization to send up front when the registry's challenge is known (saves a round trip).
+    fn cached_authorization(
+        &self,
+        registry: &str,
+        token_key: &str,
+        creds: &Credentials,
+    ) -> Option<String> {
+        match self.inner.challenges.lock().unwrap().get(registry)? {
+            Challenge::Basic => match creds {
+                Credentials::Basic { username, password } => Some(basic(username, password)),
+                _ => None,
+            },
+            Challenge::Bearer { .. } => {
+                let tokens = self.inner.tokens.lock().unwrap();
+                let t = tokens.get(token_key)?;
+                (t.expires > Instant::now() + Duration::from_secs(5))
+                    .then(|| format!("Bearer {}", t.value))
+            }
+        }
+    }
+
+    async fn fetch_token(
+        &self,
+        http: &reqwest::Client,
+        t: &Target<'_>,
+        realm: &str,
+        service: Option<&str>,
+        scope: &str,
+        stats: &mut u32,
+    ) -> Result<Token, RegistryError> {
+        let registry = &t.image.registry;
+        let realm_url = reqwest::Url::parse(realm).map_err(|_| RegistryError::Protocol {
+            registry: registry.clone(),
+            message: format!("the token realm \"{realm}\" is not a URL"),
+        })?;
+        let mut query: Vec<(&str, &str)> = vec![("scope", scope)];
+        if let Some(s) = service {
+            query.push(("service", s));
+        }
+        let req = match t.credentials {
+            Credentials::IdentityToken(refresh) => {
+                let mut form = vec![
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh.as_str()),
+                    ("client_id", "tagpilot"),
+                ];
+                form.extend(query.iter().copied());
+                http.post(realm_url).form(&form)
+            }
+            Credentials::Basic { username, password } => http
+                .get(realm_url)
+                .query(&query)
+                .header(reqwest::header::AUTHORIZATION, basic(username, password)),
+            Credentials::Anonymous => http.get(realm_url).query(&query),
+        };
+        let resp = self.with_retries(registry, req, stats).await?;
+        let status = resp.status();
+        if !status.is_success() {
+            let message = registry_message(resp).await;
+            return Err(
+                if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+                    RegistryError::AuthenticationFailed {
+                        registry: registry.clone(),
+                        message,
+                    }
+                } else {
+                    RegistryError::Protocol {
+                        registry: registry.clone(),
+                        message: format!("token server answered {status}: {message}"),
+                    }
+                },
+            );
+        }
+        let body = read_body(resp, registry).await?;
+        #[derive(serde::Deserialize)]
+        struct TokenReply {
+            token: Option<String>,
+            access_token: Option<String>,
+            expires_in: Option<u64>,
+        }
+        let reply: TokenReply =
+            serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
+                registry: registry.clone(),
+                message: format!("token server reply is not JSON: {e}"),
+            })?;
+        let value = reply
+            .token
+            .or(reply.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| RegistryError::Protocol {
+                registry: registry.clone(),
+                message: "token server reply has no token".into(),
+            })?;
+        let lifetime = Duration::from_secs(reply.expires_in.unwrap_or(60).max(60));
+        Ok(Token {
+            value,
+            expires: Instant::now() + lifetime,
+        })
+    }
+
+    /// Sends with the registry's concurrency limit, retrying 408, 429, 5xx and connection errors with
+    /// exponential backoff or the registry's `Retry-After`.
+    async fn with_retries(
+        &self,
+        registry: &str,
+        req: reqwest::RequestBuilder,
+        stats: &mut u32,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let limit = self.limit(registry);
+        let mut backoff = self.inner.backoff;
+        let mut attempt = 0;
+        loop {
+            let this = req
+                .try_clone()
+                .expect("registry requests have no streaming body");
+            let result = {
+                let _permit = limit.acquire().await.expect("the limiter is never closed");
+                *stats += 1;
+                this.send().await
+            };
+            let retryable = match &result {
+                Ok(r) => matches!(r.status().as_u16(), 408 | 429 | 500 | 502 | 503 | 504),
+                Err(e) => e.is_connect() || e.is_timeout() || e.is_request(),
+            };
+            if !retryable || attempt >= self.inner.retries {
+                return result.map_err(|e| RegistryError::from_transport(registry, e));
+            }
+            let wait = result
+                .as_ref()
+                .ok()
+                .and_then(retry_after)
+                .unwrap_or(backoff)
+                .min(Duration::from_secs(60));
+            tracing::debug!(registry, attempt, ?wait, "retrying registry request");
+            tokio::time::sleep(wait).await;
+            backoff = backoff.saturating_mul(2);
+            attempt += 1;
+        }
+    }
+}
+
+fn basic(username: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+    )
+}
+
+/// `Retry-After` in seconds or as an HTTP date.
+fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+    let v = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate_to_unix(v)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    Some(Duration::from_secs(when.saturating_sub(now)))
+}
+
+/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) to Unix seconds.
+fn httpdate_to_unix(s: &str) -> Option<u64> {
+    let parts: Vec<&str> = s.split_whitespace().collect();
+    let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| m == month)? as i64
+        + 1;
+    let (day, year): (i64, i64) = (day.parse().ok()?, year.parse().ok()?);
+    let hms: Vec<i64> = time
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let [h, m, sec] = hms.as_slice() else {
+        return None;
+    };
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + h * 3600 + m * 60 + sec).ok()
+}
+
+/// Parses `Basic realm="x"` or `Bearer realm="...",service="...",scope="..."`.
+pub(crate) fn parse_challenge(header: &str) -> Option<Challenge> {
+    let (scheme, params) = header.trim().split_once(' ').unwrap_or((header.trim(), ""));
+    let mut fields = HashMap::new();
+    let mut rest = params;
+    while let Some(eq) = rest.find('=') {
+        let key = rest[..eq]
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
+        let after = &rest[eq + 1..];
+        let (value, next) = if let Some(quoted) = after.strip_prefix('"') {
+            let end = quoted.find('"')?;
+            (&quoted[..end], &quoted[end + 1..])
+        } else {
+            let end = after.find(',').unwrap_or(after.len());
+            (after[..end].trim(), &after[end..])
+        };
+        fields.insert(key, value.to_string());
+        rest = next;
+    }
+    match scheme.to_ascii_lowercase().as_str() {
+        "basic" => Some(Challenge::Basic),
+        "bearer" => Some(Challenge::Bearer {
+            realm: fields.remove("realm")?,
+            service: fields.remove("service"),
+        }),
+        _ => None,
+    }
+}
+
+/// Reads a body up to [`MAX_BODY`].
+pub(crate) async fn read_body(
+    mut resp: reqwest::Response,
+    registry: &str,
+) -> Result<Vec<u8>, RegistryError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| RegistryError::from_transport(registry, e))?
+    {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(RegistryError::Protocol {
+                registry: registry.to_string(),
+                message: format!("response larger than {} MiB", MAX_BODY >> 20),
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The registry's own error message: `errors[].message` of a distribution error body, else the text (short).
+pub(crate) async fn registry_message(resp: reqwest::Response) -> String {
+    let status = resp.status();
+    let body = read_body(resp, "").await.unwrap_or_default();
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        errors: Vec<ErrorEntry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorEntry {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    if let Ok(e) = serde_json::from_slice::<Errors>(&body) {
+        let parts: Vec<String> = e
+            .errors
+            .iter()
+            .map(|x| match (&x.code, &x.message) {
+                (Some(c), Some(m)) => format!("{c}: {m}"),
+                (Some(c), None) => c.clone(),
+                (None, Some(m)) => m.clone(),
+                (None, None) => String::new(),
+            })
+            .filter(|s| !s.is_empty())
+            .collect();
+        if !parts.is_empty() {
+            return parts.join("; ");
+        }
+    }
+    let text = String::from_utf8_lossy(&body);
+    let text = text.trim();
+    if text.is_empty() || text.starts_with('<') {
+        status.to_string()
+    } else {
+        text.chars().take(200).collect()
+    }
+}
+
+/// A header map with one header.
+pub(crate) fn accept(value: &'static str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(reqwest::header::ACCEPT, HeaderValue::from_static(value));
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_challenges() {
+        assert_eq!(
+            parse_challenge("Basic realm=\"registry\""),
+            Some(Challenge::Basic)
+        );
+        assert_eq!(
+            parse_challenge(
+                r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull""#
+            ),
+            Some(Challenge::Bearer {
+                realm: "https://auth.docker.io/token".into(),
+                service: Some("registry.docker.io".into())
+            })
+        );
+        assert_eq!(
+            parse_challenge("bearer realm=https://x/token, service=svc"),
+            Some(Challenge::Bearer {
+                realm: "https://x/token".into(),
+                service: Some("svc".into())
+            })
+        );
+        assert_eq!(
+            parse_challenge("Bearer service=\"x\""),
+            None,
+            "a bearer challenge needs a realm"
+        );
+        assert_eq!(parse_challenge("Negotiate"), None);
+    }
+
+    #[test]
+    fn http_dates() {
+        assert_eq!(
+            httpdate_to_unix("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        assert_eq!(httpdate_to_unix("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(httpdate_to_unix("not a date"), None);
+    }
+}
