@@ -230,7 +230,13 @@ fn scalar_end(text: &str, start: usize, parser_end: usize, style: Style) -> Opti
     match style {
         Style::Plain => {
             let end = parser_end.min(b.len()).max(start);
-            Some(start + text[start..end].trim_end().len())
+            // YAML's white space only: U+2028 and other Unicode spaces are content in YAML 1.2.
+            Some(
+                start
+                    + text[start..end]
+                        .trim_end_matches([' ', '\t', '\r', '\n'])
+                        .len(),
+            )
         }
         Style::SingleQuoted => {
             if b.get(start) != Some(&b'\'') {

@@ -223,3 +223,15 @@ fn tab_separated_values_found_by_the_fuzzer() {
     );
     assert_eq!(update_text(&u.text, &setters()), Ok(None));
 }
+
+#[test]
+fn unicode_line_separators_are_content_found_by_the_fuzzer() {
+    let text = "- a\u{2028} # {\"$imagepolicy\": \"flux-system:podinfo\"}\n";
+    let u = update_text(text, &setters()).unwrap().unwrap();
+    assert_eq!(u.objects[0].changes[0].old_value, "a\u{2028}");
+    assert_eq!(update_text(&u.text, &setters()), Ok(None));
+    assert_eq!(
+        markers(&u.text).unwrap()[0].value,
+        "ghcr.io/stefanprodan/podinfo:5.0.3"
+    );
+}
