@@ -17,10 +17,16 @@ async fn main() -> anyhow::Result<()> {
     let repo = args.get(1).ok_or_else(|| anyhow::anyhow!("no REPO"))?;
     let reg = Infra::get().registry(flavour);
     let rest = &args[2..];
-    let (tags, distinct): (Vec<String>, bool) = match rest.first().and_then(|c| c.parse::<usize>().ok()) {
-        Some(count) => ((0..count).map(|i| format!("1.{}.{}", i / 100, i % 100)).collect(), rest.iter().any(|a| a == "--distinct")),
-        None => (rest.to_vec(), true),
-    };
+    let (tags, distinct): (Vec<String>, bool) =
+        match rest.first().and_then(|c| c.parse::<usize>().ok()) {
+            Some(count) => (
+                (0..count)
+                    .map(|i| format!("1.{}.{}", i / 100, i % 100))
+                    .collect(),
+                rest.iter().any(|a| a == "--distinct"),
+            ),
+            None => (rest.to_vec(), true),
+        };
     if distinct {
         reg.push_tags(repo, &tags).await?;
     } else {
