@@ -4,7 +4,8 @@
 # Idempotent: a server whose recorded PID is alive and healthy is left alone, so a second run takes well under
 # a second. PIDs are recorded in $TESTINFRA/**/*.pid; down.sh stops exactly those.
 #   k8s:      etcd 3.4 + kube-apiserver v1.20.2 + kube-controller-manager (built once by k8s-build.sh, cached)
-#   registry: docker-registry plain HTTP, TLS + htpasswd basic auth, TLS + bearer token (+ token server)
+#   registry: docker-registry plain HTTP, TLS + htpasswd basic auth, TLS + bearer token (+ token server),
+#             TLS + client certificate (mTLS)
 #   git:      lighttpd + git-http-backend (HTTP and HTTPS, basic auth, push enabled), openssh-server (git-shell)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -126,6 +127,12 @@ up_registry() {
   [ -f "$B/tls/token.crt" ] || openssl req -x509 -newkey rsa:2048 -nodes -keyout "$B/tls/token.key" -out "$B/tls/token.crt" \
       -days 3650 -subj "/CN=tagpilot-test-token-signer" 2>/dev/null
   [ -f "$B/htpasswd" ] || htpasswd -Bbn "$REG_USER" "$REG_PASS" > "$B/htpasswd"   # distribution needs bcrypt
+  if [ ! -f "$B/tls/client.crt" ]; then   # a client certificate for the mTLS flavour, signed by the same CA
+    ( cd "$B/tls"
+      openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj "/CN=tagpilot-test-client" 2>/dev/null
+      printf 'extendedKeyUsage=clientAuth\n' > client.ext
+      openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt -days 3650 -extfile client.ext 2>/dev/null )
+  fi
   common() { # port storage-dir
     printf 'version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:%s\n  secret: tagpilot-test-only\n' "$2" "$1"; }
   tls() { printf '  tls:\n    certificate: %s/tls/server.crt\n    key: %s/tls/server.key\n' "$B" "$B"; }
@@ -133,8 +140,9 @@ up_registry() {
   { common "$REG_BASIC_PORT" "$B/data-basic"; tls; printf 'auth:\n  htpasswd:\n    realm: tagpilot-test\n    path: %s/htpasswd\n' "$B"; } > "$B/basic.yml"
   { common "$REG_TOKEN_PORT" "$B/data-token"; tls
     printf 'auth:\n  token:\n    realm: http://127.0.0.1:%s/token\n    service: tagpilot-test-registry\n    issuer: tagpilot-test-issuer\n    rootcertbundle: %s/tls/token.crt\n' "$TOKEN_PORT" "$B"; } > "$B/token.yml"
+  { common "$REG_MTLS_PORT" "$B/data-mtls"; tls; printf '    clientcas:\n      - %s/tls/ca.crt\n' "$B"; } > "$B/mtls.yml"
   local started=
-  for n in plain basic token; do
+  for n in plain basic token mtls; do
     alive "$B/$n.pid" && continue
     nohup docker-registry serve "$B/$n.yml" > "$B/$n.log" 2>&1 &
     echo $! > "$B/$n.pid"; started=1
@@ -149,9 +157,12 @@ up_registry() {
   wait_for 20 code "https://127.0.0.1:$REG_BASIC_PORT/v2/" 200 --cacert "$B/tls/ca.crt" -u "$REG_USER:$REG_PASS" \
     || { echo "basic-auth registry did not start; see $B/basic.log" >&2; exit 1; }
   wait_for 20 code "https://127.0.0.1:$REG_TOKEN_PORT/v2/" 401 --cacert "$B/tls/ca.crt" || { echo "token registry did not start; see $B/token.log" >&2; exit 1; }
+  wait_for 20 code "https://127.0.0.1:$REG_MTLS_PORT/v2/" 200 --cacert "$B/tls/ca.crt" --cert "$B/tls/client.crt" --key "$B/tls/client.key" \
+    || { echo "mTLS registry did not start; see $B/mtls.log" >&2; exit 1; }
   wait_for 20 code "http://127.0.0.1:$TOKEN_PORT/token?service=tagpilot-test-registry" 200 -u "$REG_USER:$REG_PASS" \
     || { echo "token server did not start; see $B/token-server.log" >&2; exit 1; }
-  echo "registry: ${started:+started}${started:+: }${started:-already running: }plain :$REG_PLAIN_PORT, TLS+basic :$REG_BASIC_PORT, TLS+token :$REG_TOKEN_PORT"
+  local what="already running"; [ -n "$started" ] && what=started
+  echo "registry: $what: plain :$REG_PLAIN_PORT, TLS+basic :$REG_BASIC_PORT, TLS+token :$REG_TOKEN_PORT, mTLS :$REG_MTLS_PORT"
 }
 
 up_git() {
@@ -239,6 +250,9 @@ REGISTRY_BASIC=127.0.0.1:$REG_BASIC_PORT
 REGISTRY_TOKEN=127.0.0.1:$REG_TOKEN_PORT
 REGISTRY_TOKEN_REALM=http://127.0.0.1:$TOKEN_PORT/token
 REGISTRY_TOKEN_SERVICE=tagpilot-test-registry
+REGISTRY_MTLS=127.0.0.1:$REG_MTLS_PORT
+REGISTRY_CLIENT_CERT_FILE=$R/tls/client.crt
+REGISTRY_CLIENT_KEY_FILE=$R/tls/client.key
 REGISTRY_CA_FILE=$R/tls/ca.crt
 REGISTRY_USERNAME=$REG_USER
 REGISTRY_PASSWORD=$REG_PASS

@@ -118,6 +118,26 @@ async fn each_registry_flavour_takes_a_push_and_lists_it() {
 }
 
 #[tokio::test]
+async fn mtls_registry_takes_a_push_with_the_client_certificate() {
+    let reg = Infra::get().registry(Flavour::Mtls);
+    let repo = format!("smoke/{}", unique_name("mtls"));
+    reg.push_tags(&repo, &["1.0.0"])
+        .await
+        .expect("push with the client certificate");
+    assert_eq!(reg.list_tags(&repo).await.unwrap(), ["1.0.0"]);
+    let ca = std::fs::read(reg.ca_file.as_ref().unwrap()).unwrap();
+    let no_cert = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+        .build()
+        .unwrap();
+    let refused = no_cert.get(format!("{}/v2/", reg.base_url())).send().await;
+    assert!(
+        refused.is_err(),
+        "the registry refuses a client without a certificate"
+    );
+}
+
+#[tokio::test]
 async fn registry_token_flavour_rejects_wrong_password() {
     let reg = Infra::get().registry(Flavour::Token);
     let realm = Infra::get().var("REGISTRY_TOKEN_REALM");

@@ -486,3 +486,92 @@ async fn missing_repositories_and_timeouts() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn mutual_tls_with_a_client_certificate() {
+    let reg = Infra::get().registry(Flavour::Mtls);
+    let repo = format!("mtls/{}", unique_name("app"));
+    reg.push_tags(&repo, &["1.0.0"]).await.unwrap();
+    let (cert, key) = reg.client_identity.clone().unwrap();
+    let with_cert = Transport {
+        ca_pem: Some(std::fs::read(reg.ca_file.as_ref().unwrap()).unwrap()),
+        client_identity_pem: Some((std::fs::read(cert).unwrap(), std::fs::read(key).unwrap())),
+        ..Transport::default()
+    };
+    let r = scan(
+        &RegistryClient::default(),
+        &reg.image(&repo),
+        &Credentials::Anonymous,
+        &with_cert,
+        1000,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.tags, ["1.0.0"]);
+    let without = Transport {
+        client_identity_pem: None,
+        ..with_cert
+    };
+    let err = scan(
+        &RegistryClient::default(),
+        &reg.image(&repo),
+        &Credentials::Anonymous,
+        &without,
+        1000,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::Unreachable { .. }),
+        "no client certificate, no connection: {err}"
+    );
+}
+
+#[tokio::test]
+async fn through_an_http_proxy_with_credentials() {
+    let reg = Infra::get().registry(Flavour::Plain);
+    let repo = format!("proxied/{}", unique_name("app"));
+    reg.push_tags(&repo, &["1.0.0", "2.0.0"]).await.unwrap();
+    let proxy = FaultProxy::start_forward_proxy("proxy-user", "proxy-pass").await;
+    let via = |password: &str| Transport {
+        insecure: true,
+        proxy: Some(tagpilot_core::registry::Proxy {
+            address: format!("http://{}", proxy.host()),
+            username: Some("proxy-user".into()),
+            password: Some(password.into()),
+        }),
+        ..Transport::default()
+    };
+    let r = scan(
+        &RegistryClient::default(),
+        &reg.image(&repo),
+        &Credentials::Anonymous,
+        &via("proxy-pass"),
+        1000,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.tags, ["2.0.0", "1.0.0"]);
+    assert!(
+        proxy
+            .requests()
+            .iter()
+            .any(|l| l.contains(&format!("http://{}/v2/{repo}/tags/list", reg.host))),
+        "{:?}",
+        proxy.requests()
+    );
+    let err = scan(
+        &RegistryClient::default(),
+        &reg.image(&repo),
+        &Credentials::Anonymous,
+        &via("wrong"),
+        1000,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::Status { status: 407, .. }),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("wrong"), "{err}");
+}

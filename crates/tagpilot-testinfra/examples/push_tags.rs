@@ -1,7 +1,7 @@
 //! Pushes tags to a test registry (from the testinfra env file), for benchmarks and demos.
 //!
-//!   push_tags plain|basic|token REPO COUNT [--distinct]     tags 1.<i/100>.<i%100>, i < COUNT
-//!   push_tags plain|basic|token REPO TAG...                 the tags given
+//!   push_tags plain|basic|token|mtls REPO COUNT [--distinct]     tags 1.<i/100>.<i%100>, i < COUNT
+//!   push_tags plain|basic|token|mtls REPO TAG...                 the tags given
 
 use tagpilot_testinfra::{Flavour, Infra};
 
@@ -12,7 +12,10 @@ async fn main() -> anyhow::Result<()> {
         Some("plain") => Flavour::Plain,
         Some("basic") => Flavour::Basic,
         Some("token") => Flavour::Token,
-        _ => anyhow::bail!("usage: push_tags plain|basic|token REPO (COUNT [--distinct] | TAG...)"),
+        Some("mtls") => Flavour::Mtls,
+        _ => anyhow::bail!(
+            "usage: push_tags plain|basic|token|mtls REPO (COUNT [--distinct] | TAG...)"
+        ),
     };
     let repo = args.get(1).ok_or_else(|| anyhow::anyhow!("no REPO"))?;
     let reg = Infra::get().registry(flavour);

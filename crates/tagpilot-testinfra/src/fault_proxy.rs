@@ -42,6 +42,8 @@ struct State {
     paging: Option<Paging>,
     faults: Vec<Fault>,
     requests: Vec<String>,
+    /// As a forward proxy: the `Proxy-Authorization` value required.
+    proxy_authorization: Option<String>,
 }
 
 /// A running proxy; dropped, it stops.
@@ -83,6 +85,17 @@ impl FaultProxy {
             }
         });
         FaultProxy { addr, state, task }
+    }
+
+    /// Starts an HTTP forward proxy (absolute-form requests, loopback targets only) that requires these
+    /// credentials in `Proxy-Authorization` and answers 407 otherwise.
+    pub async fn start_forward_proxy(username: &str, password: &str) -> FaultProxy {
+        use base64::Engine;
+        let proxy = FaultProxy::start("127.0.0.1:9", Paging::Passthrough).await;
+        let basic =
+            base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+        proxy.state.lock().unwrap().proxy_authorization = Some(format!("Basic {basic}"));
+        proxy
     }
 
     /// `127.0.0.1:port`, to use as the registry host.
@@ -142,7 +155,37 @@ async fn serve(
             .unwrap()
             .requests
             .push(format!("{method} {target}"));
-        let reply = respond(&method, &target, &headers, me, upstream, http, state).await;
+        let required = state.lock().unwrap().proxy_authorization.clone();
+        let reply = match (target.strip_prefix("http://"), required) {
+            (Some(absolute), Some(required)) => {
+                let given = headers
+                    .iter()
+                    .find(|(k, _)| k == "proxy-authorization")
+                    .map(|(_, v)| v.as_str());
+                let (host, path) = absolute
+                    .split_once('/')
+                    .map_or((absolute, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+                if given != Some(required.as_str()) {
+                    Reply {
+                        status: 407,
+                        headers: vec![(
+                            "Proxy-Authenticate".into(),
+                            "Basic realm=\"proxy\"".into(),
+                        )],
+                        body: vec![],
+                    }
+                } else if !host.starts_with("127.0.0.1:") {
+                    Reply {
+                        status: 403,
+                        headers: vec![],
+                        body: b"loopback targets only".to_vec(),
+                    }
+                } else {
+                    respond(&method, &path, &headers, me, host, http, state).await
+                }
+            }
+            _ => respond(&method, &target, &headers, me, upstream, http, state).await,
+        };
         let mut head = format!(
             "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
             reply.status,

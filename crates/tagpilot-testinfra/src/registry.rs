@@ -19,6 +19,8 @@ pub enum Flavour {
     Basic,
     /// HTTPS (test CA) with the bearer-token flow against the token server.
     Token,
+    /// HTTPS (test CA) that requires a client certificate (mTLS); not in [`Flavour::ALL`].
+    Mtls,
 }
 
 impl Flavour {
@@ -30,6 +32,7 @@ impl Flavour {
             Flavour::Plain => "REGISTRY_PLAIN",
             Flavour::Basic => "REGISTRY_BASIC",
             Flavour::Token => "REGISTRY_TOKEN",
+            Flavour::Mtls => "REGISTRY_MTLS",
         }
     }
 }
@@ -49,6 +52,8 @@ pub struct Registry {
     pub password: String,
     /// The CA that signed the TLS certificate (TLS flavours).
     pub ca_file: Option<PathBuf>,
+    /// The client certificate and key (the mTLS flavour).
+    pub client_identity: Option<(PathBuf, PathBuf)>,
     client: reqwest::Client,
     tokens: Arc<Mutex<HashMap<String, String>>>,
 }
@@ -64,6 +69,18 @@ impl Registry {
                 reqwest::Certificate::from_pem(&pem).expect("parse the registry CA")
             ]);
         }
+        let client_identity = (flavour == Flavour::Mtls).then(|| {
+            (
+                infra.path("REGISTRY_CLIENT_CERT_FILE"),
+                infra.path("REGISTRY_CLIENT_KEY_FILE"),
+            )
+        });
+        if let Some((cert, key)) = &client_identity {
+            let mut pem = std::fs::read(cert).expect("read the client certificate");
+            pem.extend(std::fs::read(key).expect("read the client key"));
+            builder = builder
+                .identity(reqwest::Identity::from_pem(&pem).expect("parse the client identity"));
+        }
         Registry {
             flavour,
             host: infra.var(flavour.env_key()).to_string(),
@@ -71,6 +88,7 @@ impl Registry {
             username: infra.var("REGISTRY_USERNAME").to_string(),
             password: infra.var("REGISTRY_PASSWORD").to_string(),
             ca_file,
+            client_identity,
             client: builder.build().expect("build a reqwest client"),
             tokens: Arc::default(),
         }
@@ -93,7 +111,7 @@ impl Registry {
 
     /// Whether the registry wants credentials.
     pub fn needs_auth(&self) -> bool {
-        self.flavour != Flavour::Plain
+        matches!(self.flavour, Flavour::Basic | Flavour::Token)
     }
 
     fn basic(&self) -> String {
@@ -107,7 +125,7 @@ impl Registry {
     /// The `Authorization` header that grants pull and push on `repo`, if the flavour needs one.
     pub async fn authorization(&self, repo: &str) -> anyhow::Result<Option<String>> {
         match self.flavour {
-            Flavour::Plain => Ok(None),
+            Flavour::Plain | Flavour::Mtls => Ok(None),
             Flavour::Basic => Ok(Some(self.basic())),
             Flavour::Token => {
                 if let Some(t) = self.tokens.lock().unwrap().get(repo) {
