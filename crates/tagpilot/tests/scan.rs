@@ -20,7 +20,7 @@ fn tagpilot(args: &[&str], stdin: &str) -> Output {
 #[tokio::test]
 async fn scans_each_flavour() {
     let dir = tempfile::tempdir().unwrap();
-    for flavour in Flavour::ALL {
+    for flavour in Flavour::ALL.into_iter().chain([Flavour::Mtls]) {
         let reg = Infra::get().registry(flavour);
         let repo = format!("cli/{}", unique_name("app"));
         let digests = reg
@@ -32,6 +32,11 @@ async fn scans_each_flavour() {
         let mut stdin = String::new();
         match flavour {
             Flavour::Plain => args.push("--insecure".into()),
+            Flavour::Mtls => {
+                let (cert, key) = reg.client_identity.clone().unwrap();
+                args.extend(["--cert-file".into(), cert.to_string_lossy().into_owned()]);
+                args.extend(["--key-file".into(), key.to_string_lossy().into_owned()]);
+            }
             Flavour::Basic => {
                 args.extend([
                     "--username".into(),
