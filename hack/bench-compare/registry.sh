@@ -20,7 +20,8 @@ for flavour in plain token; do
 done
 CERTS=$OUT/skopeo-certs; mkdir -p "$CERTS"; cp "$REGISTRY_CA_FILE" "$CERTS/ca.crt"
 CFG=$OUT/docker-config.json
-printf '{"auths":{"%s":{"username":"%s","password":"%s"}}}' "$REGISTRY_TOKEN" "$REGISTRY_USERNAME" "$REGISTRY_PASSWORD" > "$CFG"
+# skopeo (containers/image) reads only the base64 `auth` field of an auth file.
+printf '{"auths":{"%s":{"auth":"%s"}}}' "$REGISTRY_TOKEN" "$(printf '%s:%s' "$REGISTRY_USERNAME" "$REGISTRY_PASSWORD" | base64 -w0)" > "$CFG"
 TP_PLAIN="$TP scan $REGISTRY_PLAIN/$REPO --insecure"
 SK_PLAIN="skopeo list-tags --tls-verify=false docker://$REGISTRY_PLAIN/$REPO"
 TP_TOKEN="$TP scan $REGISTRY_TOKEN/$REPO --ca-file $REGISTRY_CA_FILE --docker-config $CFG"
