@@ -575,3 +575,29 @@ async fn through_an_http_proxy_with_credentials() {
     );
     assert!(!err.to_string().contains("wrong"), "{err}");
 }
+
+#[tokio::test]
+async fn requests_in_flight_per_registry_are_limited() {
+    let (proxy, image, want) = proxied(Paging::LinkRelative, 5).await;
+    proxy.delay_replies(Duration::from_millis(100));
+    let client = RegistryClient::new(tagpilot_core::registry::ClientOptions {
+        per_registry_concurrency: 2,
+        ..Default::default()
+    });
+    let scans: Vec<_> = (0..12)
+        .map(|_| {
+            let (client, image) = (client.clone(), image.clone());
+            tokio::spawn(async move {
+                scan(&client, &image, &Credentials::Anonymous, &insecure(), 100).await
+            })
+        })
+        .collect();
+    for s in scans {
+        assert_eq!(s.await.unwrap().unwrap().tags, want);
+    }
+    assert_eq!(
+        proxy.peak_in_flight(),
+        2,
+        "12 scans, at most 2 requests at the registry at once"
+    );
+}

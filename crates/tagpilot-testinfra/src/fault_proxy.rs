@@ -44,6 +44,11 @@ struct State {
     requests: Vec<String>,
     /// As a forward proxy: the `Proxy-Authorization` value required.
     proxy_authorization: Option<String>,
+    /// Requests being answered now, and the most there were at once.
+    in_flight: usize,
+    peak_in_flight: usize,
+    /// How long each `tags/list` reply is held back.
+    delay: std::time::Duration,
 }
 
 /// A running proxy; dropped, it stops.
@@ -108,6 +113,16 @@ impl FaultProxy {
         self.state.lock().unwrap().faults = faults;
     }
 
+    /// Holds every `tags/list` reply back this long (to make concurrency visible).
+    pub fn delay_replies(&self, delay: std::time::Duration) {
+        self.state.lock().unwrap().delay = delay;
+    }
+
+    /// The most requests that were being answered at the same time.
+    pub fn peak_in_flight(&self) -> usize {
+        self.state.lock().unwrap().peak_in_flight
+    }
+
     /// The request lines seen so far (`GET /v2/...`).
     pub fn requests(&self) -> Vec<String> {
         self.state.lock().unwrap().requests.clone()
@@ -155,6 +170,15 @@ async fn serve(
             .unwrap()
             .requests
             .push(format!("{method} {target}"));
+        let delay = {
+            let mut st = state.lock().unwrap();
+            st.in_flight += 1;
+            st.peak_in_flight = st.peak_in_flight.max(st.in_flight);
+            st.delay
+        };
+        if target.contains("/tags/list") && !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         let required = state.lock().unwrap().proxy_authorization.clone();
         let reply = match (target.strip_prefix("http://"), required) {
             (Some(absolute), Some(required)) => {
@@ -195,6 +219,7 @@ async fn serve(
             head.push_str(&format!("{k}: {v}\r\n"));
         }
         head.push_str("\r\n");
+        state.lock().unwrap().in_flight -= 1;
         write.write_all(head.as_bytes()).await?;
         if method != "HEAD" {
             write.write_all(&reply.body).await?;
