@@ -2,10 +2,12 @@
 //!
 //! - [`semver`]: versions and ranges with Masterminds/semver v3 semantics (Flux's `semver.range`).
 //! - [`policy`]: ImagePolicy selection (semver, alphabetical, numerical; filter and extract).
+//! - [`re2`]: Go RE2 regular-expression semantics for `filterTags` and `exclusionList`.
 //! - [`registry`]: tag listing and digests over the OCI distribution API, with auth, TLS, paging and retries.
 //! - [`setters`]: byte-preserving updates of the values marked `# {"$imagepolicy": ...}`.
 
 pub mod policy;
+pub mod re2;
 pub mod registry;
 pub mod semver;
 pub mod setters;

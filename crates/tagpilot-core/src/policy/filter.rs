@@ -1,7 +1,7 @@
 //! `filterTags`: a Go RE2 pattern (unanchored, ASCII `\d \w \s`) and an optional `extract` template expanded
 //! like Go's `Regexp.Expand` (`$1`, `${1}`, `$name`, `${name}`, `$$`).
 
-use regex::bytes::{Regex, RegexBuilder};
+use regex::bytes::Regex;
 
 /// A compiled `filterTags` pattern with its extract template.
 #[derive(Clone, Debug)]
@@ -22,25 +22,12 @@ pub struct FilterError {
 }
 
 impl TagFilter {
-    /// Compiles `pattern` with RE2 semantics. Tags are ASCII (the OCI grammar), so the pattern runs over bytes
-    /// with Unicode classes off, which gives `\d`, `\w`, `\s`, `\b` their RE2 (ASCII) meaning; a pattern that
-    /// needs Unicode (`\pL`) is compiled with Unicode on.
+    /// Compiles `pattern` with Go RE2 semantics (see [`crate::re2`]) and the extract template against it.
     pub fn new(pattern: &str, extract: Option<&str>) -> Result<TagFilter, FilterError> {
-        let translated = translate_quoted_literals(pattern);
-        let regex = RegexBuilder::new(&translated)
-            .unicode(false)
-            .build()
-            .or_else(|_| RegexBuilder::new(&translated).unicode(true).build())
-            .map_err(|e| FilterError {
-                pattern: pattern.to_string(),
-                reason: e
-                    .to_string()
-                    .lines()
-                    .last()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_string(),
-            })?;
+        let regex = crate::re2::compile(pattern).map_err(|reason| FilterError {
+            pattern: pattern.to_string(),
+            reason,
+        })?;
         let extract = extract
             .filter(|e| !e.is_empty())
             .map(|t| Template::compile(&regex, t));
@@ -202,40 +189,6 @@ fn group_number(name: &str) -> Option<usize> {
     name.parse().ok()
 }
 
-/// RE2 accepts `\Q...\E` quoted literals; the regex crate does not, so they are escaped here.
-fn translate_quoted_literals(pattern: &str) -> String {
-    if !pattern.contains("\\Q") {
-        return pattern.to_string();
-    }
-    let mut out = String::with_capacity(pattern.len() + 8);
-    let mut chars = pattern.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some((_, 'Q')) => {
-                let start = i + 2;
-                let body_end = pattern[start..]
-                    .find("\\E")
-                    .map_or(pattern.len(), |p| start + p);
-                out.push_str(&regex::escape(&pattern[start..body_end]));
-                let resume = (body_end + 2).min(pattern.len());
-                while chars.peek().is_some_and(|&(j, _)| j < resume) {
-                    chars.next();
-                }
-            }
-            Some((_, other)) => {
-                out.push('\\');
-                out.push(other);
-            }
-            None => out.push('\\'),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,16 +222,6 @@ mod tests {
         assert_eq!(f(r"(\d+)", "$9").apply("7").as_deref(), Some(""));
         assert_eq!(f(r"(\d+)", "$01").apply("7").as_deref(), Some(""));
         assert_eq!(f(r"x", "$1").apply("7"), None);
-    }
-
-    #[test]
-    fn classes_are_ascii_as_in_re2() {
-        let d = TagFilter::new(r"^\d+$", None).unwrap();
-        assert!(d.is_match("123"));
-        assert!(!d.is_match("١٢٣"), "Arabic-Indic digits are not \\d in RE2");
-        assert!(TagFilter::new(r"^\pL+$", None).unwrap().is_match("abc"));
-        assert!(TagFilter::new(r"^\Qa.b\E$", None).unwrap().is_match("a.b"));
-        assert!(!TagFilter::new(r"^\Qa.b\E$", None).unwrap().is_match("axb"));
     }
 
     #[test]

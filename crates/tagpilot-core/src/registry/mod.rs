@@ -225,9 +225,9 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
-/// Compiled `exclusionList` patterns (Go RE2 semantics, unanchored).
+/// Compiled `exclusionList` patterns (Go RE2 semantics, unanchored; see [`crate::re2`]).
 #[derive(Clone, Debug)]
-pub struct Exclusions(Vec<regex::Regex>);
+pub struct Exclusions(Vec<regex::bytes::Regex>);
 
 impl Exclusions {
     /// Compiles the patterns; an empty list means no exclusion (pass [`DEFAULT_EXCLUSIONS`] for Flux's default).
@@ -235,15 +235,9 @@ impl Exclusions {
         patterns
             .iter()
             .map(|p| {
-                regex::Regex::new(p.as_ref()).map_err(|e| RegistryError::InvalidExclusion {
+                crate::re2::compile(p.as_ref()).map_err(|reason| RegistryError::InvalidExclusion {
                     pattern: p.as_ref().to_string(),
-                    reason: e
-                        .to_string()
-                        .lines()
-                        .last()
-                        .unwrap_or_default()
-                        .trim()
-                        .to_string(),
+                    reason,
                 })
             })
             .collect::<Result<_, _>>()
@@ -252,7 +246,7 @@ impl Exclusions {
 
     /// Whether a tag is excluded.
     pub fn excludes(&self, tag: &str) -> bool {
-        self.0.iter().any(|r| r.is_match(tag))
+        self.0.iter().any(|r| r.is_match(tag.as_bytes()))
     }
 }
 
@@ -298,61 +292,49 @@ impl RegistryClient {
 
     async fn list_tags_inner(&self, req: &ScanRequest<'_>) -> Result<ScanResult, RegistryError> {
         let registry = req.image.registry.as_str();
-        let mut scheme = if req.transport.insecure {
-            "http"
-        } else {
-            "https"
+        let target = Target {
+            image: req.image,
+            credentials: req.credentials,
+            transport: req.transport,
         };
+        // Known once the registry has answered over it.
+        let mut scheme: Option<&str> = None;
         let mut n = req.page_size.max(1);
         let mut last: Option<String> = None;
         let mut next_link: Option<reqwest::Url> = None;
         let mut seen = HashSet::new();
         let mut tags = Vec::new();
         let (mut pages, mut requests) = (0u32, 0u32);
-        let mut https_error: Option<RegistryError> = None;
         loop {
-            let url = match next_link.take() {
-                Some(link) => link.to_string(),
-                None => {
-                    let mut u = format!(
-                        "{scheme}://{registry}/v2/{}/tags/list?n={n}",
-                        req.image.repository
-                    );
+            let headers = accept("application/json");
+            let resp = match (next_link.take(), scheme) {
+                (Some(link), _) => {
+                    self.send(&target, Method::GET, link.as_str(), headers, &mut requests)
+                        .await?
+                }
+                (None, known) => {
+                    let mut path = format!("/v2/{}/tags/list?n={n}", req.image.repository);
                     if let Some(l) = &last {
-                        u.push_str("&last=");
-                        u.push_str(&form_urlencode(l));
+                        path.push_str("&last=");
+                        path.push_str(&form_urlencode(l));
                     }
-                    u
+                    match known {
+                        Some(scheme) => {
+                            let url = format!("{scheme}://{registry}{path}");
+                            self.send(&target, Method::GET, &url, headers, &mut requests)
+                                .await?
+                        }
+                        None => {
+                            let (resp, answered) = self
+                                .send_first(&target, Method::GET, &path, headers, &mut requests)
+                                .await?;
+                            scheme = Some(answered);
+                            resp
+                        }
+                    }
                 }
-            };
-            let target = Target {
-                image: req.image,
-                credentials: req.credentials,
-                transport: req.transport,
-            };
-            let resp = match self
-                .send(
-                    &target,
-                    Method::GET,
-                    &url,
-                    accept("application/json"),
-                    &mut requests,
-                )
-                .await
-            {
-                Err(e) if scheme == "https" && pages == 0 && may_fall_back(req.image, &e) => {
-                    https_error = Some(e);
-                    scheme = "http";
-                    continue;
-                }
-                Err(e) => return Err(https_error.unwrap_or(e)),
-                Ok(r) => r,
             };
             let status = resp.status();
-            if let Some(e) = https_error.take_if(|_| !status.is_success()) {
-                // Plain HTTP did not work either: what HTTPS said is the useful error.
-                return Err(e);
-            }
             if status == StatusCode::PAYLOAD_TOO_LARGE || status == StatusCode::BAD_REQUEST {
                 let message = registry_message(resp).await;
                 if (status == StatusCode::PAYLOAD_TOO_LARGE
@@ -447,76 +429,78 @@ impl RegistryClient {
     ) -> Result<String, RegistryError> {
         let registry = image.registry.as_str();
         let mut requests = 0;
-        let mut https_error: Option<RegistryError> = None;
-        for scheme in ["https", "http"] {
-            let scheme = if transport.insecure { "http" } else { scheme };
-            let target = Target {
-                image,
-                credentials,
-                transport,
-            };
-            let url = format!(
-                "{scheme}://{registry}/v2/{}/manifests/{tag}",
-                image.repository
-            );
-            let resp = match self
-                .send(
-                    &target,
-                    Method::HEAD,
-                    &url,
-                    accept(MANIFEST_MEDIA_TYPES),
-                    &mut requests,
-                )
-                .await
-            {
-                Err(e) if scheme == "https" && may_fall_back(image, &e) => {
-                    https_error = Some(e);
-                    continue;
-                }
-                Err(e) => return Err(https_error.unwrap_or(e)),
-                Ok(r) => r,
-            };
-            let status = resp.status();
-            if let Some(e) = https_error.take_if(|_| !status.is_success()) {
-                return Err(e);
-            }
-            if status == StatusCode::NOT_FOUND {
-                return Err(RegistryError::NotFound {
-                    image: format!("{}:{tag}", image.canonical()),
-                    message: "manifest unknown".into(),
-                });
-            }
-            if !status.is_success() {
-                return Err(RegistryError::Status {
-                    registry: registry.into(),
-                    status: status.as_u16(),
-                    message: status.to_string(),
-                });
-            }
-            if let Some(d) = resp
-                .headers()
-                .get("docker-content-digest")
-                .and_then(|v| v.to_str().ok())
-            {
-                return Ok(d.to_string());
-            }
-            // No digest header: fetch the manifest and hash it.
-            let resp = self
-                .send(
-                    &target,
-                    Method::GET,
-                    &url,
-                    accept(MANIFEST_MEDIA_TYPES),
-                    &mut requests,
-                )
-                .await?;
-            let body = read_body(resp, registry).await?;
-            return Ok(format!("sha256:{:x}", Sha256::digest(&body)));
+        let target = Target {
+            image,
+            credentials,
+            transport,
+        };
+        let path = format!("/v2/{}/manifests/{tag}", image.repository);
+        let headers = accept(MANIFEST_MEDIA_TYPES);
+        let (resp, scheme) = self
+            .send_first(&target, Method::HEAD, &path, headers.clone(), &mut requests)
+            .await?;
+        let status = resp.status();
+        if status == StatusCode::NOT_FOUND {
+            return Err(RegistryError::NotFound {
+                image: format!("{}:{tag}", image.canonical()),
+                message: "manifest unknown".into(),
+            });
         }
-        Err(RegistryError::Unreachable {
-            registry: registry.into(),
-            message: "neither HTTPS nor HTTP answered".into(),
-        })
+        if !status.is_success() {
+            return Err(RegistryError::Status {
+                registry: registry.into(),
+                status: status.as_u16(),
+                message: status.to_string(),
+            });
+        }
+        if let Some(d) = resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+        {
+            return Ok(d.to_string());
+        }
+        // No digest header: fetch the manifest and hash it.
+        let url = format!("{scheme}://{registry}{path}");
+        let resp = self
+            .send(&target, Method::GET, &url, headers, &mut requests)
+            .await?;
+        let body = read_body(resp, registry).await?;
+        Ok(format!("sha256:{:x}", Sha256::digest(&body)))
+    }
+
+    /// Sends the first request to a registry: over plain HTTP when `insecure`, else over HTTPS, and then over
+    /// plain HTTP when a loopback or private registry cannot be reached over TLS (see [`may_fall_back`]), as
+    /// go-containerregistry pings both. Returns the response and the scheme that answered; when plain HTTP
+    /// does not answer with success either, the HTTPS error is the useful one and is returned.
+    async fn send_first(
+        &self,
+        target: &Target<'_>,
+        method: Method,
+        path: &str,
+        headers: reqwest::header::HeaderMap,
+        requests: &mut u32,
+    ) -> Result<(reqwest::Response, &'static str), RegistryError> {
+        let registry = &target.image.registry;
+        let first = if target.transport.insecure {
+            "http"
+        } else {
+            "https"
+        };
+        let url = format!("{first}://{registry}{path}");
+        match self
+            .send(target, method.clone(), &url, headers.clone(), requests)
+            .await
+        {
+            Err(https_error) if first == "https" && may_fall_back(target.image, &https_error) => {
+                let url = format!("http://{registry}{path}");
+                match self.send(target, method, &url, headers, requests).await {
+                    Ok(resp) if resp.status().is_success() => Ok((resp, "http")),
+                    _ => Err(https_error),
+                }
+            }
+            result => result.map(|resp| (resp, first)),
+        }
     }
 }
 
