@@ -1,5 +1,6 @@
 //! End-to-end tests against the real servers of `hack/testinfra/up.sh` (`make testinfra-up`).
 //! One test binary, so the servers and the build are shared by every test.
 
+mod git_source;
 mod infra_smoke;
 mod registry;

@@ -1,11 +1,13 @@
 //! The engines of tagpilot, free of cluster I/O so that the controllers and `tagpilot run` share them.
 //!
 //! - [`semver`]: versions and ranges with Masterminds/semver v3 semantics (Flux's `semver.range`).
+//! - [`git`]: clone, commit and push with a GitRepository secret's authentication.
 //! - [`policy`]: ImagePolicy selection (semver, alphabetical, numerical; filter and extract).
 //! - [`re2`]: Go RE2 regular-expression semantics for `filterTags` and `exclusionList`.
 //! - [`registry`]: tag listing and digests over the OCI distribution API, with auth, TLS, paging and retries.
 //! - [`setters`]: byte-preserving updates of the values marked `# {"$imagepolicy": ...}`.
 
+pub mod git;
 pub mod policy;
 pub mod re2;
 pub mod registry;

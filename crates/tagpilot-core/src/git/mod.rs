@@ -1,0 +1,298 @@
+//! Git source: clone a repository, commit the changed files and push, as the image update automation does,
+//! on git2 (libgit2), with the authentication a Flux GitRepository's secret gives.
+//!
+//! - HTTPS: `username`/`password` (Basic), `bearerToken` (an `Authorization: Bearer` header), `ca.crt` (the
+//!   server certificate is verified against it, per repository, with rustls-webpki).
+//! - SSH: `identity` (a private key, optional `password`) and `known_hosts`, checked strictly: a host whose key
+//!   is not listed is refused with an error naming the host.
+//! - Pushes report refs the server rejected (libgit2 only reports them through a callback): a non-fast-forward
+//!   rejection is [`GitError::NonFastForward`], so that the caller can clone again and re-apply.
+//!
+//! Credentials never appear in errors or `Debug` output.
+
+mod auth;
+
+use std::path::{Path, PathBuf};
+
+use git2::{FetchOptions, PushOptions, Repository, Signature};
+
+pub use auth::GitAuth;
+
+/// What went wrong with git. Messages name the repository URL (without credentials) and the ref.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GitError {
+    /// Authentication refused or missing.
+    #[error("git authentication failed for {url}: {message}")]
+    AuthenticationFailed {
+        /// Repository URL.
+        url: String,
+        /// What the server or libgit2 said.
+        message: String,
+    },
+    /// The SSH host key is not in known_hosts, or the TLS certificate does not verify.
+    #[error("cannot verify the server of {url}: {message}")]
+    UnverifiedServer {
+        /// Repository URL.
+        url: String,
+        /// Why.
+        message: String,
+    },
+    /// The branch, tag or commit to check out does not exist.
+    #[error("{url}: {what} not found")]
+    RefNotFound {
+        /// Repository URL.
+        url: String,
+        /// `branch "x"`, ...
+        what: String,
+    },
+    /// The remote has moved on: the push was rejected as not a fast-forward.
+    #[error(
+        "push to {url} rejected: {reference} is not a fast-forward (another commit was pushed first)"
+    )]
+    NonFastForward {
+        /// Repository URL.
+        url: String,
+        /// The rejected ref.
+        reference: String,
+    },
+    /// The server rejected a ref for another reason.
+    #[error("push to {url} rejected: {reference}: {message}")]
+    PushRejected {
+        /// Repository URL.
+        url: String,
+        /// The rejected ref.
+        reference: String,
+        /// The server's reason.
+        message: String,
+    },
+    /// The secret's data cannot be used.
+    #[error("invalid git credentials: {0}")]
+    InvalidAuth(String),
+    /// Anything else libgit2 reported.
+    #[error("git {operation} {url}: {message}")]
+    Git {
+        /// `clone`, `push`, `commit`, ...
+        operation: &'static str,
+        /// Repository URL.
+        url: String,
+        /// libgit2's message.
+        message: String,
+    },
+}
+
+/// A clone checked out on a branch (or detached at a commit), ready to commit.
+pub struct Checkout {
+    /// The repository.
+    pub repo: Repository,
+    /// The remote URL (without credentials).
+    pub url: String,
+    /// The branch checked out, when it is one.
+    pub branch: Option<String>,
+}
+
+impl Checkout {
+    /// The working directory.
+    pub fn workdir(&self) -> &Path {
+        self.repo.workdir().expect("clones are not bare")
+    }
+
+    /// The commit checked out.
+    pub fn head(&self) -> Result<git2::Oid, GitError> {
+        self.repo
+            .head()
+            .and_then(|h| h.peel_to_commit())
+            .map(|c| c.id())
+            .map_err(|e| git_error("read HEAD of", &self.url, e))
+    }
+}
+
+fn git_error(operation: &'static str, url: &str, e: git2::Error) -> GitError {
+    let message = e.message().to_string();
+    let lower = message.to_lowercase();
+    let url = url.to_string();
+    if e.code() == git2::ErrorCode::Certificate
+        || lower.contains("hostkey")
+        || lower.contains("host key")
+        || lower.contains("known_hosts")
+        || lower.contains("certificate")
+    {
+        GitError::UnverifiedServer { url, message }
+    } else if e.code() == git2::ErrorCode::Auth
+        || lower.contains("authentication")
+        || lower.contains("authenticate")
+        || lower.contains("status code: 401")
+    {
+        GitError::AuthenticationFailed { url, message }
+    } else {
+        GitError::Git {
+            operation,
+            url,
+            message,
+        }
+    }
+}
+
+/// Clones `url` into `dir` and checks out `branch` (the remote's default branch when None). Only that
+/// branch is fetched.
+pub fn clone_branch(
+    url: &str,
+    dir: &Path,
+    branch: Option<&str>,
+    auth: &GitAuth,
+) -> Result<Checkout, GitError> {
+    let mut fetch = FetchOptions::new();
+    fetch.remote_callbacks(auth.callbacks(url));
+    let headers = auth.extra_headers();
+    let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
+    fetch.custom_headers(&header_refs);
+    let mut builder = git2::build::RepoBuilder::new();
+    builder.fetch_options(fetch);
+    if let Some(b) = branch {
+        builder.branch(b);
+    }
+    let repo = builder.clone(url, dir).map_err(|e| {
+        let not_found = e.code() == git2::ErrorCode::NotFound
+            || e.message().contains("reference") && e.message().contains("not found");
+        match branch {
+            Some(b) if not_found => GitError::RefNotFound {
+                url: url.to_string(),
+                what: format!("branch \"{b}\""),
+            },
+            _ => git_error("clone", url, e),
+        }
+    })?;
+    let branch = match branch {
+        Some(b) => Some(b.to_string()),
+        None => repo
+            .head()
+            .ok()
+            .and_then(|h| h.shorthand().ok().map(str::to_string)),
+    };
+    Ok(Checkout {
+        repo,
+        url: url.to_string(),
+        branch,
+    })
+}
+
+/// Stages every change in the working tree (additions, modifications, deletions) and commits it on HEAD.
+/// Returns None when the tree is unchanged (nothing to commit).
+pub fn commit_all(
+    checkout: &Checkout,
+    author: &Signature<'_>,
+    message: &str,
+) -> Result<Option<git2::Oid>, GitError> {
+    let url = &checkout.url;
+    let repo = &checkout.repo;
+    let e = |op, err| git_error(op, url, err);
+    let mut index = repo.index().map_err(|x| e("commit", x))?;
+    index
+        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+        .map_err(|x| e("commit", x))?;
+    index.update_all(["*"], None).map_err(|x| e("commit", x))?;
+    index.write().map_err(|x| e("commit", x))?;
+    let tree_id = index.write_tree().map_err(|x| e("commit", x))?;
+    let parent = repo.head().and_then(|h| h.peel_to_commit()).ok();
+    if parent.as_ref().is_some_and(|p| p.tree_id() == tree_id) {
+        return Ok(None);
+    }
+    let tree = repo.find_tree(tree_id).map_err(|x| e("commit", x))?;
+    let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+    let id = repo
+        .commit(Some("HEAD"), author, author, message, &tree, &parents)
+        .map_err(|x| e("commit", x))?;
+    Ok(Some(id))
+}
+
+/// What to push.
+#[derive(Clone, Debug, Default)]
+pub struct PushSpec {
+    /// The branch to push HEAD to (the checkout branch, or another one, which is created or overwritten).
+    pub branch: String,
+    /// Force the push (as Flux does when pushing to a branch other than the checkout branch).
+    pub force: bool,
+    /// Extra refspecs pushed in the same push (`refs/heads/x:refs/for/main` for Gerrit).
+    pub refspecs: Vec<String>,
+    /// Push options (`git push -o`).
+    pub options: Vec<String>,
+}
+
+/// Pushes HEAD to `spec.branch` (and the extra refspecs). A ref the server rejects is an error.
+pub fn push(checkout: &Checkout, auth: &GitAuth, spec: &PushSpec) -> Result<(), GitError> {
+    let url = &checkout.url;
+    let mut remote = checkout
+        .repo
+        .find_remote("origin")
+        .map_err(|e| git_error("push", url, e))?;
+    let rejected: std::cell::RefCell<Vec<(String, String)>> = Default::default();
+    let mut callbacks = auth.callbacks(url);
+    callbacks.push_update_reference(|reference, status| {
+        if let Some(message) = status {
+            rejected
+                .borrow_mut()
+                .push((reference.to_string(), message.to_string()));
+        }
+        Ok(())
+    });
+    let mut options = PushOptions::new();
+    options.remote_callbacks(callbacks);
+    let headers = auth.extra_headers();
+    let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
+    options.custom_headers(&header_refs);
+    let push_options: Vec<&str> = spec.options.iter().map(String::as_str).collect();
+    options.remote_push_options(&push_options);
+    let mut refspecs = vec![format!(
+        "{}HEAD:refs/heads/{}",
+        if spec.force { "+" } else { "" },
+        spec.branch
+    )];
+    refspecs.extend(spec.refspecs.iter().cloned());
+    let result = remote.push(&refspecs, Some(&mut options));
+    drop(options);
+    if let Some((reference, message)) = rejected.into_inner().into_iter().next() {
+        return Err(
+            if message.contains("non-fast-forward") || message.contains("fetch first") {
+                GitError::NonFastForward {
+                    url: url.clone(),
+                    reference,
+                }
+            } else {
+                GitError::PushRejected {
+                    url: url.clone(),
+                    reference,
+                    message,
+                }
+            },
+        );
+    }
+    result.map_err(|e| {
+        if e.code() == git2::ErrorCode::NotFastForward {
+            GitError::NonFastForward {
+                url: url.clone(),
+                reference: format!("refs/heads/{}", spec.branch),
+            }
+        } else {
+            git_error("push", url, e)
+        }
+    })
+}
+
+/// A fresh temporary directory for a clone (removed when dropped).
+pub fn temp_clone_dir() -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new().prefix("tagpilot-clone-").tempdir()
+}
+
+/// Where a clone of `url` would go under `base` (a name derived from the URL, for logs and reuse).
+pub fn clone_dir_name(base: &Path, url: &str) -> PathBuf {
+    let name: String = url
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    base.join(name)
+}

@@ -1,0 +1,380 @@
+//! tagpilot-core's git module against the real git servers: HTTP, HTTPS with a per-repository CA, SSH with
+//! known_hosts, pushes to the same and a new branch, extra refspecs, push options, a non-fast-forward race.
+
+use std::path::Path;
+use std::process::Command;
+
+use git2::Signature;
+use tagpilot_core::git::{Checkout, GitAuth, GitError, PushSpec, clone_branch, commit_all, push};
+use tagpilot_testinfra::{GitServer, Infra, unique_name};
+
+fn http_auth(git: &GitServer) -> GitAuth {
+    GitAuth {
+        username: Some(git.username.clone()),
+        password: Some(git.password.clone()),
+        ..GitAuth::default()
+    }
+}
+
+fn ssh_auth(git: &GitServer) -> GitAuth {
+    GitAuth {
+        identity: Some(std::fs::read_to_string(&git.ssh_key_file).unwrap()),
+        known_hosts: Some(std::fs::read_to_string(&git.known_hosts_file).unwrap()),
+        ..GitAuth::default()
+    }
+}
+
+fn bot() -> Signature<'static> {
+    Signature::now("fluxcdbot", "fluxcdbot@users.noreply.github.com").unwrap()
+}
+
+fn write(checkout: &Checkout, path: &str, text: &str) {
+    let full = checkout.workdir().join(path);
+    std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+    std::fs::write(full, text).unwrap();
+}
+
+/// A repository on the server with one commit on main holding `clusters/app.yaml`.
+fn seeded(git: &GitServer) -> String {
+    let name = unique_name("src");
+    git.create_repo(&name);
+    let tmp = tempfile::tempdir().unwrap();
+    let c = clone_branch(&git.http_url(&name), tmp.path(), None, &http_auth(git))
+        .expect("clone the empty repository");
+    write(&c, "clusters/app.yaml", "image: app:1.0.0\n");
+    commit_all(&c, &bot(), "seed")
+        .unwrap()
+        .expect("a first commit");
+    push(
+        &c,
+        &http_auth(git),
+        &PushSpec {
+            branch: "main".into(),
+            ..PushSpec::default()
+        },
+    )
+    .unwrap();
+    name
+}
+
+/// `git ls-remote` of the repository over HTTP with the test credentials (refs -> sha).
+fn ls_remote(git: &GitServer, name: &str) -> Vec<(String, String)> {
+    let url = git.http_url(name).replacen(
+        "http://",
+        &format!("http://{}:{}@", git.username, git.password),
+        1,
+    );
+    let out = Command::new("git")
+        .args(["ls-remote", &url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            l.split_once('\t')
+                .map(|(sha, r)| (r.to_string(), sha.to_string()))
+        })
+        .collect()
+}
+
+fn read(c: &Checkout, path: &str) -> String {
+    std::fs::read_to_string(c.workdir().join(path)).unwrap()
+}
+
+#[test]
+fn clone_commit_push_over_http() {
+    let git = Infra::get().git();
+    let name = seeded(&git);
+    let tmp = tempfile::tempdir().unwrap();
+    let c = clone_branch(
+        &git.http_url(&name),
+        &tmp.path().join("a"),
+        Some("main"),
+        &http_auth(&git),
+    )
+    .unwrap();
+    assert_eq!(c.branch.as_deref(), Some("main"));
+    assert_eq!(
+        commit_all(&c, &bot(), "nothing").unwrap(),
+        None,
+        "an unchanged tree is not committed"
+    );
+    write(&c, "clusters/app.yaml", "image: app:1.0.1\n");
+    let id = commit_all(&c, &bot(), "Update app to 1.0.1\n")
+        .unwrap()
+        .unwrap();
+    push(
+        &c,
+        &http_auth(&git),
+        &PushSpec {
+            branch: "main".into(),
+            ..PushSpec::default()
+        },
+    )
+    .unwrap();
+    let refs = ls_remote(&git, &name);
+    assert!(
+        refs.contains(&("refs/heads/main".into(), id.to_string())),
+        "{refs:?}"
+    );
+    let again = clone_branch(
+        &git.http_url(&name),
+        &tmp.path().join("b"),
+        Some("main"),
+        &http_auth(&git),
+    )
+    .unwrap();
+    assert_eq!(read(&again, "clusters/app.yaml"), "image: app:1.0.1\n");
+    let head = again.repo.head().unwrap().peel_to_commit().unwrap();
+    assert_eq!(head.author().name().ok(), Some("fluxcdbot"));
+    assert_eq!(head.message().ok(), Some("Update app to 1.0.1\n"));
+}
+
+#[test]
+fn https_trusts_the_secrets_ca_and_nothing_else() {
+    let git = Infra::get().git();
+    let name = seeded(&git);
+    let tmp = tempfile::tempdir().unwrap();
+    let without = clone_branch(
+        &git.https_url(&name),
+        &tmp.path().join("a"),
+        Some("main"),
+        &http_auth(&git),
+    );
+    let Err(err) = without else {
+        panic!("a server signed by an unknown CA is refused")
+    };
+    assert!(matches!(err, GitError::UnverifiedServer { .. }), "{err}");
+    let with_ca = GitAuth {
+        ca_pem: Some(std::fs::read(&git.ca_file).unwrap()),
+        ..http_auth(&git)
+    };
+    let c = clone_branch(
+        &git.https_url(&name),
+        &tmp.path().join("b"),
+        Some("main"),
+        &with_ca,
+    )
+    .unwrap();
+    write(&c, "clusters/app.yaml", "image: app:2.0.0\n");
+    commit_all(&c, &bot(), "https").unwrap().unwrap();
+    push(
+        &c,
+        &with_ca,
+        &PushSpec {
+            branch: "main".into(),
+            ..PushSpec::default()
+        },
+    )
+    .unwrap();
+}
+
+#[test]
+fn ssh_checks_known_hosts_strictly() {
+    let git = Infra::get().git();
+    let name = seeded(&git);
+    let tmp = tempfile::tempdir().unwrap();
+    let c = clone_branch(
+        &git.ssh_url(&name),
+        &tmp.path().join("a"),
+        Some("main"),
+        &ssh_auth(&git),
+    )
+    .unwrap();
+    write(&c, "clusters/app.yaml", "image: app:3.0.0\n");
+    commit_all(&c, &bot(), "ssh").unwrap().unwrap();
+    push(
+        &c,
+        &ssh_auth(&git),
+        &PushSpec {
+            branch: "main".into(),
+            ..PushSpec::default()
+        },
+    )
+    .unwrap();
+
+    let wrong = GitAuth {
+        known_hosts: Some(format!(
+            "[127.0.0.1]:{} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n",
+            port(&git)
+        )),
+        ..ssh_auth(&git)
+    };
+    let Err(err) = clone_branch(
+        &git.ssh_url(&name),
+        &tmp.path().join("b"),
+        Some("main"),
+        &wrong,
+    ) else {
+        panic!("an unknown host key is refused")
+    };
+    assert!(matches!(err, GitError::UnverifiedServer { .. }), "{err}");
+    let none = GitAuth {
+        known_hosts: None,
+        ..ssh_auth(&git)
+    };
+    let Err(err) = clone_branch(
+        &git.ssh_url(&name),
+        &tmp.path().join("c"),
+        Some("main"),
+        &none,
+    ) else {
+        panic!("no known_hosts, no connection")
+    };
+    assert!(matches!(err, GitError::UnverifiedServer { .. }), "{err}");
+}
+
+fn port(git: &GitServer) -> String {
+    git.ssh_base
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn wrong_password_is_an_authentication_error_without_the_password() {
+    let git = Infra::get().git();
+    let name = seeded(&git);
+    let tmp = tempfile::tempdir().unwrap();
+    let wrong = GitAuth {
+        password: Some("not-the-password".into()),
+        ..http_auth(&git)
+    };
+    let Err(err) = clone_branch(&git.http_url(&name), tmp.path(), Some("main"), &wrong) else {
+        panic!("refused")
+    };
+    assert!(
+        matches!(err, GitError::AuthenticationFailed { .. }),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("not-the-password"));
+    let Err(err) = clone_branch(
+        &git.http_url(&name),
+        &tmp.path().join("x"),
+        Some("nope"),
+        &http_auth(&git),
+    ) else {
+        panic!("a missing branch is an error")
+    };
+    assert!(matches!(err, GitError::RefNotFound { .. }), "{err}");
+}
+
+#[test]
+fn push_to_a_new_branch_with_refspecs_and_options() {
+    let git = Infra::get().git();
+    let name = seeded(&git);
+    let repo_dir = git.repos_dir.join(format!("{name}.git"));
+    let configured = Command::new("git")
+        .args(["-c", "safe.directory=*", "-C"])
+        .arg(&repo_dir)
+        .args(["config", "receive.advertisePushOptions", "true"])
+        .status()
+        .unwrap();
+    assert!(configured.success());
+    let tmp = tempfile::tempdir().unwrap();
+    let c = clone_branch(
+        &git.http_url(&name),
+        &tmp.path().join("a"),
+        Some("main"),
+        &http_auth(&git),
+    )
+    .unwrap();
+    write(&c, "clusters/app.yaml", "image: app:4.0.0\n");
+    let id = commit_all(&c, &bot(), "to a branch").unwrap().unwrap();
+    let spec = PushSpec {
+        branch: "flux-image-updates".into(),
+        force: true,
+        refspecs: vec!["HEAD:refs/for/main".into()],
+        options: vec!["topic=image-updates".into()],
+    };
+    push(&c, &http_auth(&git), &spec).unwrap();
+    let refs = ls_remote(&git, &name);
+    assert!(
+        refs.contains(&("refs/heads/flux-image-updates".into(), id.to_string())),
+        "{refs:?}"
+    );
+    assert!(
+        refs.contains(&("refs/for/main".into(), id.to_string())),
+        "{refs:?}"
+    );
+    let main = refs.iter().find(|(r, _)| r == "refs/heads/main").unwrap();
+    assert_ne!(main.1, id.to_string(), "main is untouched");
+    // The update branch is overwritten (force) by a commit that does not descend from it.
+    let d = clone_branch(
+        &git.http_url(&name),
+        &tmp.path().join("b"),
+        Some("main"),
+        &http_auth(&git),
+    )
+    .unwrap();
+    write(&d, "clusters/app.yaml", "image: app:4.0.1\n");
+    let id2 = commit_all(&d, &bot(), "again").unwrap().unwrap();
+    push(
+        &d,
+        &http_auth(&git),
+        &PushSpec {
+            branch: "flux-image-updates".into(),
+            force: true,
+            ..PushSpec::default()
+        },
+    )
+    .unwrap();
+    assert!(
+        ls_remote(&git, &name).contains(&("refs/heads/flux-image-updates".into(), id2.to_string()))
+    );
+}
+
+#[test]
+fn a_push_race_is_a_non_fast_forward_error() {
+    let git = Infra::get().git();
+    let name = seeded(&git);
+    let tmp = tempfile::tempdir().unwrap();
+    let a = clone_branch(
+        &git.http_url(&name),
+        &tmp.path().join("a"),
+        Some("main"),
+        &http_auth(&git),
+    )
+    .unwrap();
+    let b = clone_branch(
+        &git.http_url(&name),
+        &tmp.path().join("b"),
+        Some("main"),
+        &http_auth(&git),
+    )
+    .unwrap();
+    write(&a, "clusters/app.yaml", "image: app:5.0.0\n");
+    commit_all(&a, &bot(), "a").unwrap().unwrap();
+    push(
+        &a,
+        &http_auth(&git),
+        &PushSpec {
+            branch: "main".into(),
+            ..PushSpec::default()
+        },
+    )
+    .unwrap();
+    write(&b, "clusters/other.yaml", "x: 1\n");
+    commit_all(&b, &bot(), "b").unwrap().unwrap();
+    let err = push(
+        &b,
+        &http_auth(&git),
+        &PushSpec {
+            branch: "main".into(),
+            ..PushSpec::default()
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, GitError::NonFastForward { .. }), "{err}");
+    assert!(Path::new(&tmp.path().join("b")).exists());
+}
