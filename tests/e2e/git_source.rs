@@ -378,3 +378,145 @@ fn a_push_race_is_a_non_fast_forward_error() {
     assert!(matches!(err, GitError::NonFastForward { .. }), "{err}");
     assert!(Path::new(&tmp.path().join("b")).exists());
 }
+
+/// main: c1 (tag v1.0.0) - c2 (annotated tag v1.1.0) - c3 (tag v2.0.0-rc.1, also refs/pull/1/head).
+fn tagged(git: &GitServer) -> (String, [git2::Oid; 3]) {
+    let name = seeded(git);
+    let tmp = tempfile::tempdir().unwrap();
+    let c = clone_branch(
+        &git.http_url(&name),
+        tmp.path(),
+        Some("main"),
+        &http_auth(git),
+    )
+    .unwrap();
+    let mut ids = Vec::new();
+    for (i, version) in ["1.0.0", "1.1.0", "2.0.0-rc.1"].iter().enumerate() {
+        write(
+            &c,
+            "clusters/release.yaml",
+            &format!("version: {version}\n"),
+        );
+        let id = commit_all(&c, &bot(), &format!("release {version}"))
+            .unwrap()
+            .unwrap();
+        let obj = c.repo.find_object(id, None).unwrap();
+        if i == 1 {
+            c.repo
+                .tag(&format!("v{version}"), &obj, &bot(), "annotated", false)
+                .unwrap();
+        } else {
+            c.repo
+                .tag_lightweight(&format!("v{version}"), &obj, false)
+                .unwrap();
+        }
+        ids.push(id);
+    }
+    let refspecs = ["v1.0.0", "v1.1.0", "v2.0.0-rc.1"]
+        .iter()
+        .map(|t| format!("refs/tags/{t}:refs/tags/{t}"))
+        .chain(["HEAD:refs/pull/1/head".to_string()]);
+    push(
+        &c,
+        &http_auth(git),
+        &PushSpec {
+            branch: "main".into(),
+            refspecs: refspecs.collect(),
+            ..PushSpec::default()
+        },
+    )
+    .unwrap();
+    (name, [ids[0], ids[1], ids[2]])
+}
+
+#[test]
+fn checkout_tags_semver_names_and_commits() {
+    use tagpilot_core::git::{CheckoutRef, clone_ref};
+    let git = Infra::get().git();
+    let (name, [c1, c2, c3]) = tagged(&git);
+    let url = git.http_url(&name);
+    let tmp = tempfile::tempdir().unwrap();
+    let at = |dir: &str, r: CheckoutRef| {
+        clone_ref(&url, &tmp.path().join(dir), &r, &http_auth(&git))
+            .map(|c| (c.head().unwrap(), c.branch))
+    };
+    assert_eq!(
+        at("tag", CheckoutRef::Tag("v1.0.0".into())).unwrap(),
+        (c1, None)
+    );
+    assert_eq!(
+        at("annotated", CheckoutRef::Tag("v1.1.0".into())).unwrap(),
+        (c2, None),
+        "annotated tags are peeled"
+    );
+    assert_eq!(
+        at("semver", CheckoutRef::SemVer("1.x".into())).unwrap().0,
+        c2
+    );
+    assert_eq!(
+        at("semver-pre", CheckoutRef::SemVer(">=2.0.0-0".into()))
+            .unwrap()
+            .0,
+        c3
+    );
+    assert_eq!(
+        at("name", CheckoutRef::Name("refs/pull/1/head".into()))
+            .unwrap()
+            .0,
+        c3
+    );
+    let commit = CheckoutRef::Commit {
+        sha: c1.to_string(),
+        branch: Some("main".into()),
+    };
+    assert_eq!(at("commit", commit).unwrap().0, c1);
+    assert_eq!(
+        at("branch", CheckoutRef::Branch(None)).unwrap(),
+        (c3, Some("main".into()))
+    );
+    for (dir, missing) in [
+        ("m1", CheckoutRef::Tag("v9.9.9".into())),
+        ("m2", CheckoutRef::SemVer("9.x".into())),
+        (
+            "m3",
+            CheckoutRef::Commit {
+                sha: "0123456789012345678901234567890123456789".into(),
+                branch: None,
+            },
+        ),
+    ] {
+        let err = at(dir, missing).unwrap_err();
+        assert!(matches!(err, GitError::RefNotFound { .. }), "{err}");
+    }
+}
+
+#[test]
+fn a_shallow_branch_clone_commits_and_pushes() {
+    use tagpilot_core::git::{CheckoutRef, clone_ref};
+    let git = Infra::get().git();
+    let (name, [_, _, c3]) = tagged(&git);
+    let tmp = tempfile::tempdir().unwrap();
+    let c = clone_ref(
+        &git.http_url(&name),
+        tmp.path(),
+        &CheckoutRef::Branch(Some("main".into())),
+        &http_auth(&git),
+    )
+    .unwrap();
+    assert!(c.repo.is_shallow(), "only the tip is fetched");
+    write(&c, "clusters/app.yaml", "image: app:2.0.0\n");
+    let id = commit_all(&c, &bot(), "from a shallow clone")
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.repo.find_commit(id).unwrap().parent_id(0).unwrap(), c3);
+    push(
+        &c,
+        &http_auth(&git),
+        &PushSpec {
+            branch: "main".into(),
+            ..PushSpec::default()
+        },
+    )
+    .unwrap();
+    assert!(ls_remote(&git, &name).contains(&("refs/heads/main".into(), id.to_string())));
+}

@@ -140,7 +140,20 @@ pub fn clone_branch(
     branch: Option<&str>,
     auth: &GitAuth,
 ) -> Result<Checkout, GitError> {
+    clone_with(url, dir, branch, auth, 0)
+}
+
+fn clone_with(
+    url: &str,
+    dir: &Path,
+    branch: Option<&str>,
+    auth: &GitAuth,
+    depth: i32,
+) -> Result<Checkout, GitError> {
     let mut fetch = FetchOptions::new();
+    if depth > 0 {
+        fetch.depth(depth);
+    }
     fetch.remote_callbacks(auth.callbacks(url));
     let headers = auth.extra_headers();
     let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
@@ -173,6 +186,142 @@ pub fn clone_branch(
         url: url.to_string(),
         branch,
     })
+}
+
+/// What to check out, as a GitRepository's `spec.ref` or an automation's `git.checkout.ref` says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CheckoutRef {
+    /// A branch (`ref.branch`); None means the remote's default branch.
+    Branch(Option<String>),
+    /// A tag (`ref.tag`).
+    Tag(String),
+    /// The highest tag within a semver range (`ref.semver`), with Flux's policy engine.
+    SemVer(String),
+    /// A full reference name (`ref.name`, e.g. `refs/pull/1/head`).
+    Name(String),
+    /// A commit (`ref.commit`), on `branch` when given.
+    Commit {
+        /// The commit SHA.
+        sha: String,
+        /// The branch it is fetched from.
+        branch: Option<String>,
+    },
+}
+
+/// Clones `url` into `dir` at `reference`, fetching only what that needs, one commit deep except for a
+/// commit checkout (which needs the branch's history). A branch checkout leaves that branch checked out;
+/// the others leave HEAD detached.
+pub fn clone_ref(
+    url: &str,
+    dir: &Path,
+    reference: &CheckoutRef,
+    auth: &GitAuth,
+) -> Result<Checkout, GitError> {
+    if let CheckoutRef::Branch(branch) = reference {
+        return clone_with(url, dir, branch.as_deref(), auth, 1);
+    }
+    let e = |op, err| git_error(op, url, err);
+    let repo = Repository::init(dir).map_err(|x| e("clone", x))?;
+    repo.remote("origin", url).map_err(|x| e("clone", x))?;
+    let (refspecs, depth): (Vec<String>, i32) = match reference {
+        CheckoutRef::Tag(t) => (vec![format!("+refs/tags/{t}:refs/tags/{t}")], 1),
+        CheckoutRef::SemVer(_) => (vec!["+refs/tags/*:refs/tags/*".into()], 1),
+        CheckoutRef::Name(n) => (vec![format!("+{n}:{n}")], 1),
+        CheckoutRef::Commit {
+            branch: Some(b), ..
+        } => (vec![format!("+refs/heads/{b}:refs/remotes/origin/{b}")], 0),
+        CheckoutRef::Commit { branch: None, .. } => {
+            (vec!["+refs/heads/*:refs/remotes/origin/*".into()], 0)
+        }
+        CheckoutRef::Branch(_) => unreachable!("handled above"),
+    };
+    fetch(&repo, url, &refspecs, depth, auth)?;
+    let target = match reference {
+        CheckoutRef::Tag(t) => resolve(
+            &repo,
+            url,
+            &format!("refs/tags/{t}"),
+            &format!("tag \"{t}\""),
+        )?,
+        CheckoutRef::Name(n) => resolve(&repo, url, n, &format!("reference \"{n}\""))?,
+        CheckoutRef::SemVer(range) => {
+            let tags: Vec<String> = repo
+                .tag_names(None)
+                .map_err(|x| e("clone", x))?
+                .iter()
+                .flatten()
+                .flatten()
+                .map(str::to_string)
+                .collect();
+            let policy = crate::policy::Policy::semver(range).map_err(|x| GitError::Git {
+                operation: "checkout",
+                url: url.to_string(),
+                message: x.to_string(),
+            })?;
+            let tag = policy.select(&tags).map_err(|_| GitError::RefNotFound {
+                url: url.to_string(),
+                what: format!("a tag within the semver range \"{range}\""),
+            })?;
+            resolve(
+                &repo,
+                url,
+                &format!("refs/tags/{tag}"),
+                &format!("tag \"{tag}\""),
+            )?
+        }
+        CheckoutRef::Commit { sha, .. } => {
+            let not_found = || GitError::RefNotFound {
+                url: url.to_string(),
+                what: format!("commit \"{sha}\""),
+            };
+            let oid = git2::Oid::from_str(sha).map_err(|_| not_found())?;
+            repo.find_commit(oid).map_err(|_| not_found())?.id()
+        }
+        CheckoutRef::Branch(_) => unreachable!("handled above"),
+    };
+    repo.set_head_detached(target)
+        .map_err(|x| e("checkout", x))?;
+    repo.checkout_head(Some(git2::build::CheckoutBuilder::new().force()))
+        .map_err(|x| e("checkout", x))?;
+    Ok(Checkout {
+        repo,
+        url: url.to_string(),
+        branch: None,
+    })
+}
+
+fn fetch(
+    repo: &Repository,
+    url: &str,
+    refspecs: &[String],
+    depth: i32,
+    auth: &GitAuth,
+) -> Result<(), GitError> {
+    let mut remote = repo
+        .find_remote("origin")
+        .map_err(|x| git_error("fetch", url, x))?;
+    let mut options = FetchOptions::new();
+    options.remote_callbacks(auth.callbacks(url));
+    let headers = auth.extra_headers();
+    let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
+    options.custom_headers(&header_refs);
+    if depth > 0 {
+        options.depth(depth);
+    }
+    remote
+        .fetch(refspecs, Some(&mut options), None)
+        .map_err(|x| git_error("fetch", url, x))
+}
+
+/// The commit a local reference points at (peeling annotated tags).
+fn resolve(repo: &Repository, url: &str, name: &str, what: &str) -> Result<git2::Oid, GitError> {
+    repo.find_reference(name)
+        .and_then(|r| r.peel_to_commit())
+        .map(|c| c.id())
+        .map_err(|_| GitError::RefNotFound {
+            url: url.to_string(),
+            what: what.to_string(),
+        })
 }
 
 /// Stages every change in the working tree (additions, modifications, deletions) and commits it on HEAD.
