@@ -54,6 +54,7 @@ bench-compare:
 	bash hack/bench-compare/policy.sh
 	bash hack/bench-compare/setters.sh
 	bash hack/bench-compare/registry.sh
+	bash hack/bench-compare/git.sh
 
 ## fuzz: run the setters fuzz target (stable toolchain: no sanitizer) for FUZZ_SECONDS, seeded from the fixtures
 FUZZ_SECONDS ?= 600

@@ -492,23 +492,34 @@ fn checkout_tags_semver_names_and_commits() {
 
 #[test]
 fn a_shallow_branch_clone_commits_and_pushes() {
-    use tagpilot_core::git::{CheckoutRef, clone_ref};
+    use tagpilot_core::git::{CheckoutRef, clone_ref, commit_files};
     let git = Infra::get().git();
     let (name, [_, _, c3]) = tagged(&git);
     let tmp = tempfile::tempdir().unwrap();
-    let c = clone_ref(
-        &git.http_url(&name),
-        tmp.path(),
-        &CheckoutRef::Branch(Some("main".into())),
-        &http_auth(&git),
-    )
-    .unwrap();
+    let main = CheckoutRef::Branch(Some("main".into()));
+    let c = clone_ref(&git.http_url(&name), tmp.path(), &main, &http_auth(&git)).unwrap();
     assert!(c.repo.is_shallow(), "only the tip is fetched");
     write(&c, "clusters/app.yaml", "image: app:2.0.0\n");
-    let id = commit_all(&c, &bot(), "from a shallow clone")
+    std::fs::remove_file(c.workdir().join("clusters/release.yaml")).unwrap();
+    // Only the named path is staged: the removal is not part of this commit.
+    let x = commit_files(&c, &["clusters/app.yaml"], &bot(), "app only")
         .unwrap()
         .unwrap();
-    assert_eq!(c.repo.find_commit(id).unwrap().parent_id(0).unwrap(), c3);
+    let tree = c.repo.find_commit(x).unwrap().tree().unwrap();
+    assert!(tree.get_path(Path::new("clusters/release.yaml")).is_ok());
+    assert_eq!(c.repo.find_commit(x).unwrap().parent_id(0).unwrap(), c3);
+    // A named path that no longer exists is staged as deleted.
+    let paths = ["clusters/app.yaml", "clusters/release.yaml"];
+    let id = commit_files(&c, &paths, &bot(), "from a shallow clone")
+        .unwrap()
+        .unwrap();
+    let tree = c.repo.find_commit(id).unwrap().tree().unwrap();
+    assert!(tree.get_path(Path::new("clusters/release.yaml")).is_err());
+    assert_eq!(
+        commit_files(&c, &paths, &bot(), "again").unwrap(),
+        None,
+        "nothing left to commit"
+    );
     push(
         &c,
         &http_auth(&git),

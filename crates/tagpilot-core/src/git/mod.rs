@@ -160,6 +160,7 @@ fn clone_with(
     fetch.custom_headers(&header_refs);
     let mut builder = git2::build::RepoBuilder::new();
     builder.fetch_options(fetch);
+    builder.with_checkout(checkout_options());
     if let Some(b) = branch {
         builder.branch(b);
     }
@@ -281,7 +282,7 @@ pub fn clone_ref(
     };
     repo.set_head_detached(target)
         .map_err(|x| e("checkout", x))?;
-    repo.checkout_head(Some(git2::build::CheckoutBuilder::new().force()))
+    repo.checkout_head(Some(checkout_options().force()))
         .map_err(|x| e("checkout", x))?;
     Ok(Checkout {
         repo,
@@ -313,6 +314,15 @@ fn fetch(
         .map_err(|x| git_error("fetch", url, x))
 }
 
+/// Checkout without filters: the working tree holds the committed bytes (no line-ending conversion, no
+/// attribute lookups per file), which is what byte-exact edits need and saves ~10 failed `readlink` calls
+/// per file.
+fn checkout_options() -> git2::build::CheckoutBuilder<'static> {
+    let mut c = git2::build::CheckoutBuilder::new();
+    c.disable_filters(true);
+    c
+}
+
 /// The commit a local reference points at (peeling annotated tags).
 fn resolve(repo: &Repository, url: &str, name: &str, what: &str) -> Result<git2::Oid, GitError> {
     repo.find_reference(name)
@@ -340,17 +350,53 @@ pub fn commit_all(
         .map_err(|x| e("commit", x))?;
     index.update_all(["*"], None).map_err(|x| e("commit", x))?;
     index.write().map_err(|x| e("commit", x))?;
-    let tree_id = index.write_tree().map_err(|x| e("commit", x))?;
+    commit_index(checkout, &mut index, author, message)
+}
+
+/// Stages only `paths` (relative to the working directory; a missing file is staged as deleted) and commits
+/// them on HEAD, without scanning the rest of the tree: what the automation does with the files the setters
+/// changed. Returns None when the tree is unchanged.
+pub fn commit_files<P: AsRef<Path>>(
+    checkout: &Checkout,
+    paths: &[P],
+    author: &Signature<'_>,
+    message: &str,
+) -> Result<Option<git2::Oid>, GitError> {
+    let url = &checkout.url;
+    let repo = &checkout.repo;
+    let e = |err| git_error("commit", url, err);
+    let mut index = repo.index().map_err(e)?;
+    for p in paths {
+        let p = p.as_ref();
+        if checkout.workdir().join(p).exists() {
+            index.add_path(p).map_err(e)?;
+        } else {
+            index.remove_path(p).map_err(e)?;
+        }
+    }
+    index.write().map_err(e)?;
+    commit_index(checkout, &mut index, author, message)
+}
+
+fn commit_index(
+    checkout: &Checkout,
+    index: &mut git2::Index,
+    author: &Signature<'_>,
+    message: &str,
+) -> Result<Option<git2::Oid>, GitError> {
+    let url = &checkout.url;
+    let repo = &checkout.repo;
+    let e = |err| git_error("commit", url, err);
+    let tree_id = index.write_tree().map_err(e)?;
     let parent = repo.head().and_then(|h| h.peel_to_commit()).ok();
     if parent.as_ref().is_some_and(|p| p.tree_id() == tree_id) {
         return Ok(None);
     }
-    let tree = repo.find_tree(tree_id).map_err(|x| e("commit", x))?;
+    let tree = repo.find_tree(tree_id).map_err(e)?;
     let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-    let id = repo
-        .commit(Some("HEAD"), author, author, message, &tree, &parents)
-        .map_err(|x| e("commit", x))?;
-    Ok(Some(id))
+    repo.commit(Some("HEAD"), author, author, message, &tree, &parents)
+        .map(Some)
+        .map_err(e)
 }
 
 /// What to push.
