@@ -2,15 +2,8 @@
 # Shallow clone + commit + push of a repository with 10,000 files and 2,000 commits over the local smart-HTTP
 # server: tagpilot's git module and the git CLI doing the same steps, side by side in one hyperfine run.
 # Needs the test servers (make testinfra-up).
-set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-OUT=${1:-$ROOT/target/bench-compare}
-mkdir -p "$OUT"
-bash "$ROOT/hack/testinfra/install-deps.sh" --bench
-ENV=${TAGPILOT_TESTINFRA_ENV:-/tmp/tagpilot-testinfra-${TAGPILOT_PORT_BASE:-17000}/testinfra.env}
-[ -f "$ENV" ] || { echo "test servers not running: make testinfra-up" >&2; exit 1; }
-# shellcheck disable=SC1090
-. "$ENV"
+# shellcheck source=hack/bench-compare/common.sh
+. "$(dirname "$0")/common.sh"
 cargo build -q --release -p tagpilot-core --example git_roundtrip
 RT=$ROOT/target/release/examples/git_roundtrip
 NAME=bench-history-$$

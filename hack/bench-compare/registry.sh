@@ -2,15 +2,8 @@
 # Scan a 10,000-tag repository on the local registries with tagpilot and with skopeo (Debian's), side by side
 # in one hyperfine run: wall time, peak memory (GNU time) and requests made (tagpilot counts its own;
 # skopeo's come from its --debug log). Needs the test servers: make testinfra-up.
-set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-OUT=${1:-$ROOT/target/bench-compare}
-mkdir -p "$OUT"
-bash "$ROOT/hack/testinfra/install-deps.sh" --bench
-ENV=${TAGPILOT_TESTINFRA_ENV:-/tmp/tagpilot-testinfra-${TAGPILOT_PORT_BASE:-17000}/testinfra.env}
-[ -f "$ENV" ] || { echo "test servers not running: make testinfra-up" >&2; exit 1; }
-# shellcheck disable=SC1090
-. "$ENV"
+# shellcheck source=hack/bench-compare/common.sh
+. "$(dirname "$0")/common.sh"
 cargo build -q --release -p tagpilot --bin tagpilot
 cargo build -q --release -p tagpilot-testinfra --example push_tags
 TP=$ROOT/target/release/tagpilot

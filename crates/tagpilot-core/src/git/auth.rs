@@ -76,6 +76,16 @@ impl GitAuth {
             .collect()
     }
 
+    /// Fetch options carrying these credentials: callbacks and headers.
+    pub(crate) fn fetch_options(&self, url: &str) -> git2::FetchOptions<'static> {
+        let mut options = git2::FetchOptions::new();
+        options.remote_callbacks(self.callbacks(url));
+        let headers = self.extra_headers();
+        let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
+        options.custom_headers(&header_refs);
+        options
+    }
+
     /// libgit2 callbacks: credentials (each kind offered once, so a wrong one fails instead of looping) and
     /// the server check (SSH host keys against known_hosts; TLS against `ca.crt` when given).
     pub(crate) fn callbacks(&self, url: &str) -> RemoteCallbacks<'static> {

@@ -14,7 +14,7 @@ mod auth;
 
 use std::path::{Path, PathBuf};
 
-use git2::{FetchOptions, PushOptions, Repository, Signature};
+use git2::{PushOptions, Repository, Signature};
 
 pub use auth::GitAuth;
 
@@ -150,14 +150,10 @@ fn clone_with(
     auth: &GitAuth,
     depth: i32,
 ) -> Result<Checkout, GitError> {
-    let mut fetch = FetchOptions::new();
+    let mut fetch = auth.fetch_options(url);
     if depth > 0 {
         fetch.depth(depth);
     }
-    fetch.remote_callbacks(auth.callbacks(url));
-    let headers = auth.extra_headers();
-    let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
-    fetch.custom_headers(&header_refs);
     let mut builder = git2::build::RepoBuilder::new();
     builder.fetch_options(fetch);
     builder.with_checkout(checkout_options());
@@ -301,11 +297,7 @@ fn fetch(
     let mut remote = repo
         .find_remote("origin")
         .map_err(|x| git_error("fetch", url, x))?;
-    let mut options = FetchOptions::new();
-    options.remote_callbacks(auth.callbacks(url));
-    let headers = auth.extra_headers();
-    let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
-    options.custom_headers(&header_refs);
+    let mut options = auth.fetch_options(url);
     if depth > 0 {
         options.depth(depth);
     }
