@@ -531,3 +531,107 @@ fn a_shallow_branch_clone_commits_and_pushes() {
     .unwrap();
     assert!(ls_remote(&git, &name).contains(&("refs/heads/main".into(), id.to_string())));
 }
+
+fn keygen(path: &Path, passphrase: &str) -> (String, String) {
+    let ok = Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            passphrase,
+            "-C",
+            "fluxcdbot",
+            "-f",
+        ])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let public = std::fs::read_to_string(path.with_extension("pub")).unwrap();
+    let public = public
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    (std::fs::read_to_string(path).unwrap(), public)
+}
+
+#[test]
+fn ssh_signed_commits_verify_with_git() {
+    use tagpilot_core::git::{Signer, commit_files};
+    let git = Infra::get().git();
+    let name = seeded(&git);
+    let tmp = tempfile::tempdir().unwrap();
+    let (identity, public) = keygen(&tmp.path().join("signing"), "");
+    let (_, other_public) = keygen(&tmp.path().join("other"), "");
+    let mut c = clone_branch(
+        &git.http_url(&name),
+        &tmp.path().join("a"),
+        Some("main"),
+        &http_auth(&git),
+    )
+    .unwrap();
+    c.signer = Some(Signer::ssh(&identity, None).unwrap());
+    write(&c, "clusters/app.yaml", "image: app:6.0.0\n");
+    let id = commit_files(&c, &["clusters/app.yaml"], &bot(), "Update app to 6.0.0\n")
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.head().unwrap(), id, "HEAD follows the signed commit");
+    push(
+        &c,
+        &http_auth(&git),
+        &PushSpec {
+            branch: "main".into(),
+            ..PushSpec::default()
+        },
+    )
+    .unwrap();
+
+    let fresh = clone_branch(
+        &git.http_url(&name),
+        &tmp.path().join("b"),
+        Some("main"),
+        &http_auth(&git),
+    )
+    .unwrap();
+    assert_eq!(fresh.head().unwrap(), id);
+    let verify = |signer: &str| {
+        let allowed = tmp.path().join("allowed_signers");
+        std::fs::write(
+            &allowed,
+            format!("fluxcdbot@users.noreply.github.com {signer}\n"),
+        )
+        .unwrap();
+        Command::new("git")
+            .arg("-C")
+            .arg(fresh.workdir())
+            .args(["-c", "gpg.format=ssh", "-c"])
+            .arg(format!("gpg.ssh.allowedSignersFile={}", allowed.display()))
+            .args(["verify-commit", "HEAD"])
+            .output()
+            .unwrap()
+    };
+    let good = verify(&public);
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&good.stderr).contains("Good \"git\" signature"),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    assert!(
+        !verify(&other_public).status.success(),
+        "another key does not verify"
+    );
+
+    let (encrypted, _) = keygen(&tmp.path().join("encrypted"), "passphrase");
+    assert!(Signer::ssh(&encrypted, Some("passphrase")).is_ok());
+    let err = Signer::ssh(&encrypted, None).unwrap_err();
+    assert!(err.to_string().contains("encrypted"), "{err}");
+    let err = Signer::ssh(&encrypted, Some("wrong")).unwrap_err();
+    assert!(!err.to_string().contains("wrong"), "{err}");
+}

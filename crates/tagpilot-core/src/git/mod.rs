@@ -88,6 +88,53 @@ pub struct Checkout {
     pub url: String,
     /// The branch checked out, when it is one.
     pub branch: Option<String>,
+    /// Signs the commits made on this checkout (`git.commit.signingKey`), when set.
+    pub signer: Option<Signer>,
+}
+
+/// A commit signer: an SSH key (`gpg.format=ssh`), as `git.commit.signingKey` with type `ssh` gives it.
+#[derive(Clone)]
+pub struct Signer {
+    key: ssh_key::PrivateKey,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Signer(ssh {})", self.key.algorithm())
+    }
+}
+
+impl Signer {
+    /// An SSH signer from an OpenSSH private key (`identity`), decrypted with `password` when it has one.
+    pub fn ssh(identity: &str, password: Option<&str>) -> Result<Signer, GitError> {
+        let key = ssh_key::PrivateKey::from_openssh(identity).map_err(|e| {
+            GitError::InvalidAuth(format!(
+                "the signing key is not an OpenSSH private key: {e}"
+            ))
+        })?;
+        let key = match (key.is_encrypted(), password) {
+            (true, Some(p)) => key.decrypt(p).map_err(|_| {
+                GitError::InvalidAuth("the signing key's password does not decrypt it".into())
+            })?,
+            (true, None) => {
+                return Err(GitError::InvalidAuth(
+                    "the signing key is encrypted and no password is given".into(),
+                ));
+            }
+            (false, _) => key,
+        };
+        Ok(Signer { key })
+    }
+
+    /// The armored SSH signature of a commit buffer, as git writes it in the `gpgsig` header.
+    fn sign(&self, content: &[u8]) -> Result<String, GitError> {
+        let sig = self
+            .key
+            .sign("git", ssh_key::HashAlg::Sha512, content)
+            .map_err(|e| GitError::InvalidAuth(format!("cannot sign with the signing key: {e}")))?;
+        sig.to_pem(ssh_key::LineEnding::LF)
+            .map_err(|e| GitError::InvalidAuth(format!("cannot encode the signature: {e}")))
+    }
 }
 
 impl Checkout {
@@ -182,6 +229,7 @@ fn clone_with(
         repo,
         url: url.to_string(),
         branch,
+        signer: None,
     })
 }
 
@@ -284,6 +332,7 @@ pub fn clone_ref(
         repo,
         url: url.to_string(),
         branch: None,
+        signer: None,
     })
 }
 
@@ -386,9 +435,32 @@ fn commit_index(
     }
     let tree = repo.find_tree(tree_id).map_err(e)?;
     let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-    repo.commit(Some("HEAD"), author, author, message, &tree, &parents)
-        .map(Some)
-        .map_err(e)
+    let Some(signer) = &checkout.signer else {
+        return repo
+            .commit(Some("HEAD"), author, author, message, &tree, &parents)
+            .map(Some)
+            .map_err(e);
+    };
+    let buffer = repo
+        .commit_create_buffer(author, author, message, &tree, &parents)
+        .map_err(e)?;
+    let content = std::str::from_utf8(&buffer).map_err(|_| GitError::Git {
+        operation: "commit",
+        url: url.clone(),
+        message: "the commit is not UTF-8 text".into(),
+    })?;
+    let signature = signer.sign(content.as_bytes())?;
+    let id = repo.commit_signed(content, &signature, None).map_err(e)?;
+    // commit_signed moves no ref: advance the branch HEAD points at (creating it on an empty repository).
+    let head = repo.find_reference("HEAD").map_err(e)?;
+    match head.symbolic_target() {
+        Ok(Some(branch)) => {
+            repo.reference(branch, id, true, "commit (signed)")
+                .map_err(e)?;
+        }
+        _ => repo.set_head_detached(id).map_err(e)?,
+    }
+    Ok(Some(id))
 }
 
 /// What to push.
