@@ -34,6 +34,19 @@ fn write(checkout: &Checkout, path: &str, text: &str) {
     std::fs::write(full, text).unwrap();
 }
 
+/// A clone of the server's main branch.
+fn clone_main(url: &str, dir: &Path, auth: &GitAuth) -> Result<Checkout, GitError> {
+    clone_branch(url, dir, Some("main"), auth)
+}
+
+/// A push of HEAD to main.
+fn main_branch() -> PushSpec {
+    PushSpec {
+        branch: "main".into(),
+        ..PushSpec::default()
+    }
+}
+
 /// A repository on the server with one commit on main holding `clusters/app.yaml`.
 fn seeded(git: &GitServer) -> String {
     let name = unique_name("src");
@@ -45,15 +58,7 @@ fn seeded(git: &GitServer) -> String {
     commit_all(&c, &bot(), "seed")
         .unwrap()
         .expect("a first commit");
-    push(
-        &c,
-        &http_auth(git),
-        &PushSpec {
-            branch: "main".into(),
-            ..PushSpec::default()
-        },
-    )
-    .unwrap();
+    push(&c, &http_auth(git), &main_branch()).unwrap();
     name
 }
 
@@ -92,10 +97,9 @@ fn clone_commit_push_over_http() {
     let git = Infra::get().git();
     let name = seeded(&git);
     let tmp = tempfile::tempdir().unwrap();
-    let c = clone_branch(
+    let c = clone_main(
         &git.http_url(&name),
         &tmp.path().join("a"),
-        Some("main"),
         &http_auth(&git),
     )
     .unwrap();
@@ -109,24 +113,15 @@ fn clone_commit_push_over_http() {
     let id = commit_all(&c, &bot(), "Update app to 1.0.1\n")
         .unwrap()
         .unwrap();
-    push(
-        &c,
-        &http_auth(&git),
-        &PushSpec {
-            branch: "main".into(),
-            ..PushSpec::default()
-        },
-    )
-    .unwrap();
+    push(&c, &http_auth(&git), &main_branch()).unwrap();
     let refs = ls_remote(&git, &name);
     assert!(
         refs.contains(&("refs/heads/main".into(), id.to_string())),
         "{refs:?}"
     );
-    let again = clone_branch(
+    let again = clone_main(
         &git.http_url(&name),
         &tmp.path().join("b"),
-        Some("main"),
         &http_auth(&git),
     )
     .unwrap();
@@ -141,10 +136,9 @@ fn https_trusts_the_secrets_ca_and_nothing_else() {
     let git = Infra::get().git();
     let name = seeded(&git);
     let tmp = tempfile::tempdir().unwrap();
-    let without = clone_branch(
+    let without = clone_main(
         &git.https_url(&name),
         &tmp.path().join("a"),
-        Some("main"),
         &http_auth(&git),
     );
     let Err(err) = without else {
@@ -155,24 +149,10 @@ fn https_trusts_the_secrets_ca_and_nothing_else() {
         ca_pem: Some(std::fs::read(&git.ca_file).unwrap()),
         ..http_auth(&git)
     };
-    let c = clone_branch(
-        &git.https_url(&name),
-        &tmp.path().join("b"),
-        Some("main"),
-        &with_ca,
-    )
-    .unwrap();
+    let c = clone_main(&git.https_url(&name), &tmp.path().join("b"), &with_ca).unwrap();
     write(&c, "clusters/app.yaml", "image: app:2.0.0\n");
     commit_all(&c, &bot(), "https").unwrap().unwrap();
-    push(
-        &c,
-        &with_ca,
-        &PushSpec {
-            branch: "main".into(),
-            ..PushSpec::default()
-        },
-    )
-    .unwrap();
+    push(&c, &with_ca, &main_branch()).unwrap();
 }
 
 #[test]
@@ -180,24 +160,10 @@ fn ssh_checks_known_hosts_strictly() {
     let git = Infra::get().git();
     let name = seeded(&git);
     let tmp = tempfile::tempdir().unwrap();
-    let c = clone_branch(
-        &git.ssh_url(&name),
-        &tmp.path().join("a"),
-        Some("main"),
-        &ssh_auth(&git),
-    )
-    .unwrap();
+    let c = clone_main(&git.ssh_url(&name), &tmp.path().join("a"), &ssh_auth(&git)).unwrap();
     write(&c, "clusters/app.yaml", "image: app:3.0.0\n");
     commit_all(&c, &bot(), "ssh").unwrap().unwrap();
-    push(
-        &c,
-        &ssh_auth(&git),
-        &PushSpec {
-            branch: "main".into(),
-            ..PushSpec::default()
-        },
-    )
-    .unwrap();
+    push(&c, &ssh_auth(&git), &main_branch()).unwrap();
 
     let wrong = GitAuth {
         known_hosts: Some(format!(
@@ -206,12 +172,7 @@ fn ssh_checks_known_hosts_strictly() {
         )),
         ..ssh_auth(&git)
     };
-    let Err(err) = clone_branch(
-        &git.ssh_url(&name),
-        &tmp.path().join("b"),
-        Some("main"),
-        &wrong,
-    ) else {
+    let Err(err) = clone_main(&git.ssh_url(&name), &tmp.path().join("b"), &wrong) else {
         panic!("an unknown host key is refused")
     };
     assert!(matches!(err, GitError::UnverifiedServer { .. }), "{err}");
@@ -219,12 +180,7 @@ fn ssh_checks_known_hosts_strictly() {
         known_hosts: None,
         ..ssh_auth(&git)
     };
-    let Err(err) = clone_branch(
-        &git.ssh_url(&name),
-        &tmp.path().join("c"),
-        Some("main"),
-        &none,
-    ) else {
+    let Err(err) = clone_main(&git.ssh_url(&name), &tmp.path().join("c"), &none) else {
         panic!("no known_hosts, no connection")
     };
     assert!(matches!(err, GitError::UnverifiedServer { .. }), "{err}");
@@ -250,7 +206,7 @@ fn wrong_password_is_an_authentication_error_without_the_password() {
         password: Some("not-the-password".into()),
         ..http_auth(&git)
     };
-    let Err(err) = clone_branch(&git.http_url(&name), tmp.path(), Some("main"), &wrong) else {
+    let Err(err) = clone_main(&git.http_url(&name), tmp.path(), &wrong) else {
         panic!("refused")
     };
     assert!(
@@ -282,10 +238,9 @@ fn push_to_a_new_branch_with_refspecs_and_options() {
         .unwrap();
     assert!(configured.success());
     let tmp = tempfile::tempdir().unwrap();
-    let c = clone_branch(
+    let c = clone_main(
         &git.http_url(&name),
         &tmp.path().join("a"),
-        Some("main"),
         &http_auth(&git),
     )
     .unwrap();
@@ -310,10 +265,9 @@ fn push_to_a_new_branch_with_refspecs_and_options() {
     let main = refs.iter().find(|(r, _)| r == "refs/heads/main").unwrap();
     assert_ne!(main.1, id.to_string(), "main is untouched");
     // The update branch is overwritten (force) by a commit that does not descend from it.
-    let d = clone_branch(
+    let d = clone_main(
         &git.http_url(&name),
         &tmp.path().join("b"),
-        Some("main"),
         &http_auth(&git),
     )
     .unwrap();
@@ -339,42 +293,24 @@ fn a_push_race_is_a_non_fast_forward_error() {
     let git = Infra::get().git();
     let name = seeded(&git);
     let tmp = tempfile::tempdir().unwrap();
-    let a = clone_branch(
+    let a = clone_main(
         &git.http_url(&name),
         &tmp.path().join("a"),
-        Some("main"),
         &http_auth(&git),
     )
     .unwrap();
-    let b = clone_branch(
+    let b = clone_main(
         &git.http_url(&name),
         &tmp.path().join("b"),
-        Some("main"),
         &http_auth(&git),
     )
     .unwrap();
     write(&a, "clusters/app.yaml", "image: app:5.0.0\n");
     commit_all(&a, &bot(), "a").unwrap().unwrap();
-    push(
-        &a,
-        &http_auth(&git),
-        &PushSpec {
-            branch: "main".into(),
-            ..PushSpec::default()
-        },
-    )
-    .unwrap();
+    push(&a, &http_auth(&git), &main_branch()).unwrap();
     write(&b, "clusters/other.yaml", "x: 1\n");
     commit_all(&b, &bot(), "b").unwrap().unwrap();
-    let err = push(
-        &b,
-        &http_auth(&git),
-        &PushSpec {
-            branch: "main".into(),
-            ..PushSpec::default()
-        },
-    )
-    .unwrap_err();
+    let err = push(&b, &http_auth(&git), &main_branch()).unwrap_err();
     assert!(matches!(err, GitError::NonFastForward { .. }), "{err}");
     assert!(Path::new(&tmp.path().join("b")).exists());
 }
@@ -383,13 +319,7 @@ fn a_push_race_is_a_non_fast_forward_error() {
 fn tagged(git: &GitServer) -> (String, [git2::Oid; 3]) {
     let name = seeded(git);
     let tmp = tempfile::tempdir().unwrap();
-    let c = clone_branch(
-        &git.http_url(&name),
-        tmp.path(),
-        Some("main"),
-        &http_auth(git),
-    )
-    .unwrap();
+    let c = clone_main(&git.http_url(&name), tmp.path(), &http_auth(git)).unwrap();
     let mut ids = Vec::new();
     for (i, version) in ["1.0.0", "1.1.0", "2.0.0-rc.1"].iter().enumerate() {
         write(
@@ -520,15 +450,7 @@ fn a_shallow_branch_clone_commits_and_pushes() {
         None,
         "nothing left to commit"
     );
-    push(
-        &c,
-        &http_auth(&git),
-        &PushSpec {
-            branch: "main".into(),
-            ..PushSpec::default()
-        },
-    )
-    .unwrap();
+    push(&c, &http_auth(&git), &main_branch()).unwrap();
     assert!(ls_remote(&git, &name).contains(&("refs/heads/main".into(), id.to_string())));
 }
 
@@ -565,10 +487,9 @@ fn ssh_signed_commits_verify_with_git() {
     let tmp = tempfile::tempdir().unwrap();
     let (identity, public) = keygen(&tmp.path().join("signing"), "");
     let (_, other_public) = keygen(&tmp.path().join("other"), "");
-    let mut c = clone_branch(
+    let mut c = clone_main(
         &git.http_url(&name),
         &tmp.path().join("a"),
-        Some("main"),
         &http_auth(&git),
     )
     .unwrap();
@@ -578,20 +499,11 @@ fn ssh_signed_commits_verify_with_git() {
         .unwrap()
         .unwrap();
     assert_eq!(c.head().unwrap(), id, "HEAD follows the signed commit");
-    push(
-        &c,
-        &http_auth(&git),
-        &PushSpec {
-            branch: "main".into(),
-            ..PushSpec::default()
-        },
-    )
-    .unwrap();
+    push(&c, &http_auth(&git), &main_branch()).unwrap();
 
-    let fresh = clone_branch(
+    let fresh = clone_main(
         &git.http_url(&name),
         &tmp.path().join("b"),
-        Some("main"),
         &http_auth(&git),
     )
     .unwrap();
