@@ -6,7 +6,7 @@ PORT_BASE ?= $(or $(TAGPILOT_PORT_BASE),17000)
 export TAGPILOT_PORT_BASE := $(PORT_BASE)
 export TAGPILOT_TESTINFRA_ENV ?= $(or $(TAGPILOT_TESTINFRA),/tmp/tagpilot-testinfra-$(PORT_BASE))/testinfra.env
 
-.PHONY: all build test test-unit lint fmt testinfra-up testinfra-down k8s-build bench bench-compare fuzz clean
+.PHONY: all build test test-unit lint fmt testinfra-up testinfra-down k8s-build bench bench-compare fuzz template-conformance clean
 
 all: build
 
@@ -48,6 +48,13 @@ bench:
 
 clean:
 	$(CARGO) clean
+
+## template-conformance: re-render the template corpus with Go's text/template + sprig (Debian packages)
+##   into crates/tagpilot-core/tests/data/templates/expected.json; the Rust tests compare against it
+template-conformance:
+	bash $(TESTINFRA)/install-deps.sh --templates
+	GOPATH=/usr/share/gocode GO111MODULE=off GOFLAGS= go run hack/template-conformance/main.go crates/tagpilot-core/tests/data/templates
+	$(CARGO) test -p tagpilot-core --test template_conformance
 
 ## bench-compare: tagpilot vs the Go libraries Flux uses, timed side by side on the same inputs
 bench-compare:

@@ -5,6 +5,7 @@ set -euo pipefail
 PKGS=(etcd-server openssl curl jq docker-registry skopeo apache2-utils lighttpd lighttpd-mod-openssl openssh-server git python3)
 case "${1:-}" in
   --build) PKGS+=(dpkg-dev golang-go rsync golang-github-modern-go-reflect2-dev) ;;
+  --templates) PKGS+=(golang-go golang-github-masterminds-sprig-dev) ;;
   --bench) PKGS+=(golang-go golang-github-masterminds-semver-dev golang-github-masterminds-sprig-dev skopeo hyperfine time) ;;
 esac
 missing=()

@@ -2,14 +2,18 @@
 //!
 //! - [`semver`]: versions and ranges with Masterminds/semver v3 semantics (Flux's `semver.range`).
 //! - [`git`]: clone, commit and push with a GitRepository secret's authentication.
+//! - [`message`]: commit messages from a template and the setters' result, in Flux's v1beta1 and v1 models.
 //! - [`policy`]: ImagePolicy selection (semver, alphabetical, numerical; filter and extract).
 //! - [`re2`]: Go RE2 regular-expression semantics for `filterTags` and `exclusionList`.
 //! - [`registry`]: tag listing and digests over the OCI distribution API, with auth, TLS, paging and retries.
 //! - [`setters`]: byte-preserving updates of the values marked `# {"$imagepolicy": ...}`.
+//! - [`template`]: Go `text/template` with sprig's functions, for commit messages.
 
 pub mod git;
+pub mod message;
 pub mod policy;
 pub mod re2;
 pub mod registry;
 pub mod semver;
 pub mod setters;
+pub mod template;

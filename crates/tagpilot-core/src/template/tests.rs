@@ -1,0 +1,92 @@
+//! Unit tests of the template engine; each expectation was printed by Go 1.19's text/template with sprig 3.2.
+
+use super::*;
+
+fn render(text: &str, json: &str) -> String {
+    let data = Value::from_json(&serde_json::from_str(json).unwrap());
+    match Template::parse("msg", text) {
+        Ok(t) => match t.execute(&data) {
+            Ok(s) => s,
+            Err(e) => format!("EXEC: {e}"),
+        },
+        Err(e) => format!("PARSE: {e}"),
+    }
+}
+
+#[test]
+fn prints_values_as_go() {
+    assert_eq!(
+        render(
+            "{{ .a }} {{ .missing }} {{ index . \"missing\" }} {{ print .missing }} {{ range $i, $v := .l }}{{$i}}:{{$v}},{{ end }} {{ .a | upper | quote }} {{ default \"d\" .missing }} {{ len .l }} {{ .l }} {{ . }}{{ 1.0 }} {{ add 1 2 }} {{ typeOf (add 1 2) }}",
+            r#"{"a":"x","l":[1,"b",2.5,null]}"#
+        ),
+        "x <no value> <no value> <nil> 0:1,1:b,2:2.5,3:<no value>, \"X\" d 4 [1 b 2.5 <nil>] map[a:x l:[1 b 2.5 <nil>]]1 3 int64"
+    );
+}
+
+#[test]
+fn errors_name_line_and_column() {
+    let e = render("x\n{{ .a | printf \"%d\" }}\n{{ .a.b }}", r#"{"a":"x"}"#);
+    assert!(
+        e.starts_with(
+            "EXEC: template: msg:3:5: executing \"msg\" at <.a.b>: can't evaluate field b"
+        ),
+        "{e}"
+    );
+    assert_eq!(
+        render("{{ repeat (add 1 1) \"x\" }}", "{}"),
+        "EXEC: template: msg:1:17: executing \"msg\" at <1>: wrong type for value; expected int; got int64"
+    );
+    assert!(
+        render("{{ if }}", "{}").starts_with("PARSE: template: msg:1:"),
+        "parse errors carry the line"
+    );
+}
+
+#[test]
+fn control_structures() {
+    assert_eq!(
+        render(
+            "{{range $i, $e := .l}}{{if eq $e 3}}{{continue}}{{end}}{{if gt $e 4}}{{break}}{{end}}{{$e}}{{else}}empty{{end}}",
+            r#"{"l":[1,2,3,4,5,6]}"#
+        ),
+        "124"
+    );
+    assert_eq!(
+        render("{{range .l}}x{{else}}empty{{end}}", r#"{"l":[]}"#),
+        "empty"
+    );
+    assert_eq!(
+        render(
+            "{{with .a}}{{.}}{{else with .b}}b={{.}}{{else}}none{{end}}",
+            r#"{"b":2}"#
+        ),
+        "b=2"
+    );
+    assert_eq!(
+        render("{{if .a}}a{{else if .b}}b{{else}}c{{end}}", r#"{"b":true}"#),
+        "b"
+    );
+    assert_eq!(
+        render("{{$x := 1}}{{if true}}{{$x = 2}}{{end}}{{$x}}", "{}"),
+        "2"
+    );
+    assert_eq!(
+        render(
+            "{{define \"T\"}}[{{.}}]{{end}}{{template \"T\" .a}}{{block \"B\" .b}}<{{.}}>{{end}}",
+            r#"{"a":1,"b":2}"#
+        ),
+        "[1]<2>"
+    );
+    assert_eq!(render("{{range 3}}{{.}}{{end}}", "{}"), "012");
+    assert_eq!(render("a  {{- /* c */ -}}  b", "{}"), "ab");
+}
+
+#[test]
+fn runaway_recursion_is_an_error() {
+    let e = render(
+        "{{define \"r\"}}{{template \"r\" .}}{{end}}{{template \"r\" .}}",
+        "{}",
+    );
+    assert!(e.contains("exceeded maximum template depth"), "{e}");
+}
