@@ -162,3 +162,125 @@ fn bad_arguments_exit_2() {
     }
     assert_eq!(read(dir.path()), DEPLOYMENT);
 }
+
+const SEED_TEMPLATE: &str = "Automated image update\n\nAutomation name: {{ .AutomationObject }}\n\nFiles:\n\
+{{ range $filename, $_ := .Updated.Files -}}\n- {{ $filename }}\n{{ end -}}\n\nObjects:\n\
+{{ range $resource, $_ := .Updated.Objects -}}\n- {{ $resource.Kind }} {{ $resource.Name }}\n{{ end -}}\n\n\
+Images:\n{{ range .Updated.Images -}}\n- {{.}}\n{{ end -}}\n";
+
+#[test]
+fn previews_the_commit_message() {
+    let dir = repo();
+    let path = dir.path().to_str().unwrap();
+    let tmpl = dir.path().join("msg.tmpl");
+    std::fs::write(&tmpl, SEED_TEMPLATE).unwrap();
+    let o = tagpilot(&[
+        "update",
+        "--path",
+        path,
+        "--policy",
+        "flux-system:podinfo=ghcr.io/stefanprodan/podinfo:5.0.3",
+        "--dry-run",
+        "--message-template",
+        tmpl.to_str().unwrap(),
+        "--automation",
+        "flux-system/podinfo-update",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let message = stdout
+        .split_once("\ncommit message:\n")
+        .expect("a message section")
+        .1;
+    assert_eq!(
+        message,
+        "Automated image update\n\nAutomation name: flux-system/podinfo-update\n\nFiles:\n\
+         - clusters/my-cluster/podinfo-deployment.yaml\nObjects:\n- Deployment podinfo\n\
+         Images:\n- ghcr.io/stefanprodan/podinfo:5.0.3\n\n"
+    );
+    assert_eq!(read(dir.path()), DEPLOYMENT, "a dry run writes nothing");
+
+    // v1 model with values, as JSON.
+    std::fs::write(&tmpl, "{{ .Values.env }}: {{ range .Changed.Changes }}{{ .OldValue }} -> {{ .NewValue }}{{ end }}").unwrap();
+    let o = tagpilot(&[
+        "update",
+        "--path",
+        path,
+        "--policy",
+        "flux-system:podinfo=ghcr.io/stefanprodan/podinfo:5.0.3",
+        "--json",
+        "--message-template",
+        tmpl.to_str().unwrap(),
+        "--value",
+        "env=prod",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["commitMessage"],
+        "prod: ghcr.io/stefanprodan/podinfo:5.0.0 -> ghcr.io/stefanprodan/podinfo:5.0.3"
+    );
+    assert_eq!(read(dir.path()), DEPLOYMENT.replace("5.0.0", "5.0.3"));
+}
+
+#[test]
+fn a_failing_template_writes_nothing() {
+    let dir = repo();
+    let path = dir.path().to_str().unwrap();
+    let tmpl = dir.path().join("msg.tmpl");
+    for (text, want) in [
+        (
+            "ok\n{{ range .Updated.Images }}",
+            "template: commit message:2:",
+        ),
+        (
+            "ok\n\n{{ .Updated.Images.Nope }}",
+            "template: commit message:3:",
+        ),
+    ] {
+        std::fs::write(&tmpl, text).unwrap();
+        let o = tagpilot(&[
+            "update",
+            "--path",
+            path,
+            "--policy",
+            "flux-system:podinfo=ghcr.io/stefanprodan/podinfo:5.0.3",
+            "--message-template",
+            tmpl.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            stderr.contains("--message-template") && stderr.contains(want),
+            "{stderr}"
+        );
+        assert_eq!(
+            read(dir.path()),
+            DEPLOYMENT,
+            "nothing is written when the message fails"
+        );
+    }
+    let o = tagpilot(&[
+        "update",
+        "--path",
+        path,
+        "--policy",
+        "a:b=img:1",
+        "--message-template",
+        tmpl.to_str().unwrap(),
+        "--value",
+        "novalue",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--value \"novalue\": expected KEY=VALUE"));
+}

@@ -5,8 +5,9 @@ use super::funcs::{Func, Param, lookup};
 use super::parse::{Command, Control, Node, Number, Operand, Pipe, Tree};
 use super::value::Value;
 
-/// Go allows 100,000 nested template calls on its growable stacks; ours are fixed, so the limit is lower.
-pub const MAX_DEPTH: usize = 100;
+/// Go allows 100,000 nested template calls on its growable stacks; ours are fixed, so the limit is lower and
+/// counts nested `if`/`with`/`range` bodies too.
+pub const MAX_DEPTH: usize = 150;
 
 /// An execution error: where (byte position and the node's text) and what.
 #[derive(Debug)]
@@ -110,9 +111,20 @@ impl<'a> State<'a> {
                     }
                 }
             }
-            Node::If(c) => self.walk_if_or_with(dot, c, false)?,
-            Node::With(c) => self.walk_if_or_with(dot, c, true)?,
-            Node::Range(c) => self.walk_range(dot, c)?,
+            Node::If(c) | Node::With(c) | Node::Range(c) => {
+                if self.depth >= MAX_DEPTH {
+                    self.at = At::Pipe(&c.pipe);
+                    return self.err(format!("exceeded maximum template depth ({MAX_DEPTH})"));
+                }
+                self.depth += 1;
+                let r = match node {
+                    Node::If(_) => self.walk_if_or_with(dot, c, false),
+                    Node::With(_) => self.walk_if_or_with(dot, c, true),
+                    _ => self.walk_range(dot, c),
+                };
+                self.depth -= 1;
+                r?;
+            }
             Node::Break => return Err(Flow::Break),
             Node::Continue => return Err(Flow::Continue),
             Node::Template { pos, name, pipe } => {

@@ -6,6 +6,9 @@ use std::fmt;
 
 use super::lex::{Keyword, Kind, Token, lex};
 
+/// How deep controls and parentheses may nest.
+pub const MAX_NESTING: usize = 100;
+
 /// A node of a template body.
 #[derive(Debug)]
 pub enum Node {
@@ -234,6 +237,7 @@ pub fn parse(text: &str, has_function: &dyn Fn(&str) -> bool) -> Result<Tree, Pa
         i: 0,
         vars: vec!["$".into()],
         range_depth: 0,
+        nesting: 0,
         tree: Tree::default(),
         has_function,
     };
@@ -246,6 +250,7 @@ struct Parser<'f> {
     i: usize,
     vars: Vec<String>,
     range_depth: usize,
+    nesting: usize,
     tree: Tree,
     has_function: &'f dyn Fn(&str) -> bool,
 }
@@ -462,11 +467,26 @@ impl Parser<'_> {
         })
     }
 
+    /// Guards the parser's recursion (nested controls and parentheses) against stack exhaustion.
+    fn nest(&mut self, pos: usize) -> PResult<()> {
+        self.nesting += 1;
+        if self.nesting > MAX_NESTING {
+            return self.err(
+                pos,
+                format!("template nested deeper than {MAX_NESTING} levels"),
+            );
+        }
+        Ok(())
+    }
+
     fn control(&mut self, kw: Keyword) -> PResult<Control> {
+        let pos = self.peek().pos;
+        self.nest(pos)?;
         let vars = self.vars.len();
         let context = kw.as_str();
         let result = self.control_inner(kw, context);
         self.vars.truncate(vars);
+        self.nesting -= 1;
         result
     }
 
@@ -741,7 +761,9 @@ impl Parser<'_> {
             Kind::Bool => Operand::Bool(t.pos, t.val == "true"),
             Kind::Char | Kind::Number => Operand::Number(t.pos, self.number(&t)?),
             Kind::LeftParen => {
+                self.nest(t.pos)?;
                 let p = self.pipeline("parenthesized pipeline", Kind::RightParen)?;
+                self.nesting -= 1;
                 Operand::Pipe(t.pos, Box::new(p))
             }
             Kind::String | Kind::RawString => {
@@ -980,6 +1002,20 @@ mod tests {
             "{{break}} outside {{range}}"
         );
         assert!(parse("{{range .}}{{break}}{{end}}", &f).is_ok());
+        let deep = format!("{}{}", "{{if 1}}".repeat(5000), "{{end}}".repeat(5000));
+        assert!(
+            parse(&deep, &f)
+                .unwrap_err()
+                .message
+                .contains("nested deeper")
+        );
+        let parens = format!("{{{{print {}1{}}}}}", "(".repeat(5000), ")".repeat(5000));
+        assert!(
+            parse(&parens, &f)
+                .unwrap_err()
+                .message
+                .contains("nested deeper")
+        );
         assert_eq!(
             parse("{{end}}", &f).unwrap_err().message,
             "unexpected {{end}}"

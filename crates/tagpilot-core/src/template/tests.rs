@@ -90,3 +90,17 @@ fn runaway_recursion_is_an_error() {
     );
     assert!(e.contains("exceeded maximum template depth"), "{e}");
 }
+
+#[test]
+fn deep_nesting_through_templates_is_an_error_not_a_crash() {
+    let body = format!(
+        "{}{{{{template \"r\" .}}}}{}",
+        "{{if 1}}".repeat(90),
+        "{{end}}".repeat(90)
+    );
+    let e = render(
+        &format!("{{{{define \"r\"}}}}{body}{{{{end}}}}{{{{template \"r\" .}}}}"),
+        "{}",
+    );
+    assert!(e.contains("exceeded maximum template depth"), "{e}");
+}

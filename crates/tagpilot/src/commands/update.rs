@@ -1,18 +1,22 @@
 //! `tagpilot update`: apply image policies to the marked values of a directory of YAML, without a cluster.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Args;
 use serde::Deserialize;
+use tagpilot_core::message::{self, MessageInput};
 use tagpilot_core::setters::{PolicyImage, Setters, UpdateResult, unified_diff, update_tree};
+use tagpilot_core::template::Template;
 
 /// Arguments of `tagpilot update`.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
     tagpilot update --path clusters/my-cluster --policy flux-system:podinfo=ghcr.io/stefanprodan/podinfo:5.0.3\n  \
-    kubectl get imagepolicies -A -o yaml > policies.yaml && tagpilot update --path . --policies policies.yaml --dry-run")]
+    kubectl get imagepolicies -A -o yaml > policies.yaml && tagpilot update --path . --policies policies.yaml --dry-run\n  \
+    tagpilot update --path . --policies policies.yaml --dry-run --message-template msg.tmpl --value env=prod")]
 pub struct UpdateArgs {
     /// The directory whose YAML files are updated (the automation's update.path).
     #[arg(long, value_name = "DIR")]
@@ -29,12 +33,26 @@ pub struct UpdateArgs {
     /// Print the result (files, objects, changes, errors) as JSON.
     #[arg(long)]
     json: bool,
+    /// A commit message template (Go text/template with sprig, as git.commit.messageTemplate); the message
+    /// the automation would commit is printed after the changes. Nothing is written when it fails to render.
+    #[arg(long, value_name = "FILE")]
+    message_template: Option<PathBuf>,
+    /// The ImageUpdateAutomation the message names (.AutomationObject).
+    #[arg(
+        long,
+        value_name = "NS/NAME",
+        default_value = "flux-system/flux-system"
+    )]
+    automation: String,
+    /// A messageTemplateValues entry (.Values.KEY), KEY=VALUE; repeatable.
+    #[arg(long = "value", value_name = "KEY=VALUE")]
+    values: Vec<String>,
 }
 
 impl UpdateArgs {
     /// Runs the command: 0 when it ran (changed or not), 2 on bad arguments, 1 on I/O errors.
     pub fn run(self) -> ExitCode {
-        let setters = match self.setters() {
+        let (setters, policies) = match self.setters() {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("error: {e:#}");
@@ -45,6 +63,33 @@ impl UpdateArgs {
             eprintln!("error: --path {}: not a directory", self.path.display());
             return ExitCode::from(2);
         }
+        let message = match self.message_inputs() {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(2);
+            }
+        };
+        // With a template, the message is rendered from a dry run first, so that a template that fails
+        // leaves every file as it was.
+        let mut commit_message = None;
+        if let Some((template, automation, values)) = &message {
+            let preview = match update_tree(&self.path, ".", &setters, false) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            match render_message(template, automation, values, &preview, &policies) {
+                Ok(m) => commit_message = Some(m),
+                Err(e) => {
+                    let file = self.message_template.as_deref().unwrap_or(Path::new("-"));
+                    eprintln!("error: --message-template {}: {e}", file.display());
+                    return ExitCode::from(2);
+                }
+            }
+        }
         let result = match update_tree(&self.path, ".", &setters, !self.dry_run) {
             Ok(r) => r,
             Err(e) => {
@@ -53,12 +98,16 @@ impl UpdateArgs {
             }
         };
         if self.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&result).expect("the result serialises")
-            );
+            let mut v = serde_json::to_value(&result).expect("the result serialises");
+            if let (Some(m), Some(obj)) = (&commit_message, v.as_object_mut()) {
+                obj.insert("commitMessage".into(), m.clone().into());
+            }
+            println!("{}", serde_json::to_string_pretty(&v).expect("JSON prints"));
         } else {
             print_summary(&result, self.dry_run);
+            if let Some(m) = &commit_message {
+                println!("\ncommit message:\n{m}");
+            }
         }
         for e in &result.errors {
             eprintln!("warning: {}: {} (left unchanged)", e.path, e.message);
@@ -66,7 +115,37 @@ impl UpdateArgs {
         ExitCode::SUCCESS
     }
 
-    fn setters(&self) -> anyhow::Result<Setters> {
+    /// The template text, the automation's namespace and name, and the values, when a template is given.
+    fn message_inputs(&self) -> anyhow::Result<Option<MessageInputs>> {
+        let Some(file) = &self.message_template else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read --message-template {}", file.display()))?;
+        let Some((ns, name)) = self
+            .automation
+            .split_once('/')
+            .filter(|(ns, n)| !ns.is_empty() && !n.is_empty() && !n.contains('/'))
+        else {
+            bail!(
+                "--automation \"{}\": expected NAMESPACE/NAME",
+                self.automation
+            );
+        };
+        let mut values = BTreeMap::new();
+        for v in &self.values {
+            let Some((k, val)) = v.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+                bail!("--value \"{v}\": expected KEY=VALUE");
+            };
+            values.insert(k.to_string(), val.to_string());
+        }
+        // Parse now so that a template with a syntax error stops before anything is written.
+        Template::parse(message::TEMPLATE_NAME, &text)
+            .with_context(|| format!("--message-template {}", file.display()))?;
+        Ok(Some((text, (ns.to_string(), name.to_string()), values)))
+    }
+
+    fn setters(&self) -> anyhow::Result<(Setters, Vec<PolicyImage>)> {
         let mut images = Vec::new();
         for p in &self.policies {
             images.push(parse_policy_arg(p)?);
@@ -82,8 +161,30 @@ impl UpdateArgs {
         if images.is_empty() {
             bail!("no policies: give --policy NS:NAME=IMAGE[:TAG][@DIGEST] or --policies FILE");
         }
-        Ok(Setters::from_policies(&images))
+        Ok((Setters::from_policies(&images), images))
     }
+}
+
+/// The template, the automation (namespace, name) and the values.
+type MessageInputs = (String, (String, String), BTreeMap<String, String>);
+
+fn render_message(
+    template: &str,
+    (namespace, name): &(String, String),
+    values: &BTreeMap<String, String>,
+    result: &UpdateResult,
+    policies: &[PolicyImage],
+) -> Result<String, tagpilot_core::template::TemplateError> {
+    message::render(
+        Some(template),
+        &MessageInput {
+            namespace,
+            name,
+            result,
+            policies,
+            values,
+        },
+    )
 }
 
 fn print_summary(result: &UpdateResult, dry_run: bool) {
