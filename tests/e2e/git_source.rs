@@ -547,3 +547,136 @@ fn ssh_signed_commits_verify_with_git() {
     let err = Signer::ssh(&encrypted, Some("wrong")).unwrap_err();
     assert!(!err.to_string().contains("wrong"), "{err}");
 }
+
+/// Runs gpg in its own home; the agent it starts is stopped by [`GpgHome`]'s drop.
+struct GpgHome(tempfile::TempDir);
+
+impl GpgHome {
+    fn new() -> GpgHome {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        GpgHome(dir)
+    }
+
+    fn gpg(&self, args: &[&str]) -> std::process::Output {
+        Command::new("gpg")
+            .env("GNUPGHOME", self.0.path())
+            .args(["--batch", "--yes"])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// A new key for fluxcdbot, exported armored and protected with `passphrase`.
+    fn new_key(&self, algo: &str, passphrase: &str) -> String {
+        let uid = "fluxcdbot <fluxcdbot@users.noreply.github.com>";
+        let o = self.gpg(&[
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            passphrase,
+            "--quick-gen-key",
+            uid,
+            algo,
+            "sign",
+            "never",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let o = self.gpg(&[
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            passphrase,
+            "--armor",
+            "--export-secret-keys",
+            uid,
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    fn verify_commit(&self, dir: &Path) -> std::process::Output {
+        Command::new("git")
+            .env("GNUPGHOME", self.0.path())
+            .arg("-C")
+            .arg(dir)
+            .args(["verify-commit", "HEAD"])
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for GpgHome {
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .env("GNUPGHOME", self.0.path())
+            .args(["--kill", "gpg-agent"])
+            .status();
+    }
+}
+
+#[test]
+fn openpgp_signed_commits_verify_with_git() {
+    use tagpilot_core::git::{Signer, commit_files};
+    let git = Infra::get().git();
+    let stranger = GpgHome::new();
+    stranger.new_key("ed25519", "");
+    for (algo, passphrase) in [("ed25519", "s3cret-pass"), ("rsa3072", "")] {
+        let home = GpgHome::new();
+        let armored = home.new_key(algo, passphrase);
+        let name = seeded(&git);
+        let tmp = tempfile::tempdir().unwrap();
+        let mut c = clone_main(
+            &git.http_url(&name),
+            &tmp.path().join("a"),
+            &http_auth(&git),
+        )
+        .unwrap();
+        let pass = (!passphrase.is_empty()).then_some(passphrase);
+        c.signer = Some(Signer::openpgp(&armored, pass).unwrap());
+        write(&c, "clusters/app.yaml", "image: app:7.0.0\n");
+        let id = commit_files(&c, &["clusters/app.yaml"], &bot(), "Update app to 7.0.0\n")
+            .unwrap()
+            .unwrap();
+        push(&c, &http_auth(&git), &main_branch()).unwrap();
+        let fresh = clone_main(
+            &git.http_url(&name),
+            &tmp.path().join("b"),
+            &http_auth(&git),
+        )
+        .unwrap();
+        assert_eq!(fresh.head().unwrap(), id);
+        let good = home.verify_commit(fresh.workdir());
+        let stderr = String::from_utf8_lossy(&good.stderr);
+        assert!(
+            good.status.success() && stderr.contains("Good signature from \"fluxcdbot"),
+            "{algo}: {stderr}"
+        );
+        assert!(
+            !stranger.verify_commit(fresh.workdir()).status.success(),
+            "{algo}: an unknown key does not verify"
+        );
+        if !passphrase.is_empty() {
+            let err = Signer::openpgp(&armored, None).unwrap_err().to_string();
+            assert!(err.contains("no passphrase"), "{err}");
+            let err = Signer::openpgp(&armored, Some("wrong-guess"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("does not unlock") && !err.contains("wrong-guess"),
+                "{err}"
+            );
+        }
+    }
+    let err = Signer::openpgp(
+        "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n-----END PGP PUBLIC KEY BLOCK-----\n",
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("not an armored OpenPGP private key"), "{err}");
+}

@@ -92,15 +92,29 @@ pub struct Checkout {
     pub signer: Option<Signer>,
 }
 
-/// A commit signer: an SSH key (`gpg.format=ssh`), as `git.commit.signingKey` with type `ssh` gives it.
+/// A commit signer, as `git.commit.signingKey` gives it: an OpenPGP key (type `gpg`: `git.asc` and an optional
+/// `passphrase`) or an SSH key (type `ssh`: `identity` and an optional `password`, verified with
+/// `gpg.format=ssh`).
 #[derive(Clone)]
 pub struct Signer {
-    key: ssh_key::PrivateKey,
+    key: SigningKey,
+}
+
+#[derive(Clone)]
+enum SigningKey {
+    Ssh(ssh_key::PrivateKey),
+    OpenPgp(Box<pgp::composed::SignedSecretKey>, Option<String>),
 }
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Signer(ssh {})", self.key.algorithm())
+        match &self.key {
+            SigningKey::Ssh(k) => write!(f, "Signer(ssh {})", k.algorithm()),
+            SigningKey::OpenPgp(k, _) => {
+                use pgp::types::KeyDetails as _;
+                write!(f, "Signer(openpgp {:?})", k.primary_key.fingerprint())
+            }
+        }
     }
 }
 
@@ -123,17 +137,64 @@ impl Signer {
             }
             (false, _) => key,
         };
-        Ok(Signer { key })
+        Ok(Signer {
+            key: SigningKey::Ssh(key),
+        })
     }
 
-    /// The armored SSH signature of a commit buffer, as git writes it in the `gpgsig` header.
+    /// An OpenPGP signer from an ASCII-armored private key (`git.asc`), unlocked with `passphrase` when it
+    /// is protected. The primary key signs. The key is tried once here, so that a wrong passphrase is
+    /// reported before anything is committed.
+    pub fn openpgp(armored: &str, passphrase: Option<&str>) -> Result<Signer, GitError> {
+        use pgp::composed::Deserializable as _;
+        let (key, _) = pgp::composed::SignedSecretKey::from_string(armored).map_err(|e| {
+            GitError::InvalidAuth(format!(
+                "the signing key is not an armored OpenPGP private key: {e}"
+            ))
+        })?;
+        let signer = Signer {
+            key: SigningKey::OpenPgp(Box::new(key), passphrase.map(str::to_string)),
+        };
+        signer.sign(b"").map_err(|_| {
+            GitError::InvalidAuth(match passphrase {
+                Some(_) => "the signing key's passphrase does not unlock it".into(),
+                None => "the signing key is protected and no passphrase is given".into(),
+            })
+        })?;
+        Ok(signer)
+    }
+
+    /// The armored signature of a commit buffer, as git writes it in the `gpgsig` header.
     fn sign(&self, content: &[u8]) -> Result<String, GitError> {
-        let sig = self
-            .key
-            .sign("git", ssh_key::HashAlg::Sha512, content)
-            .map_err(|e| GitError::InvalidAuth(format!("cannot sign with the signing key: {e}")))?;
-        sig.to_pem(ssh_key::LineEnding::LF)
-            .map_err(|e| GitError::InvalidAuth(format!("cannot encode the signature: {e}")))
+        match &self.key {
+            SigningKey::Ssh(key) => {
+                let sig = key
+                    .sign("git", ssh_key::HashAlg::Sha512, content)
+                    .map_err(|e| {
+                        GitError::InvalidAuth(format!("cannot sign with the signing key: {e}"))
+                    })?;
+                sig.to_pem(ssh_key::LineEnding::LF)
+                    .map_err(|e| GitError::InvalidAuth(format!("cannot encode the signature: {e}")))
+            }
+            SigningKey::OpenPgp(key, passphrase) => {
+                let password = match passphrase {
+                    Some(p) => pgp::types::Password::from(p.as_str()),
+                    None => pgp::types::Password::empty(),
+                };
+                let sig = pgp::composed::DetachedSignature::sign_binary_data(
+                    rand::thread_rng(),
+                    &key.primary_key,
+                    &password,
+                    pgp::crypto::hash::HashAlgorithm::Sha256,
+                    content,
+                )
+                .map_err(|e| {
+                    GitError::InvalidAuth(format!("cannot sign with the signing key: {e}"))
+                })?;
+                sig.to_armored_string(pgp::composed::ArmorOptions::default())
+                    .map_err(|e| GitError::InvalidAuth(format!("cannot encode the signature: {e}")))
+            }
+        }
     }
 }
 
