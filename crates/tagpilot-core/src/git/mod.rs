@@ -102,7 +102,7 @@ pub struct Signer {
 
 #[derive(Clone)]
 enum SigningKey {
-    Ssh(ssh_key::PrivateKey),
+    Ssh(Box<ssh_key::PrivateKey>),
     OpenPgp(Box<pgp::composed::SignedSecretKey>, Option<String>),
 }
 
@@ -138,7 +138,7 @@ impl Signer {
             (false, _) => key,
         };
         Ok(Signer {
-            key: SigningKey::Ssh(key),
+            key: SigningKey::Ssh(Box::new(key)),
         })
     }
 
