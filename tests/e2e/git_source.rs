@@ -680,3 +680,145 @@ fn openpgp_signed_commits_verify_with_git() {
     .to_string();
     assert!(err.contains("not an armored OpenPGP private key"), "{err}");
 }
+
+/// Another client pushes `file` to main, as a second automation or a person would.
+fn push_elsewhere(git: &GitServer, name: &str, dir: &Path, file: &str) -> git2::Oid {
+    let c = clone_main(&git.http_url(name), dir, &http_auth(git)).unwrap();
+    write(&c, file, "x: 1\n");
+    let id = commit_all(&c, &bot(), &format!("add {file}"))
+        .unwrap()
+        .unwrap();
+    push(&c, &http_auth(git), &main_branch()).unwrap();
+    id
+}
+
+#[test]
+fn a_lost_push_race_reclones_and_reapplies_once() {
+    use tagpilot_core::git::apply_and_push;
+    let git = Infra::get().git();
+    let name = seeded(&git);
+    let tmp = tempfile::tempdir().unwrap();
+    let url = git.http_url(&name);
+    let mut applied = 0;
+    let pushed = apply_and_push::<GitError>(
+        &tmp.path().join("work"),
+        |dir| clone_main(&url, dir, &http_auth(&git)),
+        &http_auth(&git),
+        &main_branch(),
+        |c| {
+            applied += 1;
+            if applied == 1 {
+                // Someone else pushes between our clone and our push.
+                push_elsewhere(
+                    &git,
+                    &name,
+                    &tmp.path().join("other"),
+                    "clusters/other.yaml",
+                );
+            }
+            write(c, "clusters/app.yaml", "image: app:8.0.0\n");
+            commit_all(c, &bot(), "Update app to 8.0.0")
+        },
+    )
+    .unwrap()
+    .expect("a commit was pushed");
+    assert_eq!(pushed.attempts, 2);
+    assert_eq!(applied, 2);
+    let fresh = clone_main(&url, &tmp.path().join("fresh"), &http_auth(&git)).unwrap();
+    assert_eq!(fresh.head().unwrap(), pushed.commit);
+    assert_eq!(read(&fresh, "clusters/app.yaml"), "image: app:8.0.0\n");
+    assert_eq!(
+        read(&fresh, "clusters/other.yaml"),
+        "x: 1\n",
+        "the other push is kept"
+    );
+
+    // Losing twice is reported, not retried forever.
+    let mut round = 0;
+    let err = apply_and_push::<GitError>(
+        &tmp.path().join("work2"),
+        |dir| clone_main(&url, dir, &http_auth(&git)),
+        &http_auth(&git),
+        &main_branch(),
+        |c| {
+            round += 1;
+            push_elsewhere(
+                &git,
+                &name,
+                &tmp.path().join(format!("other{round}")),
+                &format!("f{round}.yaml"),
+            );
+            write(c, "clusters/app.yaml", &format!("image: app:9.0.{round}\n"));
+            commit_all(c, &bot(), "Update app")
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, GitError::NonFastForward { .. }), "{err}");
+    assert_eq!(round, 2);
+
+    // Nothing to change: nothing pushed.
+    let none = apply_and_push::<GitError>(
+        &tmp.path().join("work3"),
+        |dir| clone_main(&url, dir, &http_auth(&git)),
+        &http_auth(&git),
+        &main_branch(),
+        |_| Ok(None),
+    )
+    .unwrap();
+    assert!(none.is_none());
+}
+
+#[test]
+fn remote_head_is_read_without_a_clone() {
+    use tagpilot_core::git::{remote_head, revision};
+    let git = Infra::get().git();
+    let name = seeded(&git);
+    let tmp = tempfile::tempdir().unwrap();
+    let c = clone_main(
+        &git.http_url(&name),
+        &tmp.path().join("a"),
+        &http_auth(&git),
+    )
+    .unwrap();
+    let first = c.head().unwrap();
+    for (url, auth) in [
+        (git.http_url(&name), http_auth(&git)),
+        (git.ssh_url(&name), ssh_auth(&git)),
+    ] {
+        assert_eq!(
+            remote_head(&url, Some("main"), &auth).unwrap(),
+            Some(("main".into(), first)),
+            "{url}"
+        );
+        assert_eq!(
+            remote_head(&url, None, &auth).unwrap(),
+            Some(("main".into(), first)),
+            "{url}: default branch"
+        );
+        assert_eq!(remote_head(&url, Some("nope"), &auth).unwrap(), None);
+    }
+    assert_eq!(revision("main", first), format!("main@sha1:{first}"));
+    let second = push_elsewhere(&git, &name, &tmp.path().join("b"), "new.yaml");
+    assert_eq!(
+        remote_head(&git.http_url(&name), Some("main"), &http_auth(&git)).unwrap(),
+        Some(("main".into(), second))
+    );
+    let bearer = GitAuth {
+        bearer_token: Some("t".into()),
+        ..GitAuth::default()
+    };
+    assert_eq!(
+        remote_head(&git.http_url(&name), Some("main"), &bearer).unwrap(),
+        None,
+        "unknown with a bearer token"
+    );
+    let wrong = GitAuth {
+        username: Some(git.username.clone()),
+        password: Some("wrong".into()),
+        ..GitAuth::default()
+    };
+    let err = remote_head(&git.http_url(&name), Some("main"), &wrong)
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains("wrong"), "{err}");
+}

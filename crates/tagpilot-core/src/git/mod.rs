@@ -14,7 +14,7 @@ mod auth;
 
 use std::path::{Path, PathBuf};
 
-use git2::{PushOptions, Repository, Signature};
+use git2::{Oid, PushOptions, Repository, Signature};
 
 pub use auth::GitAuth;
 
@@ -615,4 +615,88 @@ pub fn clone_dir_name(base: &Path, url: &str) -> PathBuf {
         })
         .collect();
     base.join(name)
+}
+
+/// The commit a remote branch points at, read with one ls-remote (no clone): `branch` None reads the
+/// remote's default branch. Returns the branch name and commit, or `None` when the branch does not exist.
+///
+/// libgit2 cannot send custom headers on this connection, so with a `bearerToken` the answer is `Ok(None)`
+/// ("unknown") and the caller clones, as it would without the check.
+pub fn remote_head(
+    url: &str,
+    branch: Option<&str>,
+    auth: &GitAuth,
+) -> Result<Option<(String, Oid)>, GitError> {
+    if auth.bearer_token.is_some() {
+        return Ok(None);
+    }
+    let mut remote =
+        git2::Remote::create_detached(url).map_err(|e| git_error("ls-remote", url, e))?;
+    let connection = remote
+        .connect_auth(git2::Direction::Fetch, Some(auth.callbacks(url)), None)
+        .map_err(|e| git_error("ls-remote", url, e))?;
+    let heads = connection
+        .list()
+        .map_err(|e| git_error("ls-remote", url, e))?;
+    let wanted = match branch {
+        Some(b) => format!("refs/heads/{b}"),
+        None => match heads
+            .iter()
+            .find(|h| h.name() == "HEAD")
+            .and_then(|h| h.symref_target())
+        {
+            Some(target) => target.to_string(),
+            None => return Ok(None),
+        },
+    };
+    Ok(heads.iter().find(|h| h.name() == wanted).map(|h| {
+        (
+            wanted.trim_start_matches("refs/heads/").to_string(),
+            h.oid(),
+        )
+    }))
+}
+
+/// A source revision as Flux writes `status.observedSourceRevision`: `<branch>@sha1:<commit>`.
+pub fn revision(branch: &str, commit: Oid) -> String {
+    format!("{branch}@sha1:{commit}")
+}
+
+/// What [`apply_and_push`] pushed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pushed {
+    /// The commit pushed.
+    pub commit: Oid,
+    /// 1, or 2 when the first push lost a race and the update was re-applied on a fresh clone.
+    pub attempts: u32,
+}
+
+/// Clones (with `clone`, into a fresh directory under `dir`), applies the update (`apply` edits and commits,
+/// returning the commit, or `None` when nothing changed) and pushes. A push rejected as not a fast-forward
+/// (someone pushed in between) re-clones and re-applies once; a second rejection is returned.
+pub fn apply_and_push<E: From<GitError>>(
+    dir: &Path,
+    mut clone: impl FnMut(&Path) -> Result<Checkout, GitError>,
+    auth: &GitAuth,
+    spec: &PushSpec,
+    mut apply: impl FnMut(&Checkout) -> Result<Option<Oid>, E>,
+) -> Result<Option<Pushed>, E> {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let work = dir.join(format!("attempt-{attempts}"));
+        let checkout = clone(&work)?;
+        let Some(commit) = apply(&checkout)? else {
+            return Ok(None);
+        };
+        match push(&checkout, auth, spec) {
+            Ok(()) => return Ok(Some(Pushed { commit, attempts })),
+            Err(GitError::NonFastForward { .. }) if attempts == 1 => {
+                tracing::info!(url = %checkout.url, "push lost a race; re-cloning and re-applying once");
+                drop(checkout);
+                let _ = std::fs::remove_dir_all(&work);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
