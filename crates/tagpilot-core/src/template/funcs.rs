@@ -213,7 +213,6 @@ static FUNCS: LazyLock<HashMap<&'static str, Func>> = LazyLock::new(|| {
         "all" => ([], Some(Any), |a| Ok(Value::Bool(a.iter().all(|v| !empty(v))))),
         "any" => ([], Some(Any), |a| Ok(Value::Bool(a.iter().any(|v| !empty(v))))),
         "compact" => ([Any], None, |a| list_op("compact", &a[0], |l| Ok(l.iter().filter(|v| !empty(v)).cloned().collect()))),
-        "mustCompact" => ([Any], None, |a| list_op("compact", &a[0], |l| Ok(l.iter().filter(|v| !empty(v)).cloned().collect()))),
         "ternary" => ([Any, Any, PBool], None, |a| Ok(if a[2].truth() { a[0].clone() } else { a[1].clone() })),
         "fail" => ([Str], None, |a| Err(s(&a[0]).to_string())),
         "typeOf" => ([Any], None, |a| Ok(Value::str(&a[0].type_name()))),
@@ -226,13 +225,9 @@ static FUNCS: LazyLock<HashMap<&'static str, Func>> = LazyLock::new(|| {
         "kindIs" => ([Str, Any], None, |a| Ok(Value::Bool(s(&a[0]) == a[1].kind_name()))),
         "deepEqual" => ([Any, Any], None, |a| Ok(Value::Bool(deep_equal(&a[0], &a[1])))),
         "deepCopy" => ([Any], None, |a| Ok(deep_copy(&a[0]))),
-        "mustDeepCopy" => ([Any], None, |a| Ok(deep_copy(&a[0]))),
         "toJson" => ([Any], None, |a| Ok(Value::str(&to_json(&a[0], true, None)))),
-        "mustToJson" => ([Any], None, |a| Ok(Value::str(&to_json(&a[0], true, None)))),
         "toPrettyJson" => ([Any], None, |a| Ok(Value::str(&to_json(&a[0], true, Some(0))))),
-        "mustToPrettyJson" => ([Any], None, |a| Ok(Value::str(&to_json(&a[0], true, Some(0))))),
         "toRawJson" => ([Any], None, |a| Ok(Value::str(&to_json(&a[0], false, None)))),
-        "mustToRawJson" => ([Any], None, |a| Ok(Value::str(&to_json(&a[0], false, None)))),
         "fromJson" => ([Str], None, |a| Ok(serde_json::from_str::<serde_json::Value>(s(&a[0])).map(|j| from_json_float(&j)).unwrap_or_else(|_| Value::map(Map::new())))),
         "mustFromJson" => ([Str], None, |a| serde_json::from_str::<serde_json::Value>(s(&a[0])).map(|j| from_json_float(&j)).map_err(|e| e.to_string())),
 
@@ -252,29 +247,17 @@ static FUNCS: LazyLock<HashMap<&'static str, Func>> = LazyLock::new(|| {
         "list" => ([], Some(Any), |a| Ok(Value::list(a))),
         "tuple" => ([], Some(Any), |a| Ok(Value::list(a))),
         "first" => ([Any], None, |a| list_get("first", &a[0], |l| l.first().cloned())),
-        "mustFirst" => ([Any], None, |a| list_get("first", &a[0], |l| l.first().cloned())),
         "last" => ([Any], None, |a| list_get("last", &a[0], |l| l.last().cloned())),
-        "mustLast" => ([Any], None, |a| list_get("last", &a[0], |l| l.last().cloned())),
         "rest" => ([Any], None, |a| list_get("rest", &a[0], |l| (!l.is_empty()).then(|| Value::list(l[1..].to_vec())))),
-        "mustRest" => ([Any], None, |a| list_get("rest", &a[0], |l| (!l.is_empty()).then(|| Value::list(l[1..].to_vec())))),
         "initial" => ([Any], None, |a| list_get("initial", &a[0], |l| (!l.is_empty()).then(|| Value::list(l[..l.len() - 1].to_vec())))),
-        "mustInitial" => ([Any], None, |a| list_get("initial", &a[0], |l| (!l.is_empty()).then(|| Value::list(l[..l.len() - 1].to_vec())))),
         "append" => ([Any, Any], None, |a| list_op("append", &a[0], |l| Ok([l, std::slice::from_ref(&a[1])].concat()))),
         "push" => ([Any, Any], None, |a| list_op("push", &a[0], |l| Ok([l, std::slice::from_ref(&a[1])].concat()))),
-        "mustAppend" => ([Any, Any], None, |a| list_op("append", &a[0], |l| Ok([l, std::slice::from_ref(&a[1])].concat()))),
-        "mustPush" => ([Any, Any], None, |a| list_op("push", &a[0], |l| Ok([l, std::slice::from_ref(&a[1])].concat()))),
         "prepend" => ([Any, Any], None, |a| list_op("prepend", &a[0], |l| Ok([std::slice::from_ref(&a[1]), l].concat()))),
-        "mustPrepend" => ([Any, Any], None, |a| list_op("prepend", &a[0], |l| Ok([std::slice::from_ref(&a[1]), l].concat()))),
         "reverse" => ([Any], None, |a| list_op("reverse", &a[0], |l| Ok(l.iter().rev().cloned().collect()))),
-        "mustReverse" => ([Any], None, |a| list_op("reverse", &a[0], |l| Ok(l.iter().rev().cloned().collect()))),
         "uniq" => ([Any], None, |a| list_op("uniq", &a[0], |l| Ok(uniq(l)))),
-        "mustUniq" => ([Any], None, |a| list_op("uniq", &a[0], |l| Ok(uniq(l)))),
         "without" => ([Any], Some(Any), |a| list_op("without", &a[0], |l| Ok(l.iter().filter(|v| !a[1..].iter().any(|o| deep_equal(v, o))).cloned().collect()))),
-        "mustWithout" => ([Any], Some(Any), |a| list_op("without", &a[0], |l| Ok(l.iter().filter(|v| !a[1..].iter().any(|o| deep_equal(v, o))).cloned().collect()))),
         "has" => ([Any, Any], None, |a| has(&a[0], &a[1])),
-        "mustHas" => ([Any, Any], None, |a| has(&a[0], &a[1])),
         "slice" => ([Any], Some(Any), sprig_slice),
-        "mustSlice" => ([Any], Some(Any), sprig_slice),
         "concat" => ([], Some(Any), |a| {
             let mut out = Vec::new();
             for v in &a {
@@ -360,17 +343,11 @@ static FUNCS: LazyLock<HashMap<&'static str, Func>> = LazyLock::new(|| {
 
         // sprig: regular expressions (RE2 syntax) and versions.
         "regexMatch" => ([Str, Str], None, |a| Ok(Value::Bool(regex(&a[0])?.is_match(s(&a[1]).as_bytes())))),
-        "mustRegexMatch" => ([Str, Str], None, |a| Ok(Value::Bool(regex(&a[0])?.is_match(s(&a[1]).as_bytes())))),
         "regexFind" => ([Str, Str], None, |a| Ok(Value::str(&regex(&a[0])?.find(s(&a[1]).as_bytes()).map(|m| lossy(m.as_bytes())).unwrap_or_default()))),
-        "mustRegexFind" => ([Str, Str], None, |a| Ok(Value::str(&regex(&a[0])?.find(s(&a[1]).as_bytes()).map(|m| lossy(m.as_bytes())).unwrap_or_default()))),
         "regexFindAll" => ([Str, Str, PInt], None, regex_find_all),
-        "mustRegexFindAll" => ([Str, Str, PInt], None, regex_find_all),
         "regexReplaceAll" => ([Str, Str, Str], None, |a| Ok(Value::str(&lossy(&regex(&a[0])?.replace_all(s(&a[1]).as_bytes(), s(&a[2]).as_bytes()))))),
-        "mustRegexReplaceAll" => ([Str, Str, Str], None, |a| Ok(Value::str(&lossy(&regex(&a[0])?.replace_all(s(&a[1]).as_bytes(), s(&a[2]).as_bytes()))))),
         "regexReplaceAllLiteral" => ([Str, Str, Str], None, |a| Ok(Value::str(&lossy(&regex(&a[0])?.replace_all(s(&a[1]).as_bytes(), regex::bytes::NoExpand(s(&a[2]).as_bytes())))))),
-        "mustRegexReplaceAllLiteral" => ([Str, Str, Str], None, |a| Ok(Value::str(&lossy(&regex(&a[0])?.replace_all(s(&a[1]).as_bytes(), regex::bytes::NoExpand(s(&a[2]).as_bytes())))))),
         "regexSplit" => ([Str, Str, PInt], None, regex_split),
-        "mustRegexSplit" => ([Str, Str, PInt], None, regex_split),
         "regexQuoteMeta" => ([Str], None, |a| Ok(Value::str(&quote_meta(s(&a[0]))))),
         "semverCompare" => ([Str, Str], None, |a| {
             let range = crate::semver::Range::parse(s(&a[0])).map_err(|e| e.reason)?;
@@ -380,9 +357,40 @@ static FUNCS: LazyLock<HashMap<&'static str, Func>> = LazyLock::new(|| {
     }
 });
 
+/// sprig's `must*` variants return an error where the plain ones panic; through a template both end as
+/// an execution error, so they are the same function here.
+const MUST_ALIASES: &[(&str, &str)] = &[
+    ("mustCompact", "compact"),
+    ("mustDeepCopy", "deepCopy"),
+    ("mustToJson", "toJson"),
+    ("mustToPrettyJson", "toPrettyJson"),
+    ("mustToRawJson", "toRawJson"),
+    ("mustFirst", "first"),
+    ("mustLast", "last"),
+    ("mustRest", "rest"),
+    ("mustInitial", "initial"),
+    ("mustAppend", "append"),
+    ("mustPush", "push"),
+    ("mustPrepend", "prepend"),
+    ("mustReverse", "reverse"),
+    ("mustUniq", "uniq"),
+    ("mustWithout", "without"),
+    ("mustHas", "has"),
+    ("mustSlice", "slice"),
+    ("mustRegexMatch", "regexMatch"),
+    ("mustRegexFind", "regexFind"),
+    ("mustRegexFindAll", "regexFindAll"),
+    ("mustRegexReplaceAll", "regexReplaceAll"),
+    ("mustRegexReplaceAllLiteral", "regexReplaceAllLiteral"),
+    ("mustRegexSplit", "regexSplit"),
+];
+
 /// Looks up a function by name.
 pub fn lookup(name: &str) -> Option<&'static Func> {
-    FUNCS.get(name)
+    FUNCS.get(name).or_else(|| {
+        let (_, base) = MUST_ALIASES.iter().find(|(alias, _)| *alias == name)?;
+        FUNCS.get(base)
+    })
 }
 
 fn s(v: &Value) -> &str {

@@ -412,6 +412,13 @@ impl Lexer<'_> {
             self.emit(kind, start, self.pos);
             return Ok(());
         }
+        self.alphanumeric_run()?;
+        self.emit(kind, start, self.pos);
+        Ok(())
+    }
+
+    /// Consumes letters, digits and `_`, which must end at a terminator.
+    fn alphanumeric_run(&mut self) -> Result<(), LexError> {
         while let Some(c) = self.peek_char() {
             if !is_alnum(c) {
                 break;
@@ -422,22 +429,12 @@ impl Lexer<'_> {
             let c = self.peek_char().unwrap_or('\0');
             return self.err(self.pos, format!("bad character U+{:04X} {c:?}", c as u32));
         }
-        self.emit(kind, start, self.pos);
         Ok(())
     }
 
     fn identifier(&mut self) -> Result<(), LexError> {
         let start = self.pos;
-        while let Some(c) = self.peek_char() {
-            if !is_alnum(c) {
-                break;
-            }
-            self.pos += c.len_utf8();
-        }
-        if !self.at_terminator() {
-            let c = self.peek_char().unwrap_or('\0');
-            return self.err(self.pos, format!("bad character U+{:04X} {c:?}", c as u32));
-        }
+        self.alphanumeric_run()?;
         let word = &self.input[start..self.pos];
         let kind = match word {
             "true" | "false" => Kind::Bool,

@@ -104,3 +104,10 @@ fn deep_nesting_through_templates_is_an_error_not_a_crash() {
     );
     assert!(e.contains("exceeded maximum template depth"), "{e}");
 }
+
+#[test]
+fn must_variants() {
+    assert_eq!(render("{{ mustFirst .l }} {{ mustRegexFind \"[0-9]+\" \"a12\" }}", r#"{"l":[1,2]}"#), "1 12");
+    assert!(render("{{ mustFromJson \"{\" }}", "{}").contains("error calling mustFromJson"));
+    assert_eq!(render("{{ fromJson \"{\" }}", "{}"), "map[]");
+}
