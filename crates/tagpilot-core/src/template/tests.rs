@@ -107,7 +107,13 @@ fn deep_nesting_through_templates_is_an_error_not_a_crash() {
 
 #[test]
 fn must_variants() {
-    assert_eq!(render("{{ mustFirst .l }} {{ mustRegexFind \"[0-9]+\" \"a12\" }}", r#"{"l":[1,2]}"#), "1 12");
+    assert_eq!(
+        render(
+            "{{ mustFirst .l }} {{ mustRegexFind \"[0-9]+\" \"a12\" }}",
+            r#"{"l":[1,2]}"#
+        ),
+        "1 12"
+    );
     assert!(render("{{ mustFromJson \"{\" }}", "{}").contains("error calling mustFromJson"));
     assert_eq!(render("{{ fromJson \"{\" }}", "{}"), "map[]");
 }
