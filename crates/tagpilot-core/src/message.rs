@@ -131,22 +131,23 @@ fn change(c: &crate::setters::Change) -> Value {
     )
 }
 
-/// The policy (`ns:name`) a setter (`ns:name`, `ns:name:tag`, ...) belongs to.
-fn setter_policy(setter: &str) -> &str {
+/// The policy (namespace, name) a setter (`ns:name`, `ns:name:tag`, ...) belongs to.
+fn setter_policy(setter: &str) -> (&str, &str) {
     let mut parts = setter.splitn(3, ':');
-    let ns = parts.next().unwrap_or_default();
-    let name = parts.next().unwrap_or_default();
-    &setter[..(ns.len() + 1 + name.len()).min(setter.len())]
+    (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    )
 }
 
 /// Builds the template data for `input`.
 pub fn template_data(input: &MessageInput<'_>) -> Value {
     let policy_of = |setter: &str| {
-        let key = setter_policy(setter);
+        let (namespace, name) = setter_policy(setter);
         input
             .policies
             .iter()
-            .find(|p| format!("{}:{}", p.namespace, p.name) == key)
+            .find(|p| p.namespace == namespace && p.name == name)
     };
 
     // Per file, per object (merged when a file repeats an identity), the changes in document order.

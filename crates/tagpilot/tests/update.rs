@@ -14,6 +14,19 @@ fn tagpilot(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `tagpilot update --path PATH --policy flux-system:podinfo=...:5.0.3 EXTRA...`
+fn update_podinfo(path: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "update",
+        "--path",
+        path,
+        "--policy",
+        "flux-system:podinfo=ghcr.io/stefanprodan/podinfo:5.0.3",
+    ];
+    args.extend_from_slice(extra);
+    tagpilot(&args)
+}
+
 fn repo() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("clusters/my-cluster")).unwrap();
@@ -39,13 +52,7 @@ fn read(dir: &Path) -> String {
 fn updates_in_place_and_prints_a_summary() {
     let dir = repo();
     let path = dir.path().to_str().unwrap();
-    let o = tagpilot(&[
-        "update",
-        "--path",
-        path,
-        "--policy",
-        "flux-system:podinfo=ghcr.io/stefanprodan/podinfo:5.0.3",
-    ]);
+    let o = update_podinfo(path, &[]);
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -61,13 +68,7 @@ fn updates_in_place_and_prints_a_summary() {
         stderr.contains("warning: clusters/my-cluster/broken.yaml: invalid YAML"),
         "{stderr}"
     );
-    let again = tagpilot(&[
-        "update",
-        "--path",
-        path,
-        "--policy",
-        "flux-system:podinfo=ghcr.io/stefanprodan/podinfo:5.0.3",
-    ]);
+    let again = update_podinfo(path, &[]);
     assert_eq!(String::from_utf8_lossy(&again.stdout), "no changes\n");
 }
 
@@ -174,18 +175,16 @@ fn previews_the_commit_message() {
     let path = dir.path().to_str().unwrap();
     let tmpl = dir.path().join("msg.tmpl");
     std::fs::write(&tmpl, SEED_TEMPLATE).unwrap();
-    let o = tagpilot(&[
-        "update",
-        "--path",
+    let o = update_podinfo(
         path,
-        "--policy",
-        "flux-system:podinfo=ghcr.io/stefanprodan/podinfo:5.0.3",
-        "--dry-run",
-        "--message-template",
-        tmpl.to_str().unwrap(),
-        "--automation",
-        "flux-system/podinfo-update",
-    ]);
+        &[
+            "--dry-run",
+            "--message-template",
+            tmpl.to_str().unwrap(),
+            "--automation",
+            "flux-system/podinfo-update",
+        ],
+    );
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -207,18 +206,16 @@ fn previews_the_commit_message() {
 
     // v1 model with values, as JSON.
     std::fs::write(&tmpl, "{{ .Values.env }}: {{ range .Changed.Changes }}{{ .OldValue }} -> {{ .NewValue }}{{ end }}").unwrap();
-    let o = tagpilot(&[
-        "update",
-        "--path",
+    let o = update_podinfo(
         path,
-        "--policy",
-        "flux-system:podinfo=ghcr.io/stefanprodan/podinfo:5.0.3",
-        "--json",
-        "--message-template",
-        tmpl.to_str().unwrap(),
-        "--value",
-        "env=prod",
-    ]);
+        &[
+            "--json",
+            "--message-template",
+            tmpl.to_str().unwrap(),
+            "--value",
+            "env=prod",
+        ],
+    );
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -249,15 +246,7 @@ fn a_failing_template_writes_nothing() {
         ),
     ] {
         std::fs::write(&tmpl, text).unwrap();
-        let o = tagpilot(&[
-            "update",
-            "--path",
-            path,
-            "--policy",
-            "flux-system:podinfo=ghcr.io/stefanprodan/podinfo:5.0.3",
-            "--message-template",
-            tmpl.to_str().unwrap(),
-        ]);
+        let o = update_podinfo(path, &["--message-template", tmpl.to_str().unwrap()]);
         assert_eq!(o.status.code(), Some(2));
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert!(
