@@ -14,8 +14,10 @@ all: build
 build:
 	$(CARGO) build --workspace --all-targets
 
-## test: the whole suite against the real servers (starts them when needed; leaves them running)
+## test: the whole suite against the real servers (starts them when needed; leaves them running); the e2e
+##   tests run the controller binaries, so those are built first
 test: testinfra-up
+	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace --no-fail-fast
 
 ## test-unit: the tests that need no server

@@ -63,18 +63,21 @@ up_k8s() {
   echo "k8s: kube-apiserver $K8S_VERSION on https://127.0.0.1:$API_PORT"
 }
 
-# start_apiserver: also used by tests that restart the API server (hack/testinfra/up.sh k8s after a kill).
+# start_apiserver [DIR PORT ETCD_PREFIX]: the shared API server (default), or another one over the same etcd
+# under its own key prefix (an empty cluster), for tests that kill and restart an API server:
+#   up.sh apiserver NAME PORT   starts $TESTINFRA/k8s-NAME (pid, kubeconfig, log there); down.sh stops it too.
 start_apiserver() {
-  local B=$TESTINFRA/k8s
+  local B=${1:-$TESTINFRA/k8s} PORT=${2:-$API_PORT} PREFIX=${3:-/registry} PKI=$TESTINFRA/k8s/pki
+  mkdir -p "$B/logs"
   ( cd "$B"
     nohup "$K8S_BIN/kube-apiserver" \
-      --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
-      --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" --insecure-port=0 \
-      --tls-cert-file=pki/apiserver.crt --tls-private-key-file=pki/apiserver.key \
-      --client-ca-file=pki/ca.crt --token-auth-file=pki/tokens.csv \
+      --etcd-servers="http://127.0.0.1:$ETCD_PORT" --etcd-prefix="$PREFIX" \
+      --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$PORT" --insecure-port=0 \
+      --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
+      --client-ca-file="$PKI/ca.crt" --token-auth-file="$PKI/tokens.csv" \
       --authorization-mode=RBAC \
       --service-account-issuer=https://kubernetes.default.svc.cluster.local \
-      --service-account-key-file=pki/sa.pub --service-account-signing-key-file=pki/sa.key \
+      --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
       --service-cluster-ip-range=10.0.0.0/24 --endpoint-reconciler-type=none \
       --profiling=false > logs/apiserver.log 2>&1 &
     echo $! > apiserver.pid )
@@ -83,12 +86,12 @@ apiVersion: v1
 kind: Config
 clusters:
 - name: tagpilot-test
-  cluster: {server: "https://127.0.0.1:$API_PORT", certificate-authority: "$B/pki/ca.crt"}
+  cluster: {server: "https://127.0.0.1:$PORT", certificate-authority: "$PKI/ca.crt"}
 users:
 - name: admin
-  user: {token: "$(cat "$B/pki/admin.token")"}
+  user: {token: "$(cat "$PKI/admin.token")"}
 - name: admin-cert
-  user: {client-certificate: "$B/pki/admin.crt", client-key: "$B/pki/admin.key"}
+  user: {client-certificate: "$PKI/admin.crt", client-key: "$PKI/admin.key"}
 contexts:
 - name: tagpilot-test
   context: {cluster: tagpilot-test, user: admin, namespace: default}
@@ -99,9 +102,9 @@ KC
   local ok=
   for _ in $(seq 1 1200); do   # up to 60 s
     alive "$B/apiserver.pid" || break
-    if [ "$(curl -s --cacert "$B/pki/ca.crt" -H "Authorization: Bearer $(cat "$B/pki/admin.token")" "https://127.0.0.1:$API_PORT/readyz")" = ok ] \
-      && curl -sf --cacert "$B/pki/ca.crt" -H "Authorization: Bearer $(cat "$B/pki/admin.token")" \
-         "https://127.0.0.1:$API_PORT/api/v1/namespaces/default" >/dev/null; then ok=1; break; fi
+    if [ "$(curl -s --cacert "$PKI/ca.crt" -H "Authorization: Bearer $(cat "$PKI/admin.token")" "https://127.0.0.1:$PORT/readyz")" = ok ] \
+      && curl -sf --cacert "$PKI/ca.crt" -H "Authorization: Bearer $(cat "$PKI/admin.token")" \
+         "https://127.0.0.1:$PORT/api/v1/namespaces/default" >/dev/null; then ok=1; break; fi
     sleep 0.05
   done
   [ -n "$ok" ] || { echo "kube-apiserver not ready; tail of $B/logs/apiserver.log:" >&2; tail -20 "$B/logs/apiserver.log" >&2; exit 1; }
@@ -245,6 +248,7 @@ KUBE_API_URL=https://127.0.0.1:$API_PORT
 KUBE_CA_FILE=$K/pki/ca.crt
 KUBE_TOKEN_FILE=$K/pki/admin.token
 KUBE_APISERVER_PIDFILE=$K/apiserver.pid
+KUBE_SPARE_API_PORT=$SPARE_API_PORT
 REGISTRY_PLAIN=127.0.0.1:$REG_PLAIN_PORT
 REGISTRY_BASIC=127.0.0.1:$REG_BASIC_PORT
 REGISTRY_TOKEN=127.0.0.1:$REG_TOKEN_PORT
@@ -269,6 +273,14 @@ ENV
   mv "$ENV_FILE.tmp" "$ENV_FILE"
 }
 
+if [ "${WHAT[0]}" = apiserver ]; then   # up.sh apiserver NAME PORT: another API server over the shared etcd
+  [ ${#WHAT[@]} = 3 ] || { echo "usage: up.sh apiserver NAME PORT" >&2; exit 2; }
+  D=$TESTINFRA/k8s-${WHAT[1]}
+  stop_pidfile "$D/apiserver.pid" >/dev/null
+  start_apiserver "$D" "${WHAT[2]}" "/${WHAT[1]}"
+  echo "kube-apiserver ${WHAT[1]} on https://127.0.0.1:${WHAT[2]} (kubeconfig $D/kubeconfig)"
+  exit 0
+fi
 for w in "${WHAT[@]}"; do
   case $w in
     k8s) up_k8s ;; registry) up_registry ;; git) up_git ;;

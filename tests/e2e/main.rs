@@ -3,4 +3,6 @@
 
 mod git_source;
 mod infra_smoke;
+mod kube_support;
+mod reflector;
 mod registry;

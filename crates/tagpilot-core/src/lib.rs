@@ -1,6 +1,8 @@
 //! The engines of tagpilot, free of cluster I/O so that the controllers and `tagpilot run` share them.
 //!
 //! - [`semver`]: versions and ranges with Masterminds/semver v3 semantics (Flux's `semver.range`).
+//! - [`api`]: Flux's API types (all served versions), conditions, durations and the generated CRDs.
+//! - [`tagstore`]: the tags of each ImageRepository, persisted compactly and atomically.
 //! - [`git`]: clone, commit and push with a GitRepository secret's authentication.
 //! - [`message`]: commit messages from a template and the setters' result, in Flux's v1beta1 and v1 models.
 //! - [`policy`]: ImagePolicy selection (semver, alphabetical, numerical; filter and extract).
@@ -9,6 +11,7 @@
 //! - [`setters`]: byte-preserving updates of the values marked `# {"$imagepolicy": ...}`.
 //! - [`template`]: Go `text/template` with sprig's functions, for commit messages.
 
+pub mod api;
 pub mod git;
 pub mod message;
 pub mod policy;
@@ -16,4 +19,5 @@ pub mod re2;
 pub mod registry;
 pub mod semver;
 pub mod setters;
+pub mod tagstore;
 pub mod template;

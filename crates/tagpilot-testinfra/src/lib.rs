@@ -7,6 +7,7 @@
 //! The env file is found through `TAGPILOT_TESTINFRA_ENV`, else at
 //! `/tmp/tagpilot-testinfra-$TAGPILOT_PORT_BASE/testinfra.env` (port base 17000 by default), as `up.sh` writes it.
 
+mod controller;
 mod fault_proxy;
 mod git;
 mod registry;
@@ -18,6 +19,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+pub use controller::{ControllerProcess, binary_path};
 pub use fault_proxy::{Fault, FaultProxy, Paging};
 pub use git::GitServer;
 pub use registry::{Flavour, Registry};
@@ -99,6 +101,13 @@ impl Infra {
             .await
             .expect("load the test kubeconfig");
         kube::Client::try_from(config).expect("build a kube client")
+    }
+
+    /// A port for a second API server that a test starts (and kills) itself: `up.sh apiserver NAME PORT`.
+    pub fn spare_apiserver_port(&self) -> u16 {
+        self.var("KUBE_SPARE_API_PORT")
+            .parse()
+            .expect("KUBE_SPARE_API_PORT is a port")
     }
 
     /// One registry flavour: plain HTTP, TLS + basic auth, or TLS + bearer token.

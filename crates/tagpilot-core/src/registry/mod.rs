@@ -19,6 +19,7 @@
 mod client;
 mod credentials;
 mod reference;
+pub mod secrets;
 
 use std::collections::HashSet;
 use std::fmt;

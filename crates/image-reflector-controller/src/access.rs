@@ -1,0 +1,160 @@
+//! Registry access for an ImageRepository: reads the Secrets and the ServiceAccount its spec names and turns
+//! them into credentials and transport settings (with `tagpilot_core::registry::secrets`).
+
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use kube::Api;
+use tagpilot_core::api::ImageRepository;
+use tagpilot_core::api::conditions::reason;
+use tagpilot_core::registry::secrets::{self, SecretData, SecretSource};
+use tagpilot_core::registry::{Credentials, ImageName, Transport};
+
+use crate::context::Context;
+use crate::reconcile::Failure;
+
+/// Credentials and transport for scanning `image` as `repo`'s spec says.
+pub async fn registry_access(
+    ctx: &Context,
+    repo: &ImageRepository,
+    namespace: &str,
+    image: &ImageName,
+) -> Result<(Credentials, Transport), Failure> {
+    let spec = &repo.spec;
+    let mut pull: Vec<(String, String, SecretData)> = Vec::new();
+    if let Some(r) = &spec.secret_ref {
+        let data = secret(
+            ctx,
+            namespace,
+            &r.name,
+            "spec.secretRef",
+            reason::AUTHENTICATION_FAILED,
+        )
+        .await?;
+        pull.push((
+            format!("{namespace}/{}", r.name),
+            "spec.secretRef".into(),
+            data,
+        ));
+    }
+    if let Some(sa) = spec
+        .service_account_name
+        .as_deref()
+        .filter(|s| !s.is_empty())
+    {
+        let api: Api<ServiceAccount> = Api::namespaced(ctx.client.clone(), namespace);
+        let account = api.get_opt(sa).await.map_err(|e| Failure {
+            reason: reason::AUTHENTICATION_FAILED,
+            message: format!(
+                "cannot read ServiceAccount '{namespace}/{sa}' (spec.serviceAccountName): {e}"
+            ),
+            stalled: false,
+        })?;
+        let account = account.ok_or_else(|| Failure {
+            reason: reason::AUTHENTICATION_FAILED,
+            message: format!(
+                "ServiceAccount '{namespace}/{sa}' (spec.serviceAccountName) not found"
+            ),
+            stalled: false,
+        })?;
+        let field = format!("imagePullSecrets of ServiceAccount '{sa}'");
+        for s in account.image_pull_secrets.unwrap_or_default() {
+            let name = s.name;
+            let data = secret(ctx, namespace, &name, &field, reason::AUTHENTICATION_FAILED).await?;
+            pull.push((format!("{namespace}/{name}"), field.clone(), data));
+        }
+    }
+    let sources: Vec<SecretSource<'_>> = pull
+        .iter()
+        .map(|(secret, field, data)| SecretSource {
+            secret,
+            field,
+            data,
+        })
+        .collect();
+    let credentials = secrets::credentials(&sources, &image.registry).map_err(|e| Failure {
+        reason: reason::AUTHENTICATION_FAILED,
+        message: e.to_string(),
+        stalled: false,
+    })?;
+
+    let cert = match &spec.cert_secret_ref {
+        Some(r) => Some((
+            format!("{namespace}/{}", r.name),
+            secret(
+                ctx,
+                namespace,
+                &r.name,
+                "spec.certSecretRef",
+                reason::FAILURE,
+            )
+            .await?,
+        )),
+        None => None,
+    };
+    let proxy = match &spec.proxy_secret_ref {
+        Some(r) => Some((
+            format!("{namespace}/{}", r.name),
+            secret(
+                ctx,
+                namespace,
+                &r.name,
+                "spec.proxySecretRef",
+                reason::FAILURE,
+            )
+            .await?,
+        )),
+        None => None,
+    };
+    let transport = secrets::transport(
+        cert.as_ref().map(|(secret, data)| SecretSource {
+            secret,
+            field: "spec.certSecretRef",
+            data,
+        }),
+        proxy.as_ref().map(|(secret, data)| SecretSource {
+            secret,
+            field: "spec.proxySecretRef",
+            data,
+        }),
+        spec.insecure.unwrap_or(false),
+    )
+    .map_err(|e| Failure {
+        reason: reason::FAILURE,
+        message: e.to_string(),
+        stalled: false,
+    })?;
+    Ok((credentials, transport))
+}
+
+async fn secret(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+    field: &str,
+    fail_reason: &'static str,
+) -> Result<SecretData, Failure> {
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    let fail = |message: String| Failure {
+        reason: fail_reason,
+        message,
+        stalled: false,
+    };
+    let secret = api
+        .get_opt(name)
+        .await
+        .map_err(|e| {
+            fail(format!(
+                "cannot read secret '{namespace}/{name}' ({field}): {e}"
+            ))
+        })?
+        .ok_or_else(|| fail(format!("secret '{namespace}/{name}' ({field}) not found")))?;
+    let mut data: SecretData = secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    for (k, v) in secret.string_data.unwrap_or_default() {
+        data.entry(k).or_insert_with(|| v.into_bytes());
+    }
+    Ok(data)
+}

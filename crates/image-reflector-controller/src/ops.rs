@@ -1,0 +1,120 @@
+//! Operations: the health and metrics endpoints, leader election on a Lease, log setup.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::get;
+
+use crate::metrics::Metrics;
+
+/// Parses Flux's address flags: `:8080` means every interface.
+pub fn parse_addr(flag: &str, value: &str) -> anyhow::Result<SocketAddr> {
+    let full = if value.starts_with(':') {
+        format!("0.0.0.0{value}")
+    } else {
+        value.to_string()
+    };
+    full.parse()
+        .with_context(|| format!("--{flag} {value:?}: expected host:port or :port"))
+}
+
+/// Serves `/metrics` and, on the same or another address, `/healthz` and `/readyz`. Returns the bound
+/// addresses (port 0 picks a free port).
+pub async fn serve(
+    metrics_addr: SocketAddr,
+    health_addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    ready: Arc<AtomicBool>,
+) -> anyhow::Result<(SocketAddr, SocketAddr)> {
+    let metrics_router = Router::new().route(
+        "/metrics",
+        get(move || {
+            let m = metrics.clone();
+            async move {
+                (
+                    [(
+                        "content-type",
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    m.encode(),
+                )
+            }
+        }),
+    );
+    let health_router = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let r = ready.load(Ordering::Relaxed);
+                async move {
+                    if r {
+                        (StatusCode::OK, "ok")
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+                    }
+                }
+            }),
+        );
+    let m = tokio::net::TcpListener::bind(metrics_addr)
+        .await
+        .with_context(|| format!("bind the metrics address {metrics_addr}"))?;
+    let h = tokio::net::TcpListener::bind(health_addr)
+        .await
+        .with_context(|| format!("bind the health address {health_addr}"))?;
+    let (ma, ha) = (m.local_addr()?, h.local_addr()?);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(m, metrics_router).await {
+            tracing::error!(error = %e, "metrics server stopped");
+        }
+    });
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(h, health_router).await {
+            tracing::error!(error = %e, "health server stopped");
+        }
+    });
+    Ok((ma, ha))
+}
+
+/// Log output: JSON lines (Flux's default) or human-readable, at a level.
+pub fn init_logging(encoding: &str, level: &str) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(format!(
+        "{level},kube_runtime::controller=warn,hyper=warn,reqwest=warn"
+    ))
+    .with_context(|| format!("--log-level {level:?}"))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match encoding {
+        "json" => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+        "console" => builder.init(),
+        other => anyhow::bail!("--log-encoding {other:?}: expected json or console"),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flux_style_addresses() {
+        assert_eq!(
+            parse_addr("m", ":8080").unwrap(),
+            "0.0.0.0:8080".parse().unwrap()
+        );
+        assert_eq!(
+            parse_addr("m", "127.0.0.1:0").unwrap(),
+            "127.0.0.1:0".parse().unwrap()
+        );
+        let e = parse_addr("metrics-addr", "nope").unwrap_err().to_string();
+        assert!(e.contains("--metrics-addr \"nope\""), "{e}");
+    }
+}

@@ -1,0 +1,103 @@
+//! What both reconcilers share: the failure type, status writes by server-side apply, logging with the
+//! reconcile's identity, and the error type of the controller loop.
+
+use std::fmt::Debug;
+
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Resource};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::context::MANAGER;
+
+/// A reconcile that could not reach its goal; written to the status (Ready=False).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The condition reason.
+    pub reason: &'static str,
+    /// The message, naming the field and value at fault.
+    pub message: String,
+    /// Whether a retry cannot help until the object changes (Stalled=True).
+    pub stalled: bool,
+}
+
+/// Errors that end a reconcile early; the controller retries with backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The API server refused or could not be reached.
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// Adding or removing the finalizer failed.
+    #[error("finalizer: {0}")]
+    Finalizer(String),
+    /// The tag store could not be read or written.
+    #[error(transparent)]
+    Store(#[from] tagpilot_core::tagstore::TagStoreError),
+}
+
+/// Writes the whole status of an object with server-side apply (the controller owns every status field).
+pub async fn write_status<K, S>(api: &Api<K>, name: &str, status: &S) -> Result<(), kube::Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+    S: Serialize,
+{
+    let patch = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        name,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Log lines of one reconcile, each with `controller`, `namespace`, `name` and `reconcileID`.
+pub struct ReconcileLog {
+    controller: &'static str,
+    namespace: String,
+    name: String,
+    id: String,
+}
+
+impl ReconcileLog {
+    /// A new reconcile of an object, with a fresh ID.
+    pub fn new(controller: &'static str, namespace: &str, name: &str) -> ReconcileLog {
+        let r: u128 = rand::random();
+        let id = format!(
+            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+            (r >> 96) as u32,
+            (r >> 80) as u16,
+            (r >> 64) as u16 & 0xfff,
+            ((r >> 48) as u16 & 0x3fff) | 0x8000,
+            r as u64 & 0xffff_ffff_ffff
+        );
+        ReconcileLog {
+            controller,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            id,
+        }
+    }
+
+    /// An info line.
+    pub fn info(&self, message: &str) {
+        tracing::info!(controller = self.controller, namespace = %self.namespace, name = %self.name,
+            reconcileID = %self.id, "{message}");
+    }
+
+    /// A debug line.
+    pub fn debug(&self, message: &str) {
+        tracing::debug!(controller = self.controller, namespace = %self.namespace, name = %self.name,
+            reconcileID = %self.id, "{message}");
+    }
+
+    /// An error line.
+    pub fn error(&self, message: &str) {
+        tracing::error!(controller = self.controller, namespace = %self.namespace, name = %self.name,
+            reconcileID = %self.id, "{message}");
+    }
+}

@@ -1,0 +1,243 @@
+//! Helpers for tests on the real API server: the CRDs installed once, YAML applied as it is written, objects
+//! read in any served version, waiting for a condition, namespaces.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::runtime::wait::{await_condition, conditions};
+use serde_json::Value;
+use tagpilot_core::api::crd;
+
+/// Installs the CRDs (config/crd, as checked in) on the API server behind `client`, waiting until established.
+pub async fn install_crds(client: &kube::Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for file in crd::files() {
+        if !file.path.ends_with(".yaml") || file.path.ends_with("kustomization.yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(root.join(&file.path)).expect("read a CRD file");
+        for doc in yaml_docs(&text) {
+            let crd: CustomResourceDefinition = serde_json::from_value(doc).expect("a CRD");
+            let name = crd.metadata.name.clone().expect("CRD name");
+            crds.patch(
+                &name,
+                &PatchParams::apply("tagpilot-e2e").force(),
+                &Patch::Apply(&crd),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("apply CRD {name}: {e}"));
+            tokio::time::timeout(
+                Duration::from_secs(30),
+                await_condition(crds.clone(), &name, conditions::is_crd_established()),
+            )
+            .await
+            .expect("CRD established within 30 s")
+            .expect("watch the CRD");
+        }
+    }
+}
+
+/// Installs the CRDs on the shared test API server once per test binary.
+pub fn crds_installed() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        std::thread::spawn(|| {
+            tokio::runtime::Runtime::new()
+                .expect("runtime")
+                .block_on(async {
+                    let client = tagpilot_testinfra::Infra::get().kube_client().await;
+                    install_crds(&client).await;
+                })
+        })
+        .join()
+        .expect("install the CRDs");
+    });
+}
+
+/// The documents of a YAML stream as JSON values (empty documents skipped).
+pub fn yaml_docs(text: &str) -> Vec<Value> {
+    use serde::Deserialize;
+    yaml_serde::Deserializer::from_str(text)
+        .map(|d| Value::deserialize(d).expect("valid YAML"))
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+/// The API of a kind in one version (`v1beta1`, `v1beta2`, `v1`).
+pub fn dynamic_api(
+    client: &kube::Client,
+    namespace: &str,
+    group: &str,
+    version: &str,
+    kind: &str,
+    plural: &str,
+) -> Api<DynamicObject> {
+    let ar =
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
+    Api::namespaced_with(client.clone(), namespace, &ar)
+}
+
+/// An image kind in a version: `image(client, ns, "v1beta1", "ImagePolicy")`.
+pub fn image_api(
+    client: &kube::Client,
+    namespace: &str,
+    version: &str,
+    kind: &str,
+) -> Api<DynamicObject> {
+    let plural = match kind {
+        "ImageRepository" => "imagerepositories",
+        "ImagePolicy" => "imagepolicies",
+        "ImageUpdateAutomation" => "imageupdateautomations",
+        other => panic!("not an image kind: {other}"),
+    };
+    dynamic_api(
+        client,
+        namespace,
+        "image.toolkit.fluxcd.io",
+        version,
+        kind,
+        plural,
+    )
+}
+
+/// Applies YAML documents as written (server-side apply), each in the version its `apiVersion` names.
+pub async fn apply_yaml(client: &kube::Client, text: &str) {
+    for doc in yaml_docs(text) {
+        let api_version = doc["apiVersion"].as_str().expect("apiVersion").to_string();
+        let kind = doc["kind"].as_str().expect("kind").to_string();
+        let name = doc["metadata"]["name"].as_str().expect("name").to_string();
+        let ns = doc["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string();
+        let (group, version) = api_version.split_once('/').expect("group/version");
+        let api = image_api(client, &ns, version, &kind);
+        assert_eq!(group, "image.toolkit.fluxcd.io");
+        api.patch(
+            &name,
+            &PatchParams::apply("tagpilot-e2e").force(),
+            &Patch::Apply(&doc),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("apply {kind} {ns}/{name}: {e}"));
+    }
+}
+
+/// Creates a namespace with labels (or keeps an existing one).
+pub async fn namespace(client: &kube::Client, name: &str, labels: &[(&str, &str)]) {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let labels: BTreeMap<String, String> = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let ns: Namespace = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "labels": labels}
+    }))
+    .expect("namespace");
+    match api.create(&PostParams::default(), &ns).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 409 => {}
+        Err(e) => panic!("create namespace {name}: {e}"),
+    }
+}
+
+/// The `Ready` condition of an object's status, if any: `(status, reason, message)`.
+pub fn ready(obj: &DynamicObject) -> Option<(String, String, String)> {
+    condition(obj, "Ready")
+}
+
+/// A condition of an object's status.
+pub fn condition(obj: &DynamicObject, type_: &str) -> Option<(String, String, String)> {
+    obj.data["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+        .map(|c| {
+            let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+            (s("status"), s("reason"), s("message"))
+        })
+}
+
+/// Polls `name` until `pred` holds (up to `timeout`); panics with the last object seen.
+pub async fn wait_for(
+    api: &Api<DynamicObject>,
+    name: &str,
+    timeout: Duration,
+    what: &str,
+    pred: impl Fn(&DynamicObject) -> bool,
+) -> DynamicObject {
+    let deadline = Instant::now() + timeout;
+    let mut last = None;
+    loop {
+        match api.get_opt(name).await {
+            Ok(Some(obj)) => {
+                if pred(&obj) {
+                    return obj;
+                }
+                last = Some(obj);
+            }
+            Ok(None) => {}
+            Err(e) => eprintln!("get {name}: {e}"),
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "{what}: not within {timeout:?}; last seen status: {}",
+                last.map(|o| serde_json::to_string_pretty(&o.data["status"]).unwrap_or_default())
+                    .unwrap_or_else(|| "(object not found)".into())
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until the object is Ready=True.
+pub async fn wait_ready(api: &Api<DynamicObject>, name: &str) -> DynamicObject {
+    wait_for(
+        api,
+        name,
+        Duration::from_secs(60),
+        &format!("{name} Ready"),
+        |o| ready(o).is_some_and(|(s, _, _)| s == "True"),
+    )
+    .await
+}
+
+/// Waits until the object is Ready=False with `reason`.
+pub async fn wait_not_ready(api: &Api<DynamicObject>, name: &str, reason: &str) -> DynamicObject {
+    wait_for(
+        api,
+        name,
+        Duration::from_secs(60),
+        &format!("{name} Ready=False with reason {reason}"),
+        |o| ready(o).is_some_and(|(s, r, _)| s == "False" && r == reason),
+    )
+    .await
+}
+
+/// Sets `reconcile.fluxcd.io/requestedAt` to a fresh value (as `flux reconcile` does); returns it.
+pub async fn request_reconcile(api: &Api<DynamicObject>, name: &str) -> String {
+    let value = format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({
+            "metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": value}}
+        })),
+    )
+    .await
+    .expect("annotate requestedAt");
+    value
+}

@@ -1,0 +1,822 @@
+//! image-reflector-controller on the real kube-apiserver and registries: Flux's guide manifests (v1beta1) and
+//! v1 manifests, new tags after a reconcile request, private registries, cross-namespace ACLs, suspend, bad
+//! input, a controller restart with an empty tag store and an API server restart.
+//!
+//! One controller process is shared by the tests; it ignores objects labelled `tagpilot.test/dedicated`, which
+//! belong to the controllers that single tests start (and stop) themselves.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use base64::Engine;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use serde_json::json;
+use tagpilot_testinfra::{ControllerProcess, Flavour, Infra, binary_path, unique_name};
+
+use crate::kube_support::*;
+
+const DEDICATED: &str = "tagpilot.test/dedicated";
+
+fn work_dir(label: &str) -> PathBuf {
+    let dir = Infra::get()
+        .path("TAGPILOT_TESTINFRA")
+        .join(format!("reflector-{}-{label}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("controller work dir");
+    dir
+}
+
+/// Starts a controller with its own (empty) tag store under `label`.
+fn start_controller(kubeconfig: &std::path::Path, label: &str, args: &[&str]) -> ControllerProcess {
+    let dir = work_dir(label);
+    let storage = dir.join(format!("data-{}", unique_name("s")));
+    let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    all.extend(["--storage-path".into(), storage.display().to_string()]);
+    all.extend(["--log-level".into(), "debug".into()]);
+    ControllerProcess::start(
+        &binary_path("image-reflector-controller"),
+        kubeconfig,
+        &all,
+        &dir.join(format!("{}.log", unique_name("controller"))),
+    )
+    .expect("start image-reflector-controller")
+}
+
+/// The controller shared by the tests (objects without the `tagpilot.test/dedicated` label).
+fn shared_controller() -> &'static ControllerProcess {
+    static SHARED: OnceLock<ControllerProcess> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        crds_installed();
+        start_controller(
+            &Infra::get().kubeconfig_path(),
+            "shared",
+            &["--watch-label-selector", &format!("!{DEDICATED}")],
+        )
+    })
+}
+
+async fn client() -> kube::Client {
+    shared_controller();
+    Infra::get().kube_client().await
+}
+
+fn repo_yaml(ns: &str, name: &str, image: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata:\n  name: {name}\n  namespace: {ns}\n\
+         spec:\n  image: {image}\n  interval: 1h\n{extra}"
+    )
+}
+
+fn policy_yaml(ns: &str, name: &str, repo: &str, policy: &str) -> String {
+    format!(
+        "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImagePolicy\nmetadata:\n  name: {name}\n  namespace: {ns}\n\
+         spec:\n  imageRepositoryRef:\n    name: {repo}\n  policy:\n{policy}"
+    )
+}
+
+fn str_at<'a>(obj: &'a DynamicObject, path: &[&str]) -> &'a str {
+    let mut v = &obj.data;
+    for p in path {
+        v = &v[*p];
+    }
+    v.as_str().unwrap_or_default()
+}
+
+fn latest_tag(obj: &DynamicObject) -> &str {
+    str_at(obj, &["status", "latestRef", "tag"])
+}
+
+async fn push(flavour: Flavour, repo: &str, tags: &[&str]) {
+    Infra::get()
+        .registry(flavour)
+        .push_tags(repo, tags)
+        .await
+        .expect("push tags");
+}
+
+#[tokio::test]
+async fn flux_guide_v1beta1_manifests_resolve_the_newest_patch_in_every_version() {
+    let client = client().await;
+    let reg = Infra::get().registry(Flavour::Plain);
+    push(
+        Flavour::Plain,
+        "stefanprodan/podinfo",
+        &[
+            "5.0.0",
+            "5.0.1",
+            "5.0.3",
+            "5.0.2",
+            "5.1.0",
+            "6.0.0",
+            "sha256-abc.sig",
+        ],
+    )
+    .await;
+    namespace(&client, "flux-system", &[]).await;
+    let guide = include_str!("manifests/flux-guide-v1beta1.yaml")
+        .replace("ghcr.io", reg.image("").trim_end_matches('/'));
+    // A fresh start: objects of an earlier run would already be resolved.
+    for kind in ["ImagePolicy", "ImageRepository"] {
+        let api = image_api(&client, "flux-system", "v1", kind);
+        let _ = api.delete("podinfo", &DeleteParams::default()).await;
+        wait_gone(&api, "podinfo").await;
+    }
+    apply_yaml(&client, &guide).await;
+
+    let image = reg.image("stefanprodan/podinfo");
+    let v1beta1 = image_api(&client, "flux-system", "v1beta1", "ImagePolicy");
+    let p = wait_ready(&v1beta1, "podinfo").await;
+    assert_eq!(
+        str_at(&p, &["status", "latestImage"]),
+        format!("{image}:5.0.3")
+    );
+    let (_, reason, message) = ready(&p).unwrap();
+    assert_eq!(reason, "Succeeded");
+    assert_eq!(
+        message,
+        format!("Latest image tag for {image} resolved to 5.0.3")
+    );
+
+    // The same object read as v1 and v1beta2: both status shapes are there.
+    let p1 = image_api(&client, "flux-system", "v1", "ImagePolicy")
+        .get("podinfo")
+        .await
+        .unwrap();
+    assert_eq!(
+        p1.types.as_ref().unwrap().api_version,
+        "image.toolkit.fluxcd.io/v1"
+    );
+    assert_eq!(latest_tag(&p1), "5.0.3");
+    assert_eq!(str_at(&p1, &["status", "latestRef", "name"]), image);
+    assert_eq!(str_at(&p1, &["spec", "policy", "semver", "range"]), "5.0.x");
+    let p2 = image_api(&client, "flux-system", "v1beta2", "ImagePolicy")
+        .get("podinfo")
+        .await
+        .unwrap();
+    assert_eq!(latest_tag(&p2), "5.0.3");
+    assert_eq!(
+        str_at(&p2, &["status", "latestImage"]),
+        format!("{image}:5.0.3")
+    );
+
+    let r = image_api(&client, "flux-system", "v1beta2", "ImageRepository")
+        .get("podinfo")
+        .await
+        .unwrap();
+    let scan = &r.data["status"]["lastScanResult"];
+    assert_eq!(
+        scan["tagCount"], 6,
+        "the .sig tag is excluded by default: {scan}"
+    );
+    assert_eq!(scan["latestTags"][0], "6.0.0");
+    assert_eq!(str_at(&r, &["status", "canonicalImageName"]), image);
+    assert_eq!(
+        r.data["spec"]["exclusionList"][0], "^.*\\.sig$",
+        "defaulted by the schema"
+    );
+    let (status, _, message) = ready(&r).unwrap();
+    assert_eq!(status, "True");
+    assert!(
+        message.starts_with("successful scan: found 6 tags"),
+        "{message}"
+    );
+}
+
+async fn wait_gone(api: &Api<DynamicObject>, name: &str) {
+    for _ in 0..300 {
+        if api.get_opt(name).await.expect("get").is_none() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{name} was not deleted within 30 s");
+}
+
+#[tokio::test]
+async fn a_new_tag_is_resolved_after_a_reconcile_request_with_events_and_metrics() {
+    let client = client().await;
+    let ns = unique_name("reflector-v1");
+    namespace(&client, &ns, &[]).await;
+    let repo = format!("e2e/{}", unique_name("app"));
+    push(Flavour::Plain, &repo, &["5.0.0", "5.0.1", "4.9.9"]).await;
+    let image = Infra::get().registry(Flavour::Plain).image(&repo);
+    apply_yaml(&client, &repo_yaml(&ns, "app", &image, "")).await;
+    apply_yaml(
+        &client,
+        &policy_yaml(&ns, "app", "app", "    semver:\n      range: 5.0.x\n"),
+    )
+    .await;
+    let policies = image_api(&client, &ns, "v1", "ImagePolicy");
+    let repos = image_api(&client, &ns, "v1", "ImageRepository");
+    let p = wait_ready(&policies, "app").await;
+    assert_eq!(latest_tag(&p), "5.0.1");
+
+    push(Flavour::Plain, &repo, &["5.0.2", "5.1.0"]).await;
+    let requested = request_reconcile(&repos, "app").await;
+    let p = wait_for(
+        &policies,
+        "app",
+        Duration::from_secs(60),
+        "5.0.2 resolved",
+        |o| latest_tag(o) == "5.0.2",
+    )
+    .await;
+    assert_eq!(
+        str_at(&p, &["status", "observedPreviousRef", "tag"]),
+        "5.0.1"
+    );
+    let (_, _, message) = ready(&p).unwrap();
+    assert!(
+        message.ends_with(&format!("resolved to 5.0.2 (previously {image}:5.0.1)")),
+        "{message}"
+    );
+    let r = repos.get("app").await.unwrap();
+    assert_eq!(str_at(&r, &["status", "lastHandledReconcileAt"]), requested);
+    assert_eq!(r.data["status"]["lastScanResult"]["tagCount"], 5);
+
+    // Events for the new tags and the new latest image.
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), &ns);
+    let notes = || async {
+        events
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter_map(|e| e.note)
+            .collect::<Vec<_>>()
+    };
+    let mut found = Vec::new();
+    for _ in 0..50 {
+        found = notes().await;
+        if found.iter().any(|n| n.contains("resolved to 5.0.2"))
+            && found.iter().any(|n| n.contains("new tags: 5.1.0, 5.0.2"))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        found.iter().any(|n| n.contains("resolved to 5.0.2")),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|n| n.contains("new tags: 5.1.0, 5.0.2")),
+        "{found:?}"
+    );
+
+    let c = shared_controller();
+    let (code, body) = c.http_get(c.metrics_addr, "/metrics").unwrap();
+    assert_eq!(code, 200);
+    let want = format!(
+        "gotk_reconcile_duration_seconds_count{{kind=\"ImagePolicy\",name=\"app\",namespace=\"{ns}\"}}"
+    );
+    assert!(body.contains(&want), "{want} in metrics");
+    assert!(body.contains("tagpilot_registry_scans_total{result=\"success\"}"));
+    assert_eq!(c.http_get(c.health_addr, "/healthz").unwrap().0, 200);
+    assert_eq!(c.http_get(c.health_addr, "/readyz").unwrap().0, 200);
+    let log = c.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains(&ns) && l.contains("resolved to 5.0.2"))
+        .expect("a log line");
+    let v: serde_json::Value = serde_json::from_str(line).expect("JSON log line");
+    for field in ["controller", "namespace", "name", "reconcileID"] {
+        assert!(v[field].is_string(), "{field} in {line}");
+    }
+}
+
+fn dockerconfig(registry: &str, user: &str, password: &str) -> Secret {
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let cfg = json!({"auths": {registry: {"auth": auth}}}).to_string();
+    serde_json::from_value(json!({
+        "metadata": {"name": "x"},
+        "type": "kubernetes.io/dockerconfigjson",
+        "stringData": {".dockerconfigjson": cfg}
+    }))
+    .unwrap()
+}
+
+async fn create_secret(client: &kube::Client, ns: &str, name: &str, mut secret: Secret) {
+    secret.metadata.name = Some(name.into());
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("create secret");
+}
+
+#[tokio::test]
+async fn a_private_registry_is_scanned_with_a_dockerconfigjson_secret() {
+    let client = client().await;
+    let infra = Infra::get();
+    let ns = unique_name("reflector-auth");
+    namespace(&client, &ns, &[]).await;
+    let reg = infra.registry(Flavour::Basic);
+    let repo = format!("e2e/{}", unique_name("private"));
+    push(Flavour::Basic, &repo, &["1.0.0", "1.1.0"]).await;
+    let host = reg.image("").trim_end_matches('/').to_string();
+    create_secret(
+        &client,
+        &ns,
+        "creds",
+        dockerconfig(
+            &host,
+            infra.var("REGISTRY_USERNAME"),
+            infra.var("REGISTRY_PASSWORD"),
+        ),
+    )
+    .await;
+    create_secret(
+        &client,
+        &ns,
+        "wrong",
+        dockerconfig(&host, "testuser", "not-the-password-xyz"),
+    )
+    .await;
+    let ca = std::fs::read_to_string(infra.path("REGISTRY_CA_FILE")).unwrap();
+    create_secret(
+        &client,
+        &ns,
+        "ca",
+        serde_json::from_value(json!({"stringData": {"ca.crt": ca}})).unwrap(),
+    )
+    .await;
+
+    let image = reg.image(&repo);
+    let tls = "  certSecretRef:\n    name: ca\n";
+    apply_yaml(
+        &client,
+        &repo_yaml(
+            &ns,
+            "good",
+            &image,
+            &format!("{tls}  secretRef:\n    name: creds\n"),
+        ),
+    )
+    .await;
+    apply_yaml(
+        &client,
+        &repo_yaml(
+            &ns,
+            "wrong",
+            &image,
+            &format!("{tls}  secretRef:\n    name: wrong\n"),
+        ),
+    )
+    .await;
+    apply_yaml(
+        &client,
+        &repo_yaml(
+            &ns,
+            "missing",
+            &image,
+            &format!("{tls}  secretRef:\n    name: nope\n"),
+        ),
+    )
+    .await;
+    apply_yaml(&client, &repo_yaml(&ns, "anonymous", &image, tls)).await;
+    apply_yaml(
+        &client,
+        &policy_yaml(&ns, "good", "good", "    semver:\n      range: '>=1.0.0'\n"),
+    )
+    .await;
+
+    let repos = image_api(&client, &ns, "v1", "ImageRepository");
+    let r = wait_ready(&repos, "good").await;
+    assert_eq!(r.data["status"]["lastScanResult"]["tagCount"], 2);
+    let p = wait_ready(&image_api(&client, &ns, "v1", "ImagePolicy"), "good").await;
+    assert_eq!(latest_tag(&p), "1.1.0");
+
+    let w = wait_not_ready(&repos, "wrong", "AuthenticationFailed").await;
+    let (_, _, message) = ready(&w).unwrap();
+    assert!(!message.contains("not-the-password-xyz"), "{message}");
+    assert!(message.contains(&host), "{message}");
+    assert_eq!(
+        condition(&w, "Reconciling").map(|c| c.0).as_deref(),
+        Some("True"),
+        "retried, not stalled"
+    );
+    let m = wait_not_ready(&repos, "missing", "AuthenticationFailed").await;
+    assert_eq!(
+        ready(&m).unwrap().2,
+        format!("secret '{ns}/nope' (spec.secretRef) not found")
+    );
+    wait_not_ready(&repos, "anonymous", "AuthenticationFailed").await;
+}
+
+#[tokio::test]
+async fn cross_namespace_references_follow_access_from() {
+    let client = client().await;
+    let team = unique_name("team");
+    let (repo_ns, allowed_ns, denied_ns) = (
+        unique_name("acl-repo"),
+        unique_name("acl-allowed"),
+        unique_name("acl-denied"),
+    );
+    namespace(&client, &repo_ns, &[]).await;
+    namespace(&client, &allowed_ns, &[("tagpilot.test/team", &team)]).await;
+    namespace(&client, &denied_ns, &[]).await;
+    let repo = format!("e2e/{}", unique_name("shared"));
+    push(Flavour::Plain, &repo, &["1.0.0", "2.0.0"]).await;
+    let image = Infra::get().registry(Flavour::Plain).image(&repo);
+    let access = format!(
+        "  accessFrom:\n    namespaceSelectors:\n    - matchLabels:\n        tagpilot.test/team: {team}\n"
+    );
+    apply_yaml(&client, &repo_yaml(&repo_ns, "shared", &image, &access)).await;
+    apply_yaml(&client, &repo_yaml(&repo_ns, "private", &image, "")).await;
+    let policy = |ns: &str, name: &str, repo: &str| {
+        policy_yaml(ns, name, repo, "    semver:\n      range: '>=1.0.0'\n").replace(
+            &format!("imageRepositoryRef:\n    name: {repo}\n"),
+            &format!("imageRepositoryRef:\n    name: {repo}\n    namespace: {repo_ns}\n"),
+        )
+    };
+    apply_yaml(&client, &policy(&allowed_ns, "app", "shared")).await;
+    apply_yaml(&client, &policy(&denied_ns, "app", "shared")).await;
+    apply_yaml(&client, &policy(&allowed_ns, "private", "private")).await;
+
+    let p = wait_ready(&image_api(&client, &allowed_ns, "v1", "ImagePolicy"), "app").await;
+    assert_eq!(latest_tag(&p), "2.0.0");
+    let d = wait_not_ready(
+        &image_api(&client, &denied_ns, "v1", "ImagePolicy"),
+        "app",
+        "AccessDenied",
+    )
+    .await;
+    assert!(ready(&d).unwrap().2.contains(&format!(
+        "does not allow access from namespace '{denied_ns}'"
+    )));
+    assert!(d.data["status"]["latestRef"].is_null());
+    wait_not_ready(
+        &image_api(&client, &allowed_ns, "v1", "ImagePolicy"),
+        "private",
+        "AccessDenied",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_suspended_repository_is_not_scanned_until_resumed() {
+    let client = client().await;
+    let ns = unique_name("reflector-suspend");
+    namespace(&client, &ns, &[]).await;
+    let repo = format!("e2e/{}", unique_name("app"));
+    push(Flavour::Plain, &repo, &["1.0.0"]).await;
+    let image = Infra::get().registry(Flavour::Plain).image(&repo);
+    apply_yaml(&client, &repo_yaml(&ns, "app", &image, "")).await;
+    let repos = image_api(&client, &ns, "v1", "ImageRepository");
+    wait_ready(&repos, "app").await;
+    let suspend = |on: bool| json!({"spec": {"suspend": on}});
+    repos
+        .patch("app", &PatchParams::default(), &Patch::Merge(suspend(true)))
+        .await
+        .unwrap();
+    push(Flavour::Plain, &repo, &["1.1.0"]).await;
+    let requested = request_reconcile(&repos, "app").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let r = repos.get("app").await.unwrap();
+    assert_eq!(
+        r.data["status"]["lastScanResult"]["tagCount"], 1,
+        "no scan while suspended"
+    );
+    assert_ne!(str_at(&r, &["status", "lastHandledReconcileAt"]), requested);
+
+    repos
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(suspend(false)),
+        )
+        .await
+        .unwrap();
+    let r = wait_for(
+        &repos,
+        "app",
+        Duration::from_secs(60),
+        "scanned after resume",
+        |o| o.data["status"]["lastScanResult"]["tagCount"] == 2,
+    )
+    .await;
+    assert_eq!(str_at(&r, &["status", "lastHandledReconcileAt"]), requested);
+}
+
+#[tokio::test]
+async fn bad_input_is_reported_with_field_and_value_and_blocks_nothing() {
+    let client = client().await;
+    let ns = unique_name("reflector-bad");
+    namespace(&client, &ns, &[]).await;
+    let reg = Infra::get().registry(Flavour::Plain);
+    let repo = format!("e2e/{}", unique_name("app"));
+    push(Flavour::Plain, &repo, &["1.0.0", "1.2.0"]).await;
+    let image = reg.image(&repo);
+    apply_yaml(
+        &client,
+        &repo_yaml(&ns, "scheme", &format!("https://{image}"), ""),
+    )
+    .await;
+    apply_yaml(
+        &client,
+        &repo_yaml(&ns, "tagged", &format!("{image}:1.0.0"), ""),
+    )
+    .await;
+    apply_yaml(
+        &client,
+        &repo_yaml(
+            &ns,
+            "unreachable",
+            "127.0.0.1:1/nothing/here",
+            "  timeout: 5s\n",
+        ),
+    )
+    .await;
+    apply_yaml(&client, &repo_yaml(&ns, "good", &image, "")).await;
+    apply_yaml(
+        &client,
+        &policy_yaml(&ns, "range", "good", "    semver:\n      range: 1.x.x.x!\n"),
+    )
+    .await;
+    let regex = policy_yaml(&ns, "regex", "good", "    alphabetical: {}\n")
+        + "  filterTags:\n    pattern: '(unclosed'\n";
+    apply_yaml(&client, &regex).await;
+    apply_yaml(
+        &client,
+        &policy_yaml(
+            &ns,
+            "nomatch",
+            "good",
+            "    semver:\n      range: '>=9.0.0'\n",
+        ),
+    )
+    .await;
+    apply_yaml(
+        &client,
+        &policy_yaml(&ns, "good", "good", "    semver:\n      range: '>=1.0.0'\n"),
+    )
+    .await;
+
+    let repos = image_api(&client, &ns, "v1", "ImageRepository");
+    let policies = image_api(&client, &ns, "v1", "ImagePolicy");
+    // Good objects go on beside the bad ones.
+    assert_eq!(latest_tag(&wait_ready(&policies, "good").await), "1.2.0");
+
+    let s = wait_not_ready(&repos, "scheme", "ImageURLInvalid").await;
+    assert!(
+        ready(&s)
+            .unwrap()
+            .2
+            .starts_with(&format!("spec.image \"https://{image}\"")),
+        "{:?}",
+        ready(&s)
+    );
+    assert_eq!(
+        condition(&s, "Stalled").map(|c| c.0).as_deref(),
+        Some("True")
+    );
+    let t = wait_not_ready(&repos, "tagged", "ImageURLInvalid").await;
+    assert!(ready(&t).unwrap().2.contains(":1.0.0"));
+    let u = wait_not_ready(&repos, "unreachable", "ReadOperationFailed").await;
+    assert!(
+        ready(&u).unwrap().2.starts_with("scan failed: "),
+        "{:?}",
+        ready(&u)
+    );
+    assert_eq!(
+        condition(&u, "Reconciling").map(|c| c.0).as_deref(),
+        Some("True")
+    );
+    assert!(condition(&u, "Stalled").is_none());
+
+    let r = wait_not_ready(&policies, "range", "InvalidPolicy").await;
+    assert!(
+        ready(&r)
+            .unwrap()
+            .2
+            .starts_with("spec.policy.semver.range \"1.x.x.x!\""),
+        "{:?}",
+        ready(&r)
+    );
+    let x = wait_not_ready(&policies, "regex", "InvalidPolicy").await;
+    assert!(
+        ready(&x)
+            .unwrap()
+            .2
+            .starts_with("spec.filterTags.pattern \"(unclosed\""),
+        "{:?}",
+        ready(&x)
+    );
+    let n = wait_not_ready(&policies, "nomatch", "ReconciliationFailed").await;
+    assert!(
+        ready(&n)
+            .unwrap()
+            .2
+            .contains("unable to determine latest version"),
+        "{:?}",
+        ready(&n)
+    );
+
+    // A good repository broken later keeps its last scan (and its policy its last image).
+    repos
+        .patch(
+            "good",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"image": format!("{image}:oops")}})),
+        )
+        .await
+        .unwrap();
+    let g = wait_not_ready(&repos, "good", "ImageURLInvalid").await;
+    assert_eq!(g.data["status"]["lastScanResult"]["tagCount"], 2);
+    assert_eq!(latest_tag(&policies.get("good").await.unwrap()), "1.2.0");
+
+    // The schema refuses what it can see: two policies, a bad interval, 26 exclusions.
+    let bad = [
+        policy_yaml(
+            &ns,
+            "two",
+            "good",
+            "    semver:\n      range: '1.x'\n    alphabetical: {}\n",
+        ),
+        repo_yaml(&ns, "interval", &image, "").replace("interval: 1h", "interval: 1d"),
+        repo_yaml(
+            &ns,
+            "many",
+            &image,
+            &format!("  exclusionList: [{}]\n", vec!["a"; 26].join(", ")),
+        ),
+    ];
+    for doc in bad {
+        let v = yaml_docs(&doc).remove(0);
+        let api = image_api(&client, &ns, "v1", v["kind"].as_str().unwrap());
+        let name = v["metadata"]["name"].as_str().unwrap();
+        let err = api
+            .patch(name, &PatchParams::apply("tagpilot-e2e"), &Patch::Apply(&v))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("Invalid") || err.to_string().contains("invalid"),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_restarted_controller_with_an_empty_store_rescans_before_resolving() {
+    let client = client().await;
+    let id = unique_name("restart");
+    let ns = unique_name("reflector-restart");
+    namespace(&client, &ns, &[]).await;
+    let repo = format!("e2e/{}", unique_name("app"));
+    push(Flavour::Plain, &repo, &["5.0.0", "5.0.1"]).await;
+    let image = Infra::get().registry(Flavour::Plain).image(&repo);
+    let label = format!("  labels:\n    {DEDICATED}: {id}\n");
+    let with_label = |y: String| {
+        y.replacen(
+            &format!("  namespace: {ns}\n"),
+            &format!("  namespace: {ns}\n{label}"),
+            1,
+        )
+    };
+    apply_yaml(&client, &with_label(repo_yaml(&ns, "app", &image, ""))).await;
+    apply_yaml(
+        &client,
+        &with_label(policy_yaml(
+            &ns,
+            "app",
+            "app",
+            "    semver:\n      range: 5.0.x\n",
+        )),
+    )
+    .await;
+    let selector = format!("{DEDICATED}={id}");
+    let kubeconfig = Infra::get().kubeconfig_path();
+    let mut first = start_controller(&kubeconfig, &id, &["--watch-label-selector", &selector]);
+    let policies = image_api(&client, &ns, "v1", "ImagePolicy");
+    assert_eq!(latest_tag(&wait_ready(&policies, "app").await), "5.0.1");
+    assert!(
+        first.stop(),
+        "graceful shutdown on SIGTERM:\n{}",
+        first.log_text()
+    );
+    assert!(
+        first.log_text().contains("controllers stopped"),
+        "{}",
+        first.log_text()
+    );
+
+    push(Flavour::Plain, &repo, &["5.0.2"]).await;
+    let _second = start_controller(&kubeconfig, &id, &["--watch-label-selector", &selector]);
+    // The new process has no tags: it must rescan before the policy moves, and never show a wrong tag.
+    for _ in 0..300 {
+        let p = policies.get("app").await.unwrap();
+        let tag = latest_tag(&p).to_string();
+        assert!(
+            tag == "5.0.1" || tag == "5.0.2",
+            "unexpected tag {tag:?}: {:?}",
+            p.data["status"]
+        );
+        if tag == "5.0.2" {
+            let r = image_api(&client, &ns, "v1", "ImageRepository")
+                .get("app")
+                .await
+                .unwrap();
+            assert_eq!(r.data["status"]["lastScanResult"]["tagCount"], 3);
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("the restarted controller did not resolve 5.0.2 within 60 s");
+}
+
+#[tokio::test]
+async fn the_controller_recovers_from_an_api_server_restart() {
+    shared_controller();
+    let infra = Infra::get();
+    let port = infra.spare_apiserver_port();
+    let scripts = infra.scripts_dir();
+    let up = || {
+        let out = std::process::Command::new("bash")
+            .arg(scripts.join("up.sh"))
+            .args(["apiserver", "spare", &port.to_string()])
+            .output()
+            .expect("run up.sh apiserver");
+        assert!(
+            out.status.success(),
+            "up.sh apiserver: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    up();
+    let dir = infra.path("TAGPILOT_TESTINFRA").join("k8s-spare");
+    let kubeconfig = dir.join("kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(&kubeconfig).unwrap(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    install_crds(&client).await;
+    let ns = unique_name("reflector-apiserver");
+    namespace(&client, &ns, &[]).await;
+    let repo = format!("e2e/{}", unique_name("app"));
+    push(Flavour::Plain, &repo, &["1.0.0"]).await;
+    let image = infra.registry(Flavour::Plain).image(&repo);
+    let _controller = start_controller(&kubeconfig, "spare", &[]);
+    apply_yaml(&client, &repo_yaml(&ns, "app", &image, "")).await;
+    apply_yaml(
+        &client,
+        &policy_yaml(&ns, "app", "app", "    semver:\n      range: '>=1.0.0'\n"),
+    )
+    .await;
+    let policies = image_api(&client, &ns, "v1", "ImagePolicy");
+    assert_eq!(latest_tag(&wait_ready(&policies, "app").await), "1.0.0");
+
+    let pid: i32 = std::fs::read_to_string(dir.join("apiserver.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // SAFETY: kill(2) on the PID our own script recorded.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    push(Flavour::Plain, &repo, &["1.1.0"]).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    up();
+    let repos = image_api(&client, &ns, "v1", "ImageRepository");
+    let mut requested = false;
+    for _ in 0..100 {
+        if request_reconcile_opt(&repos, "app").await {
+            requested = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(requested, "the restarted API server takes requests");
+    let p = wait_for(
+        &policies,
+        "app",
+        Duration::from_secs(90),
+        "1.1.0 after the restart",
+        |o| latest_tag(o) == "1.1.0",
+    )
+    .await;
+    assert_eq!(ready(&p).unwrap().0, "True");
+    let pid: i32 = std::fs::read_to_string(dir.join("apiserver.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+}
+
+async fn request_reconcile_opt(api: &Api<DynamicObject>, name: &str) -> bool {
+    let value = format!("{:?}", std::time::SystemTime::now());
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(
+            json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": value}}}),
+        ),
+    )
+    .await
+    .is_ok()
+}
