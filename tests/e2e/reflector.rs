@@ -29,6 +29,16 @@ fn work_dir(label: &str) -> PathBuf {
 
 /// Starts a controller with its own (empty) tag store under `label`.
 fn start_controller(kubeconfig: &std::path::Path, label: &str, args: &[&str]) -> ControllerProcess {
+    start_controller_env(kubeconfig, label, args, &[])
+}
+
+/// As [`start_controller`], with environment variables (`RUNTIME_NAMESPACE`).
+fn start_controller_env(
+    kubeconfig: &std::path::Path,
+    label: &str,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> ControllerProcess {
     let dir = work_dir(label);
     let storage = dir.join(format!("data-{}", unique_name("s")));
     let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
@@ -38,6 +48,7 @@ fn start_controller(kubeconfig: &std::path::Path, label: &str, args: &[&str]) ->
         &binary_path("image-reflector-controller"),
         kubeconfig,
         &all,
+        envs,
         &dir.join(format!("{}.log", unique_name("controller"))),
     )
     .expect("start image-reflector-controller")
@@ -181,6 +192,61 @@ async fn flux_guide_v1beta1_manifests_resolve_the_newest_patch_in_every_version(
         message.starts_with("successful scan: found 6 tags"),
         "{message}"
     );
+
+    // What `kubectl get imagerepositories` prints (the server's Table).
+    let table = get_table(
+        &client,
+        "/apis/image.toolkit.fluxcd.io/v1/namespaces/flux-system/imagerepositories",
+    )
+    .await;
+    let columns: Vec<&str> = table["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            "Name",
+            "Image",
+            "Tags",
+            "Last scan",
+            "Ready",
+            "Status",
+            "Age"
+        ]
+    );
+    let row = table["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["cells"][0] == "podinfo")
+        .expect("podinfo row");
+    assert_eq!(row["cells"][1], image.as_str());
+    assert_eq!(row["cells"][2], 6);
+    assert_eq!(row["cells"][4], "True");
+    let table = get_table(
+        &client,
+        "/apis/image.toolkit.fluxcd.io/v1beta1/namespaces/flux-system/imagepolicies",
+    )
+    .await;
+    let columns: Vec<&str> = table["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(columns, ["Name", "LatestImage", "Ready", "Status", "Age"]);
+}
+
+async fn get_table(client: &kube::Client, path: &str) -> serde_json::Value {
+    let req = http::Request::get(path)
+        .header("Accept", "application/json;as=Table;g=meta.k8s.io;v=v1")
+        .body(Vec::new())
+        .unwrap();
+    let text = client.request_text(req).await.expect("GET as Table");
+    serde_json::from_str(&text).expect("Table JSON")
 }
 
 async fn wait_gone(api: &Api<DynamicObject>, name: &str) {
@@ -403,6 +469,116 @@ async fn a_private_registry_is_scanned_with_a_dockerconfigjson_secret() {
         format!("secret '{ns}/nope' (spec.secretRef) not found")
     );
     wait_not_ready(&repos, "anonymous", "AuthenticationFailed").await;
+
+    // Credentials from a ServiceAccount's imagePullSecrets.
+    let sa: k8s_openapi::api::core::v1::ServiceAccount = serde_json::from_value(json!({
+        "metadata": {"name": "puller"}, "imagePullSecrets": [{"name": "creds"}]
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &sa)
+        .await
+        .unwrap();
+    apply_yaml(
+        &client,
+        &repo_yaml(
+            &ns,
+            "by-sa",
+            &image,
+            &format!("{tls}  serviceAccountName: puller\n"),
+        ),
+    )
+    .await;
+    let s = wait_ready(&repos, "by-sa").await;
+    assert_eq!(s.data["status"]["lastScanResult"]["tagCount"], 2);
+    apply_yaml(
+        &client,
+        &repo_yaml(
+            &ns,
+            "no-sa",
+            &image,
+            &format!("{tls}  serviceAccountName: ghost\n"),
+        ),
+    )
+    .await;
+    let g = wait_not_ready(&repos, "no-sa", "AuthenticationFailed").await;
+    assert_eq!(
+        ready(&g).unwrap().2,
+        format!("ServiceAccount '{ns}/ghost' (spec.serviceAccountName) not found")
+    );
+}
+
+#[tokio::test]
+async fn one_of_two_replicas_leads_and_the_standby_takes_over_at_shutdown() {
+    let client = client().await;
+    let id = unique_name("lead");
+    let ns = unique_name("reflector-lead");
+    namespace(&client, &ns, &[]).await;
+    let other_ns = unique_name("reflector-unwatched");
+    namespace(&client, &other_ns, &[]).await;
+    let repo = format!("e2e/{}", unique_name("app"));
+    push(Flavour::Plain, &repo, &["1.0.0"]).await;
+    let image = Infra::get().registry(Flavour::Plain).image(&repo);
+    let label = format!("  labels:\n    {DEDICATED}: {id}\n");
+    let labelled = |ns: &str, name: &str| {
+        repo_yaml(ns, name, &image, "").replacen(
+            &format!("  namespace: {ns}\n"),
+            &format!("  namespace: {ns}\n{label}"),
+            1,
+        )
+    };
+    let kubeconfig = Infra::get().kubeconfig_path();
+    // Both replicas watch only their own namespace ($RUNTIME_NAMESPACE), where the Lease lives too.
+    let args = ["--enable-leader-election", "--watch-all-namespaces=false"];
+    let env = [("RUNTIME_NAMESPACE", ns.as_str())];
+    let mut first = start_controller_env(&kubeconfig, &id, &args, &env);
+    let log_has = |p: &ControllerProcess, what: &str| p.log_text().contains(what);
+    for _ in 0..150 {
+        if log_has(&first, "acquired leadership") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        log_has(&first, "acquired leadership"),
+        "{}",
+        first.log_text()
+    );
+    let second = start_controller_env(&kubeconfig, &id, &args, &env);
+    apply_yaml(&client, &labelled(&ns, "app")).await;
+    apply_yaml(&client, &labelled(&other_ns, "app")).await;
+    wait_ready(&image_api(&client, &ns, "v1", "ImageRepository"), "app").await;
+    assert!(log_has(&second, "waiting for leadership"));
+    assert!(
+        !log_has(&second, "acquired leadership"),
+        "two leaders:\n{}",
+        second.log_text()
+    );
+
+    assert!(first.stop(), "graceful shutdown");
+    assert!(
+        log_has(&first, "released leadership"),
+        "{}",
+        first.log_text()
+    );
+    for _ in 0..100 {
+        if log_has(&second, "acquired leadership") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        log_has(&second, "acquired leadership"),
+        "the standby did not take over within 10 s"
+    );
+    let unwatched = image_api(&client, &other_ns, "v1", "ImageRepository")
+        .get("app")
+        .await
+        .unwrap();
+    assert!(
+        unwatched.data["status"].is_null(),
+        "a namespace outside $RUNTIME_NAMESPACE is not reconciled"
+    );
 }
 
 #[tokio::test]

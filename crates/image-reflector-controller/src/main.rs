@@ -85,36 +85,15 @@ async fn main() -> anyhow::Result<()> {
     let (ma, ha) = ops::serve(metrics_addr, health_addr, metrics.clone(), ready.clone()).await?;
     tracing::info!(metrics = %ma, health = %ha, "serving metrics and health endpoints");
 
-    if args.enable_leader_election {
+    let leadership = if args.enable_leader_election {
         let ns = args
             .leader_election_namespace
             .clone()
             .unwrap_or(runtime_ns.clone());
-        let lease = kube_lease_manager::LeaseManagerBuilder::new(
-            client.clone(),
-            "image-reflector-controller-leader-election",
-        )
-        .with_namespace(&ns)
-        .with_duration(15)
-        .with_grace(5)
-        .build()
-        .await
-        .context("set up leader election")?;
-        let (mut leading, _task) = lease.watch().await;
-        tracing::info!(namespace = %ns, "waiting for leadership");
-        while !*leading.borrow_and_update() {
-            leading.changed().await.context("leader election stopped")?;
-        }
-        tracing::info!("acquired leadership");
-        tokio::spawn(async move {
-            loop {
-                if leading.changed().await.is_err() || !*leading.borrow() {
-                    tracing::error!("lost leadership; exiting so that another replica takes over");
-                    std::process::exit(1);
-                }
-            }
-        });
-    }
+        Some(ops::lead(client.clone(), &ns).await?)
+    } else {
+        None
+    };
 
     let registry = RegistryClient::new(tagpilot_core::registry::ClientOptions {
         per_registry_concurrency: args.registry_concurrency,
@@ -164,6 +143,9 @@ async fn main() -> anyhow::Result<()> {
         "starting controllers"
     );
     tokio::join!(repo_controller, policy_controller);
+    if let Some(l) = leadership {
+        l.release().await;
+    }
     tracing::info!("controllers stopped; shutting down");
     Ok(())
 }

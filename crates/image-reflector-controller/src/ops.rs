@@ -80,6 +80,55 @@ pub async fn serve(
     Ok((ma, ha))
 }
 
+/// The Lease this controller leads by.
+pub const LEASE_NAME: &str = "image-reflector-controller-leader-election";
+
+/// Leadership held on the Lease; lost leadership ends the process (another replica takes over).
+pub struct Leadership {
+    monitor: tokio::task::JoinHandle<()>,
+    lease: tokio::task::JoinHandle<kube_lease_manager::Result<kube_lease_manager::LeaseManager>>,
+}
+
+/// Waits until this process holds the Lease in `namespace`.
+pub async fn lead(client: kube::Client, namespace: &str) -> anyhow::Result<Leadership> {
+    let manager = kube_lease_manager::LeaseManagerBuilder::new(client, LEASE_NAME)
+        .with_namespace(namespace)
+        .with_duration(15)
+        .with_grace(5)
+        .build()
+        .await
+        .context("set up leader election")?;
+    let (mut leading, lease) = manager.watch().await;
+    tracing::info!(namespace, lease = LEASE_NAME, "waiting for leadership");
+    while !*leading.borrow_and_update() {
+        leading.changed().await.context("leader election stopped")?;
+    }
+    tracing::info!(namespace, lease = LEASE_NAME, "acquired leadership");
+    let monitor = tokio::spawn(async move {
+        loop {
+            if leading.changed().await.is_err() || !*leading.borrow() {
+                tracing::error!("lost leadership; exiting so that another replica takes over");
+                std::process::exit(1);
+            }
+        }
+    });
+    Ok(Leadership { monitor, lease })
+}
+
+impl Leadership {
+    /// Gives the Lease up at shutdown so that a standby replica takes over at once.
+    pub async fn release(self) {
+        self.monitor.abort();
+        let _ = self.monitor.await;
+        // The lease task releases the Lease when its last receiver is gone.
+        match tokio::time::timeout(std::time::Duration::from_secs(5), self.lease).await {
+            Ok(Ok(Ok(_))) => tracing::info!("released leadership"),
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "cannot release the Lease"),
+            _ => tracing::warn!("cannot release the Lease in time"),
+        }
+    }
+}
+
 /// Log output: JSON lines (Flux's default) or human-readable, at a level.
 pub fn init_logging(encoding: &str, level: &str) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(format!(

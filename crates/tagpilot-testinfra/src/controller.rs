@@ -63,12 +63,14 @@ pub fn binary_path(name: &str) -> PathBuf {
 }
 
 impl ControllerProcess {
-    /// Starts `binary` with `args` against the API server of `kubeconfig`, logging (JSON) to `log`. Metrics and
-    /// health listen on free loopback ports, read back from the log. Waits until `/readyz` answers.
+    /// Starts `binary` with `args` (and environment `envs`) against the API server of `kubeconfig`, logging
+    /// (JSON) to `log`. Metrics and health listen on free loopback ports, read back from the log line that
+    /// announces them.
     pub fn start(
         binary: &Path,
         kubeconfig: &Path,
         args: &[String],
+        envs: &[(&str, &str)],
         log: &Path,
     ) -> anyhow::Result<ControllerProcess> {
         let out = File::create(log)?;
@@ -84,6 +86,7 @@ impl ControllerProcess {
         ])
         .args(args)
         .env("KUBECONFIG", kubeconfig)
+        .envs(envs.iter().copied())
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(out)
