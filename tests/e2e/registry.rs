@@ -259,8 +259,9 @@ async fn a_local_registry_without_insecure_falls_back_to_http() {
     let reg = Infra::get().registry(Flavour::Plain);
     let repo = format!("fallback/{}", unique_name("app"));
     reg.push_tags(&repo, &["1.0.0"]).await.unwrap();
+    let client = RegistryClient::default();
     let r = scan(
-        &RegistryClient::default(),
+        &client,
         &reg.image(&repo),
         &Credentials::Anonymous,
         &Transport::default(),
@@ -269,6 +270,19 @@ async fn a_local_registry_without_insecure_falls_back_to_http() {
     .await
     .unwrap();
     assert_eq!(r.tags, ["1.0.0"]);
+    // The failed TLS handshake is not retried (it would fail again), then plain HTTP answers.
+    assert_eq!(r.requests, 2, "one HTTPS attempt, one HTTP request");
+    // The next scan starts with plain HTTP.
+    let again = scan(
+        &client,
+        &reg.image(&repo),
+        &Credentials::Anonymous,
+        &Transport::default(),
+        1000,
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.requests, 1);
 }
 
 #[tokio::test]

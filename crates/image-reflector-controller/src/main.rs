@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context as _;
 use clap::Parser;
 use futures::StreamExt;
-use kube::runtime::{Controller, controller, watcher};
+use kube::runtime::{Controller, WatchStreamExt, controller, reflector, watcher};
 use kube::{Api, Client};
 use tagpilot_core::api::{ImagePolicy, ImageRepository};
 use tagpilot_core::registry::RegistryClient;
@@ -124,15 +124,21 @@ async fn main() -> anyhow::Result<()> {
     }
     let config = controller::Config::default().concurrency(args.concurrent);
 
-    let repo_controller = Controller::new(repos.clone(), wc.clone())
+    let (repo_store, repo_events) = cached(repos.clone(), wc.clone());
+    let repo_controller = Controller::for_stream(repo_events, repo_store)
         .with_config(config.clone())
         .shutdown_on_signal()
         .run(repository::reconcile, error_policy, ctx.clone())
         .for_each(|_| async {});
-    let policy_controller = Controller::new(policies, wc.clone()).with_config(config);
-    let mapper = policy::policies_to_requeue(policy_controller.store());
-    let policy_controller = policy_controller
-        .watches(repos, wc, mapper)
+    let (policy_store, policy_events) = cached(policies, wc.clone());
+    let mapper = policy::policies_to_requeue(policy_store.clone());
+    let repo_changes = watcher(repos, wc)
+        .default_backoff()
+        .modify(strip_managed_fields)
+        .touched_objects();
+    let policy_controller = Controller::for_stream(policy_events, policy_store)
+        .with_config(config)
+        .watches_stream(repo_changes, mapper)
         .shutdown_on_signal()
         .run(policy::reconcile, error_policy, ctx.clone())
         .for_each(|_| async {});
@@ -148,6 +154,38 @@ async fn main() -> anyhow::Result<()> {
     }
     tracing::info!("controllers stopped; shutting down");
     Ok(())
+}
+
+/// A watch of `api` feeding a cache, with `managedFields` dropped from every object: they are the bulk of an
+/// object written by server-side apply and nothing here reads them (RSS at 2,000 ImageRepositories: 63 MiB
+/// with them).
+fn cached<K>(
+    api: Api<K>,
+    wc: watcher::Config,
+) -> (
+    reflector::Store<K>,
+    impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let events = watcher(api, wc)
+        .default_backoff()
+        .modify(strip_managed_fields)
+        .reflect(writer)
+        .touched_objects();
+    (reader, events)
+}
+
+fn strip_managed_fields<K: kube::Resource>(obj: &mut K) {
+    obj.meta_mut().managed_fields = None;
 }
 
 /// Retries an object whose reconcile returned an error, with its own backoff; other objects go on.

@@ -288,9 +288,14 @@ async fn fail(
         write_status(api, &policy.name_any(), &status).await?;
     }
     if before.is_none_or(|c| c.message != failure.message || c.status != "False") {
-        ctx.event(policy, true, failure.reason, &failure.message)
-            .await;
-        log.error(&failure.message);
+        if failure.reason == reason::DEPENDENCY_NOT_READY {
+            // Waiting for the repository is a normal state (a first scan, a restart), not an error.
+            log.info(&failure.message);
+        } else {
+            ctx.event(policy, true, failure.reason, &failure.message)
+                .await;
+            log.error(&failure.message);
+        }
     }
     if failure.stalled {
         return Ok(Action::await_change());

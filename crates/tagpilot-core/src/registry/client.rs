@@ -25,6 +25,8 @@ struct Inner {
     transports: Mutex<HashMap<Transport, reqwest::Client>>,
     tokens: Mutex<HashMap<String, Token>>,
     challenges: Mutex<HashMap<String, Challenge>>,
+    /// Registries that answered over plain HTTP after HTTPS failed: later requests start there.
+    plain_http: Mutex<std::collections::HashSet<String>>,
     limits: Mutex<HashMap<String, Arc<Semaphore>>>,
     per_registry: usize,
     retries: u32,
@@ -89,6 +91,7 @@ impl RegistryClient {
                 transports: Mutex::default(),
                 tokens: Mutex::default(),
                 challenges: Mutex::default(),
+                plain_http: Mutex::default(),
                 limits: Mutex::default(),
                 per_registry: options.per_registry_concurrency.max(1),
                 retries: options.retries,
@@ -309,7 +312,10 @@ impl RegistryClient {
             };
             let retryable = match &result {
                 Ok(r) => matches!(r.status().as_u16(), 408 | 429 | 500 | 502 | 503 | 504),
-                Err(e) => e.is_connect() || e.is_timeout() || e.is_request(),
+                // A TLS handshake that fails (a plain-HTTP server, a protocol mismatch) fails again.
+                Err(e) => {
+                    (e.is_connect() || e.is_timeout() || e.is_request()) && !is_tls_failure(e)
+                }
             };
             if !retryable || attempt >= self.inner.retries {
                 return result.map_err(|e| RegistryError::from_transport(registry, e));
@@ -326,6 +332,43 @@ impl RegistryClient {
             attempt += 1;
         }
     }
+}
+
+impl RegistryClient {
+    /// Whether `registry` answered over plain HTTP after HTTPS failed.
+    pub(crate) fn known_plain_http(&self, registry: &str) -> bool {
+        self.inner.plain_http.lock().unwrap().contains(registry)
+    }
+
+    /// Records that `registry` answers over plain HTTP.
+    pub(crate) fn remember_plain_http(&self, registry: &str) {
+        self.inner
+            .plain_http
+            .lock()
+            .unwrap()
+            .insert(registry.to_string());
+    }
+}
+
+/// Whether a request failed in the TLS handshake: rustls's error, possibly inside I/O errors (a plain-HTTP
+/// server answering a ClientHello gives "received corrupt message of type InvalidContentType").
+fn is_tls_failure(e: &reqwest::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        // hyper-rustls wraps tokio-rustls's I/O error (InvalidData, rustls::Error) in another I/O error.
+        let mut io = err.downcast_ref::<std::io::Error>();
+        while let Some(inner) = io.and_then(std::io::Error::get_ref) {
+            if inner.downcast_ref::<rustls::Error>().is_some() {
+                return true;
+            }
+            io = inner.downcast_ref::<std::io::Error>();
+        }
+        cur = err.source();
+    }
+    false
 }
 
 fn basic(username: &str, password: &str) -> String {

@@ -483,7 +483,8 @@ impl RegistryClient {
         requests: &mut u32,
     ) -> Result<(reqwest::Response, &'static str), RegistryError> {
         let registry = &target.image.registry;
-        let first = if target.transport.insecure {
+        let known_plain = target.image.is_local() && self.known_plain_http(registry);
+        let first = if target.transport.insecure || known_plain {
             "http"
         } else {
             "https"
@@ -496,7 +497,10 @@ impl RegistryClient {
             Err(https_error) if first == "https" && may_fall_back(target.image, &https_error) => {
                 let url = format!("http://{registry}{path}");
                 match self.send(target, method, &url, headers, requests).await {
-                    Ok(resp) if resp.status().is_success() => Ok((resp, "http")),
+                    Ok(resp) if resp.status().is_success() => {
+                        self.remember_plain_http(registry);
+                        Ok((resp, "http"))
+                    }
                     _ => Err(https_error),
                 }
             }
