@@ -353,6 +353,62 @@ async fn a_new_tag_is_resolved_after_a_reconcile_request_with_events_and_metrics
     }
 }
 
+#[tokio::test]
+async fn digest_reflection_records_the_digest_of_the_latest_tag() {
+    let client = client().await;
+    let ns = unique_name("reflector-digest");
+    namespace(&client, &ns, &[]).await;
+    let reg = Infra::get().registry(Flavour::Plain);
+    let repo = format!("e2e/{}", unique_name("app"));
+    let digests = reg.push_tags(&repo, &["1.0.0", "1.1.0"]).await.unwrap();
+    let image = reg.image(&repo);
+    apply_yaml(&client, &repo_yaml(&ns, "app", &image, "")).await;
+    let semver = "    semver:\n      range: '>=1.0.0'\n";
+    for (name, extra) in [
+        ("never", ""),
+        ("if-not-present", "  digestReflectionPolicy: IfNotPresent\n"),
+        (
+            "always",
+            "  digestReflectionPolicy: Always\n  interval: 1m\n",
+        ),
+    ] {
+        apply_yaml(&client, &(policy_yaml(&ns, name, "app", semver) + extra)).await;
+    }
+    let policies = image_api(&client, &ns, "v1", "ImagePolicy");
+    for name in ["if-not-present", "always"] {
+        let p = wait_ready(&policies, name).await;
+        assert_eq!(latest_tag(&p), "1.1.0");
+        assert_eq!(
+            str_at(&p, &["status", "latestRef", "digest"]),
+            digests[1],
+            "{name}"
+        );
+        assert_eq!(
+            str_at(&p, &["status", "latestImage"]),
+            format!("{image}:1.1.0@{}", digests[1])
+        );
+        let message = ready(&p).unwrap().2;
+        assert!(
+            message.ends_with(&format!("resolved to 1.1.0 with digest {}", digests[1])),
+            "{message}"
+        );
+    }
+    let p = wait_ready(&policies, "never").await;
+    assert!(p.data["status"]["latestRef"]["digest"].is_null());
+    // Always without an interval is refused by the controller, naming the field.
+    apply_yaml(
+        &client,
+        &(policy_yaml(&ns, "no-interval", "app", semver) + "  digestReflectionPolicy: Always\n"),
+    )
+    .await;
+    let bad = wait_not_ready(&policies, "no-interval", "InvalidPolicy").await;
+    assert!(
+        ready(&bad).unwrap().2.starts_with("spec.interval"),
+        "{:?}",
+        ready(&bad)
+    );
+}
+
 fn dockerconfig(registry: &str, user: &str, password: &str) -> Secret {
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     let cfg = json!({"auths": {registry: {"auth": auth}}}).to_string();
@@ -561,7 +617,8 @@ async fn one_of_two_replicas_leads_and_the_standby_takes_over_at_shutdown() {
         "{}",
         first.log_text()
     );
-    for _ in 0..100 {
+    // The standby notices at its next look at the Lease: at the latest when the lease (15 s) would expire.
+    for _ in 0..300 {
         if log_has(&second, "acquired leadership") {
             break;
         }
@@ -569,7 +626,7 @@ async fn one_of_two_replicas_leads_and_the_standby_takes_over_at_shutdown() {
     }
     assert!(
         log_has(&second, "acquired leadership"),
-        "the standby did not take over within 10 s"
+        "the standby did not take over within 30 s"
     );
     let unwatched = image_api(&client, &other_ns, "v1", "ImageRepository")
         .get("app")

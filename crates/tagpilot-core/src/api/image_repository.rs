@@ -185,6 +185,13 @@ impl ImageRepositorySpec {
             let t = self.timeout.as_deref().unwrap_or(&self.interval);
             return Err(invalid("timeout", t, &"must be at least 1s"));
         }
+        if let Some(p) = self.provider.as_deref().filter(|p| *p != "generic") {
+            return Err(invalid(
+                "provider",
+                p,
+                &"cloud-provider credentials are not supported; use secretRef or serviceAccountName",
+            ));
+        }
         let exclusion_list = self.exclusions();
         if exclusion_list.len() > 25 {
             return Err(invalid(
@@ -374,6 +381,16 @@ mod tests {
                 .message
                 .starts_with("spec.interval \"1d\"")
         );
+        r.spec.interval = "1m".into();
+        r.spec.provider = Some("aws".into());
+        let e = r.spec.check().unwrap_err();
+        assert!(
+            e.message.starts_with("spec.provider \"aws\": "),
+            "{}",
+            e.message
+        );
+        r.spec.provider = Some("generic".into());
+        assert!(r.spec.check().is_ok());
     }
 
     #[test]
