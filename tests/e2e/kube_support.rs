@@ -153,6 +153,11 @@ pub fn ready(obj: &DynamicObject) -> Option<(String, String, String)> {
     condition(obj, "Ready")
 }
 
+/// The message of the `Ready` condition ("" when there is none).
+pub fn ready_message(obj: &DynamicObject) -> String {
+    ready(obj).map(|(_, _, m)| m).unwrap_or_default()
+}
+
 /// A condition of an object's status.
 pub fn condition(obj: &DynamicObject, type_: &str) -> Option<(String, String, String)> {
     obj.data["status"]["conditions"]

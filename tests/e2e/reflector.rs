@@ -402,11 +402,8 @@ async fn digest_reflection_records_the_digest_of_the_latest_tag() {
     )
     .await;
     let bad = wait_not_ready(&policies, "no-interval", "InvalidPolicy").await;
-    assert!(
-        ready(&bad).unwrap().2.starts_with("spec.interval"),
-        "{:?}",
-        ready(&bad)
-    );
+    let msg = ready_message(&bad);
+    assert!(msg.starts_with("spec.interval"), "{msg}");
 }
 
 fn dockerconfig(registry: &str, user: &str, password: &str) -> Secret {
@@ -793,13 +790,10 @@ async fn bad_input_is_reported_with_field_and_value_and_blocks_nothing() {
     assert_eq!(latest_tag(&wait_ready(&policies, "good").await), "1.2.0");
 
     let s = wait_not_ready(&repos, "scheme", "ImageURLInvalid").await;
+    let msg = ready_message(&s);
     assert!(
-        ready(&s)
-            .unwrap()
-            .2
-            .starts_with(&format!("spec.image \"https://{image}\"")),
-        "{:?}",
-        ready(&s)
+        msg.starts_with(&format!("spec.image \"https://{image}\"")),
+        "{msg}"
     );
     assert_eq!(
         condition(&s, "Stalled").map(|c| c.0).as_deref(),
@@ -808,11 +802,8 @@ async fn bad_input_is_reported_with_field_and_value_and_blocks_nothing() {
     let t = wait_not_ready(&repos, "tagged", "ImageURLInvalid").await;
     assert!(ready(&t).unwrap().2.contains(":1.0.0"));
     let u = wait_not_ready(&repos, "unreachable", "ReadOperationFailed").await;
-    assert!(
-        ready(&u).unwrap().2.starts_with("scan failed: "),
-        "{:?}",
-        ready(&u)
-    );
+    let msg = ready_message(&u);
+    assert!(msg.starts_with("scan failed: "), "{msg}");
     assert_eq!(
         condition(&u, "Reconciling").map(|c| c.0).as_deref(),
         Some("True")
@@ -820,32 +811,20 @@ async fn bad_input_is_reported_with_field_and_value_and_blocks_nothing() {
     assert!(condition(&u, "Stalled").is_none());
 
     let r = wait_not_ready(&policies, "range", "InvalidPolicy").await;
+    let msg = ready_message(&r);
     assert!(
-        ready(&r)
-            .unwrap()
-            .2
-            .starts_with("spec.policy.semver.range \"1.x.x.x!\""),
-        "{:?}",
-        ready(&r)
+        msg.starts_with("spec.policy.semver.range \"1.x.x.x!\""),
+        "{msg}"
     );
     let x = wait_not_ready(&policies, "regex", "InvalidPolicy").await;
+    let msg = ready_message(&x);
     assert!(
-        ready(&x)
-            .unwrap()
-            .2
-            .starts_with("spec.filterTags.pattern \"(unclosed\""),
-        "{:?}",
-        ready(&x)
+        msg.starts_with("spec.filterTags.pattern \"(unclosed\""),
+        "{msg}"
     );
     let n = wait_not_ready(&policies, "nomatch", "ReconciliationFailed").await;
-    assert!(
-        ready(&n)
-            .unwrap()
-            .2
-            .contains("unable to determine latest version"),
-        "{:?}",
-        ready(&n)
-    );
+    let msg = ready_message(&n);
+    assert!(msg.contains("unable to determine latest version"), "{msg}");
 
     // A good repository broken later keeps its last scan (and its policy its last image).
     repos

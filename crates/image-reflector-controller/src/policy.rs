@@ -19,6 +19,9 @@ use crate::context::{Context, key};
 use crate::reconcile::{Error, Failure, ReconcileLog, write_status};
 
 const KIND: &str = "ImagePolicy";
+/// How soon a policy looks again after a failure that only a change elsewhere can mend (an ACL, new tags);
+/// those changes also trigger a reconcile by themselves.
+const RECHECK: Duration = Duration::from_secs(300);
 /// How soon a policy looks again while its repository's tags are not yet in the store.
 const WAIT_FOR_TAGS: Duration = Duration::from_secs(3);
 
@@ -99,16 +102,7 @@ async fn apply(policy: &ImagePolicy, ctx: &Context, log: &ReconcileLog) -> Resul
                 ),
                 stalled: false,
             };
-            return fail(
-                policy,
-                &api,
-                ctx,
-                log,
-                status,
-                f,
-                Some(Duration::from_secs(300)),
-            )
-            .await;
+            return fail(policy, &api, ctx, log, status, f, Some(RECHECK)).await;
         }
     }
 
@@ -151,16 +145,7 @@ async fn apply(policy: &ImagePolicy, ctx: &Context, log: &ReconcileLog) -> Resul
                     stalled: false,
                 };
                 drop(tags);
-                return fail(
-                    policy,
-                    &api,
-                    ctx,
-                    log,
-                    status,
-                    f,
-                    Some(Duration::from_secs(300)),
-                )
-                .await;
+                return fail(policy, &api, ctx, log, status, f, Some(RECHECK)).await;
             }
         }
     };
