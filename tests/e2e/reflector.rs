@@ -194,17 +194,11 @@ async fn flux_guide_v1beta1_manifests_resolve_the_newest_patch_in_every_version(
     );
 
     // What `kubectl get imagerepositories` prints (the server's Table).
-    let table = get_table(
+    let (columns, table) = get_table(
         &client,
         "/apis/image.toolkit.fluxcd.io/v1/namespaces/flux-system/imagerepositories",
     )
     .await;
-    let columns: Vec<&str> = table["columnDefinitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
     assert_eq!(
         columns,
         [
@@ -226,27 +220,29 @@ async fn flux_guide_v1beta1_manifests_resolve_the_newest_patch_in_every_version(
     assert_eq!(row["cells"][1], image.as_str());
     assert_eq!(row["cells"][2], 6);
     assert_eq!(row["cells"][4], "True");
-    let table = get_table(
+    let (columns, _) = get_table(
         &client,
         "/apis/image.toolkit.fluxcd.io/v1beta1/namespaces/flux-system/imagepolicies",
     )
     .await;
-    let columns: Vec<&str> = table["columnDefinitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
     assert_eq!(columns, ["Name", "LatestImage", "Ready", "Status", "Age"]);
 }
 
-async fn get_table(client: &kube::Client, path: &str) -> serde_json::Value {
+/// A list as the server's Table (what `kubectl get` prints): the column names and the table.
+async fn get_table(client: &kube::Client, path: &str) -> (Vec<String>, serde_json::Value) {
     let req = http::Request::get(path)
         .header("Accept", "application/json;as=Table;g=meta.k8s.io;v=v1")
         .body(Vec::new())
         .unwrap();
     let text = client.request_text(req).await.expect("GET as Table");
-    serde_json::from_str(&text).expect("Table JSON")
+    let table: serde_json::Value = serde_json::from_str(&text).expect("Table JSON");
+    let columns = table["columnDefinitions"]
+        .as_array()
+        .expect("columnDefinitions")
+        .iter()
+        .map(|c| c["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    (columns, table)
 }
 
 async fn wait_gone(api: &Api<DynamicObject>, name: &str) {
