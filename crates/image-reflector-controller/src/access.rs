@@ -3,8 +3,8 @@
 
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::Api;
-use tagpilot_core::api::ImageRepository;
 use tagpilot_core::api::conditions::reason;
+use tagpilot_core::api::{ImageRepository, LocalObjectReference};
 use tagpilot_core::registry::secrets::{self, SecretData, SecretSource};
 use tagpilot_core::registry::{Credentials, ImageName, Transport};
 
@@ -76,34 +76,20 @@ pub async fn registry_access(
         stalled: false,
     })?;
 
-    let cert = match &spec.cert_secret_ref {
-        Some(r) => Some((
-            format!("{namespace}/{}", r.name),
-            secret(
-                ctx,
-                namespace,
-                &r.name,
-                "spec.certSecretRef",
-                reason::FAILURE,
-            )
-            .await?,
-        )),
-        None => None,
-    };
-    let proxy = match &spec.proxy_secret_ref {
-        Some(r) => Some((
-            format!("{namespace}/{}", r.name),
-            secret(
-                ctx,
-                namespace,
-                &r.name,
-                "spec.proxySecretRef",
-                reason::FAILURE,
-            )
-            .await?,
-        )),
-        None => None,
-    };
+    let cert = optional_secret(
+        ctx,
+        namespace,
+        spec.cert_secret_ref.as_ref(),
+        "spec.certSecretRef",
+    )
+    .await?;
+    let proxy = optional_secret(
+        ctx,
+        namespace,
+        spec.proxy_secret_ref.as_ref(),
+        "spec.proxySecretRef",
+    )
+    .await?;
     let transport = secrets::transport(
         cert.as_ref().map(|(secret, data)| SecretSource {
             secret,
@@ -123,6 +109,20 @@ pub async fn registry_access(
         stalled: false,
     })?;
     Ok((credentials, transport))
+}
+
+/// The `namespace/name` and data of the Secret an optional reference names.
+async fn optional_secret(
+    ctx: &Context,
+    namespace: &str,
+    reference: Option<&LocalObjectReference>,
+    field: &str,
+) -> Result<Option<(String, SecretData)>, Failure> {
+    let Some(r) = reference else {
+        return Ok(None);
+    };
+    let data = secret(ctx, namespace, &r.name, field, reason::FAILURE).await?;
+    Ok(Some((format!("{namespace}/{}", r.name), data)))
 }
 
 async fn secret(

@@ -259,20 +259,13 @@ async fn fail(
 ) -> Result<Action, Error> {
     let generation = policy.metadata.generation;
     let mut conds = status.conditions.take().unwrap_or_default();
-    let before = conditions::get(&conds, conditions::READY).cloned();
-    conditions::mark_failed(
-        &mut conds,
-        failure.reason,
-        &failure.message,
-        failure.stalled,
-        generation,
-    );
+    let news = failure.record(&mut conds, generation);
     status.observed_generation = generation;
     status.conditions = Some(conds);
     if policy.status.as_ref() != Some(&status) {
         write_status(api, &policy.name_any(), &status).await?;
     }
-    if before.is_none_or(|c| c.message != failure.message || c.status != "False") {
+    if news {
         if failure.reason == reason::DEPENDENCY_NOT_READY {
             // Waiting for the repository is a normal state (a first scan, a restart), not an error.
             log.info(&failure.message);

@@ -8,6 +8,9 @@ use kube::{Api, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use tagpilot_core::api::Condition;
+use tagpilot_core::api::conditions;
+
 use crate::context::MANAGER;
 
 /// A reconcile that could not reach its goal; written to the status (Ready=False).
@@ -19,6 +22,16 @@ pub struct Failure {
     pub message: String,
     /// Whether a retry cannot help until the object changes (Stalled=True).
     pub stalled: bool,
+}
+
+impl Failure {
+    /// Records the failure in the conditions (Ready=False; Stalled or Reconciling). Returns whether it is news:
+    /// the object was not already failing with this message (so an event and an error log are due).
+    pub fn record(&self, conds: &mut Vec<Condition>, generation: Option<i64>) -> bool {
+        let before = conditions::get(conds, conditions::READY).cloned();
+        conditions::mark_failed(conds, self.reason, &self.message, self.stalled, generation);
+        before.is_none_or(|c| c.message != self.message || c.status != "False")
+    }
 }
 
 /// Errors that end a reconcile early; the controller retries with backoff.
@@ -99,5 +112,32 @@ impl ReconcileLog {
     pub fn error(&self, message: &str) {
         tracing::error!(controller = self.controller, namespace = %self.namespace, name = %self.name,
             reconcileID = %self.id, "{message}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_is_news_once_per_message() {
+        let mut conds = Vec::new();
+        let f = Failure {
+            reason: "ReadOperationFailed",
+            message: "scan failed: down".into(),
+            stalled: false,
+        };
+        assert!(f.record(&mut conds, Some(1)));
+        assert!(!f.record(&mut conds, Some(1)), "the same failure again");
+        let g = Failure {
+            message: "scan failed: refused".into(),
+            ..f.clone()
+        };
+        assert!(g.record(&mut conds, Some(1)));
+        conditions::mark_ready(&mut conds, "Succeeded", "ok", Some(1));
+        assert!(
+            g.record(&mut conds, Some(1)),
+            "failing again after a success"
+        );
     }
 }

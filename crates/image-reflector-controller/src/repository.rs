@@ -202,14 +202,7 @@ async fn fail(
     failure: Failure,
 ) -> Result<Action, Error> {
     let generation = repo.metadata.generation;
-    let before = conditions::get(&conds, conditions::READY).cloned();
-    conditions::mark_failed(
-        &mut conds,
-        failure.reason,
-        &failure.message,
-        failure.stalled,
-        generation,
-    );
+    let news = failure.record(&mut conds, generation);
     if let Some(req) = repo.requested_at() {
         status.last_handled_reconcile_at = Some(req.to_string());
     }
@@ -218,8 +211,7 @@ async fn fail(
     if repo.status.as_ref() != Some(&status) {
         write_status(api, &repo.name_any(), &status).await?;
     }
-    let changed = before.is_none_or(|c| c.message != failure.message || c.status != "False");
-    if changed {
+    if news {
         ctx.event(repo, true, failure.reason, &failure.message)
             .await;
     }
