@@ -39,6 +39,11 @@ fn clone_main(url: &str, dir: &Path, auth: &GitAuth) -> Result<Checkout, GitErro
     clone_branch(url, dir, Some("main"), auth)
 }
 
+/// `main` of repository `name` cloned over HTTP (with the server's credentials) into `dir`.
+fn clone_http(git: &GitServer, name: &str, dir: &Path) -> Checkout {
+    clone_main(&git.http_url(name), dir, &http_auth(git)).unwrap()
+}
+
 /// A push of HEAD to main.
 fn main_branch() -> PushSpec {
     PushSpec {
@@ -97,12 +102,7 @@ fn clone_commit_push_over_http() {
     let git = Infra::get().git();
     let name = seeded(&git);
     let tmp = tempfile::tempdir().unwrap();
-    let c = clone_main(
-        &git.http_url(&name),
-        &tmp.path().join("a"),
-        &http_auth(&git),
-    )
-    .unwrap();
+    let c = clone_http(&git, &name, &tmp.path().join("a"));
     assert_eq!(c.branch.as_deref(), Some("main"));
     assert_eq!(
         commit_all(&c, &bot(), "nothing").unwrap(),
@@ -119,12 +119,7 @@ fn clone_commit_push_over_http() {
         refs.contains(&("refs/heads/main".into(), id.to_string())),
         "{refs:?}"
     );
-    let again = clone_main(
-        &git.http_url(&name),
-        &tmp.path().join("b"),
-        &http_auth(&git),
-    )
-    .unwrap();
+    let again = clone_http(&git, &name, &tmp.path().join("b"));
     assert_eq!(read(&again, "clusters/app.yaml"), "image: app:1.0.1\n");
     let head = again.repo.head().unwrap().peel_to_commit().unwrap();
     assert_eq!(head.author().name().ok(), Some("fluxcdbot"));
@@ -238,12 +233,7 @@ fn push_to_a_new_branch_with_refspecs_and_options() {
         .unwrap();
     assert!(configured.success());
     let tmp = tempfile::tempdir().unwrap();
-    let c = clone_main(
-        &git.http_url(&name),
-        &tmp.path().join("a"),
-        &http_auth(&git),
-    )
-    .unwrap();
+    let c = clone_http(&git, &name, &tmp.path().join("a"));
     write(&c, "clusters/app.yaml", "image: app:4.0.0\n");
     let id = commit_all(&c, &bot(), "to a branch").unwrap().unwrap();
     let spec = PushSpec {
@@ -265,12 +255,7 @@ fn push_to_a_new_branch_with_refspecs_and_options() {
     let main = refs.iter().find(|(r, _)| r == "refs/heads/main").unwrap();
     assert_ne!(main.1, id.to_string(), "main is untouched");
     // The update branch is overwritten (force) by a commit that does not descend from it.
-    let d = clone_main(
-        &git.http_url(&name),
-        &tmp.path().join("b"),
-        &http_auth(&git),
-    )
-    .unwrap();
+    let d = clone_http(&git, &name, &tmp.path().join("b"));
     write(&d, "clusters/app.yaml", "image: app:4.0.1\n");
     let id2 = commit_all(&d, &bot(), "again").unwrap().unwrap();
     push(
@@ -293,18 +278,8 @@ fn a_push_race_is_a_non_fast_forward_error() {
     let git = Infra::get().git();
     let name = seeded(&git);
     let tmp = tempfile::tempdir().unwrap();
-    let a = clone_main(
-        &git.http_url(&name),
-        &tmp.path().join("a"),
-        &http_auth(&git),
-    )
-    .unwrap();
-    let b = clone_main(
-        &git.http_url(&name),
-        &tmp.path().join("b"),
-        &http_auth(&git),
-    )
-    .unwrap();
+    let a = clone_http(&git, &name, &tmp.path().join("a"));
+    let b = clone_http(&git, &name, &tmp.path().join("b"));
     write(&a, "clusters/app.yaml", "image: app:5.0.0\n");
     commit_all(&a, &bot(), "a").unwrap().unwrap();
     push(&a, &http_auth(&git), &main_branch()).unwrap();
@@ -487,12 +462,7 @@ fn ssh_signed_commits_verify_with_git() {
     let tmp = tempfile::tempdir().unwrap();
     let (identity, public) = keygen(&tmp.path().join("signing"), "");
     let (_, other_public) = keygen(&tmp.path().join("other"), "");
-    let mut c = clone_main(
-        &git.http_url(&name),
-        &tmp.path().join("a"),
-        &http_auth(&git),
-    )
-    .unwrap();
+    let mut c = clone_http(&git, &name, &tmp.path().join("a"));
     c.signer = Some(Signer::ssh(&identity, None).unwrap());
     write(&c, "clusters/app.yaml", "image: app:6.0.0\n");
     let id = commit_files(&c, &["clusters/app.yaml"], &bot(), "Update app to 6.0.0\n")
@@ -501,12 +471,7 @@ fn ssh_signed_commits_verify_with_git() {
     assert_eq!(c.head().unwrap(), id, "HEAD follows the signed commit");
     push(&c, &http_auth(&git), &main_branch()).unwrap();
 
-    let fresh = clone_main(
-        &git.http_url(&name),
-        &tmp.path().join("b"),
-        &http_auth(&git),
-    )
-    .unwrap();
+    let fresh = clone_http(&git, &name, &tmp.path().join("b"));
     assert_eq!(fresh.head().unwrap(), id);
     let verify = |signer: &str| {
         let allowed = tmp.path().join("allowed_signers");
@@ -630,12 +595,7 @@ fn openpgp_signed_commits_verify_with_git() {
         let armored = home.new_key(algo, passphrase);
         let name = seeded(&git);
         let tmp = tempfile::tempdir().unwrap();
-        let mut c = clone_main(
-            &git.http_url(&name),
-            &tmp.path().join("a"),
-            &http_auth(&git),
-        )
-        .unwrap();
+        let mut c = clone_http(&git, &name, &tmp.path().join("a"));
         let pass = (!passphrase.is_empty()).then_some(passphrase);
         c.signer = Some(Signer::openpgp(&armored, pass).unwrap());
         write(&c, "clusters/app.yaml", "image: app:7.0.0\n");
@@ -643,12 +603,7 @@ fn openpgp_signed_commits_verify_with_git() {
             .unwrap()
             .unwrap();
         push(&c, &http_auth(&git), &main_branch()).unwrap();
-        let fresh = clone_main(
-            &git.http_url(&name),
-            &tmp.path().join("b"),
-            &http_auth(&git),
-        )
-        .unwrap();
+        let fresh = clone_http(&git, &name, &tmp.path().join("b"));
         assert_eq!(fresh.head().unwrap(), id);
         let good = home.verify_commit(fresh.workdir());
         let stderr = String::from_utf8_lossy(&good.stderr);
@@ -774,12 +729,7 @@ fn remote_head_is_read_without_a_clone() {
     let git = Infra::get().git();
     let name = seeded(&git);
     let tmp = tempfile::tempdir().unwrap();
-    let c = clone_main(
-        &git.http_url(&name),
-        &tmp.path().join("a"),
-        &http_auth(&git),
-    )
-    .unwrap();
+    let c = clone_http(&git, &name, &tmp.path().join("a"));
     let first = c.head().unwrap();
     for (url, auth) in [
         (git.http_url(&name), http_auth(&git)),
