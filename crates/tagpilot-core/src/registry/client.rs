@@ -291,7 +291,9 @@ impl RegistryClient {
     }
 
     /// Sends with the registry's concurrency limit, retrying 408, 429, 5xx and connection errors with
-    /// exponential backoff or the registry's `Retry-After`.
+    /// exponential backoff or the registry's `Retry-After`. A refused connection (nothing listens) and a failed
+    /// TLS handshake are not retried here, as go-containerregistry does not: the reconcile's own backoff
+    /// retries them, without holding a worker for seconds.
     async fn with_retries(
         &self,
         registry: &str,
@@ -314,7 +316,9 @@ impl RegistryClient {
                 Ok(r) => matches!(r.status().as_u16(), 408 | 429 | 500 | 502 | 503 | 504),
                 // A TLS handshake that fails (a plain-HTTP server, a protocol mismatch) fails again.
                 Err(e) => {
-                    (e.is_connect() || e.is_timeout() || e.is_request()) && !is_tls_failure(e)
+                    (e.is_connect() || e.is_timeout() || e.is_request())
+                        && !is_tls_failure(e)
+                        && !is_connection_refused(e)
                 }
             };
             if !retryable || attempt >= self.inner.retries {
@@ -352,6 +356,21 @@ impl RegistryClient {
 
 /// Whether a request failed in the TLS handshake: rustls's error, possibly inside I/O errors (a plain-HTTP
 /// server answering a ClientHello gives "received corrupt message of type InvalidContentType").
+/// Whether nothing listens at the address (ECONNREFUSED anywhere in the error's sources).
+fn is_connection_refused(e: &reqwest::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
 fn is_tls_failure(e: &reqwest::Error) -> bool {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
@@ -529,6 +548,33 @@ pub(crate) fn accept(value: &'static str) -> HeaderMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_refused_connection_is_recognised_and_not_retried() {
+        // A port nobody listens on: bound, then released.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let err = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}/v2/"))
+            .send()
+            .await
+            .unwrap_err();
+        assert!(is_connection_refused(&err), "{err:?}");
+        assert!(!is_tls_failure(&err));
+
+        let client = RegistryClient::default();
+        let mut requests = 0;
+        let req = client
+            .http(&Transport::default())
+            .unwrap()
+            .get(format!("http://127.0.0.1:{port}/v2/"));
+        let result = client.with_retries("127.0.0.1", req, &mut requests).await;
+        assert!(result.is_err());
+        assert_eq!(requests, 1, "not retried");
+    }
 
     #[test]
     fn parses_challenges() {
