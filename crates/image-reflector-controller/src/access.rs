@@ -1,7 +1,7 @@
 //! Registry access for an ImageRepository: reads the Secrets and the ServiceAccount its spec names and turns
 //! them into credentials and transport settings (with `tagpilot_core::registry::secrets`).
 
-use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::Api;
 use tagpilot_core::api::conditions::reason;
 use tagpilot_core::api::{ImageRepository, LocalObjectReference};
@@ -9,7 +9,8 @@ use tagpilot_core::registry::secrets::{self, SecretData, SecretSource};
 use tagpilot_core::registry::{Credentials, ImageName, Transport};
 
 use crate::context::Context;
-use crate::reconcile::Failure;
+use tagpilot_runtime::Failure;
+use tagpilot_runtime::secrets::secret;
 
 /// Credentials and transport for scanning `image` as `repo`'s spec says.
 pub async fn registry_access(
@@ -22,7 +23,7 @@ pub async fn registry_access(
     let mut pull: Vec<(String, String, SecretData)> = Vec::new();
     if let Some(r) = &spec.secret_ref {
         let data = secret(
-            ctx,
+            &ctx.client,
             namespace,
             &r.name,
             "spec.secretRef",
@@ -58,7 +59,14 @@ pub async fn registry_access(
         let field = format!("imagePullSecrets of ServiceAccount '{sa}'");
         for s in account.image_pull_secrets.unwrap_or_default() {
             let name = s.name;
-            let data = secret(ctx, namespace, &name, &field, reason::AUTHENTICATION_FAILED).await?;
+            let data = secret(
+                &ctx.client,
+                namespace,
+                &name,
+                &field,
+                reason::AUTHENTICATION_FAILED,
+            )
+            .await?;
             pull.push((format!("{namespace}/{name}"), field.clone(), data));
         }
     }
@@ -121,40 +129,6 @@ async fn optional_secret(
     let Some(r) = reference else {
         return Ok(None);
     };
-    let data = secret(ctx, namespace, &r.name, field, reason::FAILURE).await?;
+    let data = secret(&ctx.client, namespace, &r.name, field, reason::FAILURE).await?;
     Ok(Some((format!("{namespace}/{}", r.name), data)))
-}
-
-async fn secret(
-    ctx: &Context,
-    namespace: &str,
-    name: &str,
-    field: &str,
-    fail_reason: &'static str,
-) -> Result<SecretData, Failure> {
-    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-    let fail = |message: String| Failure {
-        reason: fail_reason,
-        message,
-        stalled: false,
-    };
-    let secret = api
-        .get_opt(name)
-        .await
-        .map_err(|e| {
-            fail(format!(
-                "cannot read secret '{namespace}/{name}' ({field}): {e}"
-            ))
-        })?
-        .ok_or_else(|| fail(format!("secret '{namespace}/{name}' ({field}) not found")))?;
-    let mut data: SecretData = secret
-        .data
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.0))
-        .collect();
-    for (k, v) in secret.string_data.unwrap_or_default() {
-        data.entry(k).or_insert_with(|| v.into_bytes());
-    }
-    Ok(data)
 }

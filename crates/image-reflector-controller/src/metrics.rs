@@ -1,41 +1,28 @@
-//! Prometheus metrics: Flux's `gotk_reconcile_duration_seconds{kind,name,namespace}` and the scan counters.
+//! Prometheus metrics of the reflector: Flux's reconcile metrics (from `tagpilot-runtime`) and the scan
+//! counters.
 
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ObjectLabels {
-    kind: String,
-    name: String,
-    namespace: String,
-}
+use prometheus_client::metrics::histogram::Histogram;
+use tagpilot_runtime::metrics::{HistogramFamily, duration_buckets};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
     result: String,
 }
 
-type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
-
-/// The controller's metrics and their registry.
+/// The controller's metrics.
 pub struct Metrics {
-    registry: Mutex<Registry>,
-    reconcile_duration: HistogramFamily<ObjectLabels>,
-    reconciles: Family<ObjectLabels, Counter>,
+    /// The registry, with the reconcile metrics.
+    pub base: Arc<tagpilot_runtime::Metrics>,
     scans: Family<ResultLabels, Counter>,
     scan_duration: HistogramFamily<ResultLabels>,
     registry_requests: Counter,
     tags_scanned: Counter,
-}
-
-fn reconcile_buckets() -> Histogram {
-    Histogram::new(exponential_buckets(0.005, 2.0, 14))
 }
 
 impl Default for Metrics {
@@ -48,63 +35,38 @@ impl Metrics {
     /// Registers every metric.
     pub fn new() -> Metrics {
         let m = Metrics {
-            registry: Mutex::new(Registry::default()),
-            reconcile_duration: Family::new_with_constructor(
-                reconcile_buckets as fn() -> Histogram,
-            ),
-            reconciles: Family::default(),
+            base: Arc::new(tagpilot_runtime::Metrics::new()),
             scans: Family::default(),
-            scan_duration: Family::new_with_constructor(reconcile_buckets as fn() -> Histogram),
+            scan_duration: Family::new_with_constructor(duration_buckets as fn() -> Histogram),
             registry_requests: Counter::default(),
             tags_scanned: Counter::default(),
         };
-        {
-            let mut r = m.registry.lock().expect("metrics registry");
-            r.register(
-                "gotk_reconcile_duration_seconds",
-                "The duration in seconds of a reconcile",
-                m.reconcile_duration.clone(),
-            );
-            r.register(
-                "gotk_reconcile",
-                "Reconciles of an object",
-                m.reconciles.clone(),
-            );
-            r.register(
-                "tagpilot_registry_scans",
-                "Registry scans by result (success, failure)",
-                m.scans.clone(),
-            );
-            r.register(
-                "tagpilot_registry_scan_duration_seconds",
-                "The duration in seconds of a registry scan",
-                m.scan_duration.clone(),
-            );
-            r.register(
-                "tagpilot_registry_requests",
-                "HTTP requests made to registries (pages, tokens, retries, digests)",
-                m.registry_requests.clone(),
-            );
-            r.register(
-                "tagpilot_registry_tags_scanned",
-                "Tags listed by registry scans",
-                m.tags_scanned.clone(),
-            );
-        }
+        m.base.register(
+            "tagpilot_registry_scans",
+            "Registry scans by result (success, failure)",
+            m.scans.clone(),
+        );
+        m.base.register(
+            "tagpilot_registry_scan_duration_seconds",
+            "The duration in seconds of a registry scan",
+            m.scan_duration.clone(),
+        );
+        m.base.register(
+            "tagpilot_registry_requests",
+            "HTTP requests made to registries (pages, tokens, retries, digests)",
+            m.registry_requests.clone(),
+        );
+        m.base.register(
+            "tagpilot_registry_tags_scanned",
+            "Tags listed by registry scans",
+            m.tags_scanned.clone(),
+        );
         m
     }
 
     /// Records one reconcile of an object.
     pub fn reconciled(&self, kind: &str, namespace: &str, name: &str, took: Duration) {
-        let labels = ObjectLabels {
-            kind: kind.into(),
-            name: name.into(),
-            namespace: namespace.into(),
-        };
-        self.reconcile_duration
-            .get_or_create(&labels)
-            .observe(took.as_secs_f64());
-        self.reconciles.get_or_create(&labels).inc();
+        self.base.reconciled(kind, namespace, name, took);
     }
 
     /// Records a scan: its result, duration, requests and tags.
@@ -124,14 +86,6 @@ impl Metrics {
     pub fn registry_request(&self) {
         self.registry_requests.inc();
     }
-
-    /// The Prometheus text exposition.
-    pub fn encode(&self) -> String {
-        let mut out = String::new();
-        let r = self.registry.lock().expect("metrics registry");
-        prometheus_client::encoding::text::encode(&mut out, &r).expect("encode metrics");
-        out
-    }
 }
 
 #[cfg(test)]
@@ -143,7 +97,7 @@ mod tests {
         let m = Metrics::new();
         m.reconciled("ImagePolicy", "apps", "podinfo", Duration::from_millis(20));
         m.scanned(true, Duration::from_millis(50), 3, 42);
-        let text = m.encode();
+        let text = m.base.encode();
         assert!(text.contains(
             "gotk_reconcile_duration_seconds_count{kind=\"ImagePolicy\",name=\"podinfo\",namespace=\"apps\"} 1"
         ), "{text}");

@@ -15,8 +15,10 @@ use tagpilot_core::api::{
 };
 
 use crate::access::registry_access;
-use crate::context::{Context, key};
-use crate::reconcile::{Error, Failure, ReconcileLog, write_status};
+use crate::context::{Context, MANAGER};
+use crate::error::Error;
+use tagpilot_runtime::key;
+use tagpilot_runtime::{Failure, ReconcileLog, write_status};
 
 const KIND: &str = "ImagePolicy";
 /// How soon a policy looks again after a failure that only a change elsewhere can mend (an ACL, new tags);
@@ -208,11 +210,13 @@ async fn apply(policy: &ImagePolicy, ctx: &Context, log: &ReconcileLog) -> Resul
     );
     new.conditions = Some(conds);
     if policy.status.as_ref() != Some(&new) {
-        write_status(&api, &policy.name_any(), &new).await?;
+        write_status(&api, MANAGER, &policy.name_any(), &new).await?;
     }
-    ctx.reset_backoff(&key(policy));
+    ctx.backoff.reset(&key(policy));
     if changed {
-        ctx.event(policy, false, reason::SUCCEEDED, &message).await;
+        ctx.events
+            .publish(policy, false, reason::SUCCEEDED, &message)
+            .await;
         log.info(&message);
     }
     match policy.spec.digest_interval() {
@@ -263,14 +267,15 @@ async fn fail(
     status.observed_generation = generation;
     status.conditions = Some(conds);
     if policy.status.as_ref() != Some(&status) {
-        write_status(api, &policy.name_any(), &status).await?;
+        write_status(api, MANAGER, &policy.name_any(), &status).await?;
     }
     if news {
         if failure.reason == reason::DEPENDENCY_NOT_READY {
             // Waiting for the repository is a normal state (a first scan, a restart), not an error.
             log.info(&failure.message);
         } else {
-            ctx.event(policy, true, failure.reason, &failure.message)
+            ctx.events
+                .publish(policy, true, failure.reason, &failure.message)
                 .await;
             log.error(&failure.message);
         }
@@ -279,7 +284,7 @@ async fn fail(
         return Ok(Action::await_change());
     }
     Ok(Action::requeue(
-        retry.unwrap_or_else(|| ctx.backoff(&key(policy))),
+        retry.unwrap_or_else(|| ctx.backoff.next(&key(policy))),
     ))
 }
 

@@ -12,8 +12,10 @@ use tagpilot_core::api::{FINALIZER, ImageRepository, ScanDue, ScanResultStatus};
 use tagpilot_core::registry::{RegistryError, ScanRequest};
 
 use crate::access::registry_access;
-use crate::context::{Context, key};
-use crate::reconcile::{Error, Failure, ReconcileLog, write_status};
+use crate::context::{Context, MANAGER};
+use crate::error::Error;
+use tagpilot_runtime::key;
+use tagpilot_runtime::{Failure, ReconcileLog, write_status};
 
 const KIND: &str = "ImageRepository";
 
@@ -90,7 +92,7 @@ async fn apply(
             if status.observed_generation != generation {
                 status.observed_generation = generation;
                 status.conditions = Some(conds);
-                write_status(api, &name, &status).await?;
+                write_status(api, MANAGER, &name, &status).await?;
             }
             return Ok(Action::requeue(wait));
         }
@@ -156,8 +158,8 @@ async fn apply(
     let message = format!("successful scan: found {count} tags with checksum {revision}");
     conditions::mark_ready(&mut conds, reason::SUCCEEDED, &message, generation);
     status.conditions = Some(conds);
-    write_status(api, &name, &status).await?;
-    ctx.reset_backoff(&key(repo));
+    write_status(api, MANAGER, &name, &status).await?;
+    ctx.backoff.reset(&key(repo));
 
     let old_revision = old
         .last_scan_result
@@ -182,7 +184,9 @@ async fn apply(
             }
             None => message.clone(),
         };
-        ctx.event(repo, false, reason::SUCCEEDED, &note).await;
+        ctx.events
+            .publish(repo, false, reason::SUCCEEDED, &note)
+            .await;
         log.info(&note);
     } else {
         log.debug(&message);
@@ -209,15 +213,16 @@ async fn fail(
     status.observed_generation = generation;
     status.conditions = Some(conds);
     if repo.status.as_ref() != Some(&status) {
-        write_status(api, &repo.name_any(), &status).await?;
+        write_status(api, MANAGER, &repo.name_any(), &status).await?;
     }
     if news {
-        ctx.event(repo, true, failure.reason, &failure.message)
+        ctx.events
+            .publish(repo, true, failure.reason, &failure.message)
             .await;
     }
     log.error(&failure.message);
     if failure.stalled {
         return Ok(Action::await_change());
     }
-    Ok(Action::requeue(ctx.backoff(&key(repo))))
+    Ok(Action::requeue(ctx.backoff.next(&key(repo))))
 }

@@ -80,18 +80,20 @@ pub async fn serve(
     Ok((ma, ha))
 }
 
-/// The Lease this controller leads by.
-pub const LEASE_NAME: &str = "image-reflector-controller-leader-election";
-
 /// Leadership held on the Lease; lost leadership ends the process (another replica takes over).
 pub struct Leadership {
     monitor: tokio::task::JoinHandle<()>,
     lease: tokio::task::JoinHandle<kube_lease_manager::Result<kube_lease_manager::LeaseManager>>,
 }
 
-/// Waits until this process holds the Lease in `namespace`.
-pub async fn lead(client: kube::Client, namespace: &str) -> anyhow::Result<Leadership> {
-    let manager = kube_lease_manager::LeaseManagerBuilder::new(client, LEASE_NAME)
+/// Waits until this process holds the Lease `<controller>-leader-election` in `namespace`.
+pub async fn lead(
+    client: kube::Client,
+    namespace: &str,
+    controller: &str,
+) -> anyhow::Result<Leadership> {
+    let lease_name = format!("{controller}-leader-election");
+    let manager = kube_lease_manager::LeaseManagerBuilder::new(client, &lease_name)
         .with_namespace(namespace)
         .with_duration(15)
         .with_grace(5)
@@ -99,11 +101,11 @@ pub async fn lead(client: kube::Client, namespace: &str) -> anyhow::Result<Leade
         .await
         .context("set up leader election")?;
     let (mut leading, lease) = manager.watch().await;
-    tracing::info!(namespace, lease = LEASE_NAME, "waiting for leadership");
+    tracing::info!(namespace, lease = %lease_name, "waiting for leadership");
     while !*leading.borrow_and_update() {
         leading.changed().await.context("leader election stopped")?;
     }
-    tracing::info!(namespace, lease = LEASE_NAME, "acquired leadership");
+    tracing::info!(namespace, lease = %lease_name, "acquired leadership");
     let monitor = tokio::spawn(async move {
         loop {
             if leading.changed().await.is_err() || !*leading.borrow() {

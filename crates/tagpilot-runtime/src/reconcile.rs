@@ -1,17 +1,18 @@
-//! What both reconcilers share: the failure type, status writes by server-side apply, logging with the
-//! reconcile's identity, and the error type of the controller loop.
+//! What every reconciler shares: the failure type, status writes by server-side apply, logging with the
+//! reconcile's identity, and the per-object retry backoff.
 
+use std::collections::HashMap;
 use std::fmt::Debug;
+use std::sync::Mutex;
+use std::time::Duration;
 
 use kube::api::{Patch, PatchParams};
-use kube::{Api, Resource};
+use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use tagpilot_core::api::Condition;
 use tagpilot_core::api::conditions;
-
-use crate::context::MANAGER;
 
 /// A reconcile that could not reach its goal; written to the status (Ready=False).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,22 +35,14 @@ impl Failure {
     }
 }
 
-/// Errors that end a reconcile early; the controller retries with backoff.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The API server refused or could not be reached.
-    #[error("kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    /// Adding or removing the finalizer failed.
-    #[error("finalizer: {0}")]
-    Finalizer(String),
-    /// The tag store could not be read or written.
-    #[error(transparent)]
-    Store(#[from] tagpilot_core::tagstore::TagStoreError),
-}
-
-/// Writes the whole status of an object with server-side apply (the controller owns every status field).
-pub async fn write_status<K, S>(api: &Api<K>, name: &str, status: &S) -> Result<(), kube::Error>
+/// Writes the whole status of an object with server-side apply as `manager` (the controller owns every
+/// status field).
+pub async fn write_status<K, S>(
+    api: &Api<K>,
+    manager: &str,
+    name: &str,
+    status: &S,
+) -> Result<(), kube::Error>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
     S: Serialize,
@@ -61,11 +54,37 @@ where
     });
     api.patch_status(
         name,
-        &PatchParams::apply(MANAGER).force(),
+        &PatchParams::apply(manager).force(),
         &Patch::Apply(&patch),
     )
     .await
     .map(|_| ())
+}
+
+/// `namespace/name`.
+pub fn key<K: Resource>(obj: &K) -> String {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+/// Retry delays per object after failures: 1 s doubling to 5 min, forgotten after a success.
+#[derive(Debug, Default)]
+pub struct Backoff {
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Backoff {
+    /// The next retry delay of the object `key` after a failure.
+    pub fn next(&self, key: &str) -> Duration {
+        let mut f = self.failures.lock().expect("backoff lock");
+        let n = f.entry(key.to_string()).or_insert(0);
+        *n = (*n + 1).min(16);
+        Duration::from_secs((1u64 << (*n - 1)).min(300))
+    }
+
+    /// Forgets an object's failures after a success.
+    pub fn reset(&self, key: &str) {
+        self.failures.lock().expect("backoff lock").remove(key);
+    }
 }
 
 /// Log lines of one reconcile, each with `controller`, `namespace`, `name` and `reconcileID`.
@@ -118,6 +137,16 @@ impl ReconcileLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_doubles_to_five_minutes_and_resets() {
+        let b = Backoff::default();
+        let delays: Vec<u64> = (0..12).map(|_| b.next("ns/a").as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
+        assert_eq!(b.next("ns/b").as_secs(), 1, "per object");
+        b.reset("ns/a");
+        assert_eq!(b.next("ns/a").as_secs(), 1);
+    }
 
     #[test]
     fn a_failure_is_news_once_per_message() {

@@ -1,0 +1,86 @@
+//! Kubernetes events (events.k8s.io/v1) about reconciled objects.
+
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::api::PostParams;
+use kube::{Api, Client, Resource, ResourceExt};
+
+/// Publishes events as one controller instance.
+#[derive(Clone)]
+pub struct Events {
+    client: Client,
+    reporter: String,
+    instance: String,
+}
+
+impl Events {
+    /// Events reported by `controller` (its name), from `instance` (the pod).
+    pub fn new(client: Client, controller: &str, instance: String) -> Events {
+        Events {
+            client,
+            reporter: controller.to_string(),
+            instance,
+        }
+    }
+
+    /// Publishes an event about an object. Each call makes one event: unlike kube's `Recorder`, which folds
+    /// events of the same reason into one series and keeps the first note, so a second "new latest image"
+    /// would be lost. A failure to publish is logged, never fatal.
+    pub async fn publish<K>(&self, obj: &K, warning: bool, reason: &str, note: &str)
+    where
+        K: Resource<DynamicType = ()>,
+    {
+        let namespace = obj.namespace().unwrap_or_else(|| "default".into());
+        let now = jiff::Timestamp::now();
+        let ev = Event {
+            metadata: ObjectMeta {
+                name: Some(format!(
+                    "{}.{:x}",
+                    obj.name_any(),
+                    now.as_nanosecond() as u64 ^ rand::random::<u32>() as u64
+                )),
+                namespace: Some(namespace.clone()),
+                ..Default::default()
+            },
+            event_time: Some(MicroTime(now)),
+            type_: Some(if warning { "Warning" } else { "Normal" }.into()),
+            reason: Some(reason.to_string()),
+            note: Some(truncate(note, 1024)),
+            action: Some("Reconcile".into()),
+            regarding: Some(obj.object_ref(&())),
+            reporting_controller: Some(self.reporter.clone()),
+            reporting_instance: Some(self.instance.clone()),
+            ..Default::default()
+        };
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
+        if let Err(e) = api.create(&PostParams::default(), &ev).await {
+            tracing::warn!(
+                namespace = namespace,
+                name = obj.name_any(),
+                error = %e,
+                "cannot publish event"
+            );
+        }
+    }
+}
+
+/// `s` cut to at most `max` bytes (on a character boundary), with `...` when cut.
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn notes_are_cut_on_a_character_boundary() {
+        assert_eq!(super::truncate("abc", 5), "abc");
+        assert_eq!(super::truncate("ééé", 3), "é...");
+    }
+}

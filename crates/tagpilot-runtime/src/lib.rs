@@ -1,0 +1,20 @@
+//! What tagpilot's controllers share, so that each controller crate holds only its reconcilers:
+//!
+//! - [`ops`]: `/metrics`, `/healthz` and `/readyz`, leader election on a Lease, log setup (JSON by default);
+//! - [`metrics`]: Flux's reconcile metrics in a registry each controller extends;
+//! - [`events`]: one Kubernetes event per call (events.k8s.io/v1);
+//! - [`reconcile`]: failures recorded in conditions, status writes by server-side apply, per-reconcile log
+//!   lines with `controller`, `namespace`, `name` and `reconcileID`, the retry backoff;
+//! - [`secrets`]: the data of a Secret an object's spec names, with errors naming the field;
+//! - [`watch`]: watches that feed caches without `managedFields`.
+
+pub mod events;
+pub mod metrics;
+pub mod ops;
+pub mod reconcile;
+pub mod secrets;
+pub mod watch;
+
+pub use events::Events;
+pub use metrics::Metrics;
+pub use reconcile::{Backoff, Failure, ReconcileLog, key, write_status};
