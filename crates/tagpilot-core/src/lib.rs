@@ -4,6 +4,7 @@
 //! - [`api`]: Flux's API types (all served versions), conditions, durations and the generated CRDs.
 //! - [`tagstore`]: the tags of each ImageRepository, persisted compactly and atomically.
 //! - [`git`]: clone, commit and push with a GitRepository secret's authentication.
+//! - [`automation`]: one run of an image update automation: clone, setters, message, commit, push.
 //! - [`message`]: commit messages from a template and the setters' result, in Flux's v1beta1 and v1 models.
 //! - [`policy`]: ImagePolicy selection (semver, alphabetical, numerical; filter and extract).
 //! - [`re2`]: Go RE2 regular-expression semantics for `filterTags` and `exclusionList`.
@@ -12,6 +13,7 @@
 //! - [`template`]: Go `text/template` with sprig's functions, for commit messages.
 
 pub mod api;
+pub mod automation;
 pub mod git;
 pub mod message;
 pub mod policy;

@@ -36,6 +36,16 @@ pub mod reason {
     pub const RECONCILIATION_FAILED: &str = "ReconciliationFailed";
     /// The object is suspended.
     pub const SUSPENDED: &str = "Suspended";
+    /// Clone, commit or push failed (ImageUpdateAutomation).
+    pub const GIT_OPERATION_FAILED: &str = "GitOperationFailed";
+    /// The setters could not update the files (ImageUpdateAutomation).
+    pub const UPDATE_FAILED: &str = "UpdateFailed";
+    /// The GitRepository or its settings cannot be used (ImageUpdateAutomation).
+    pub const INVALID_SOURCE_CONFIGURATION: &str = "InvalidSourceConfiguration";
+    /// `spec.policySelector` is not a valid label selector (ImageUpdateAutomation).
+    pub const INVALID_POLICY_SELECTOR: &str = "InvalidPolicySelector";
+    /// `spec.update.strategy` is not supported (ImageUpdateAutomation).
+    pub const INVALID_UPDATE_STRATEGY: &str = "InvalidUpdateStrategy";
 }
 
 /// One status condition (the shape of `metav1.Condition`).

@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::conditions::reason;
-use super::{Condition, Labels, LocalObjectReference, REQUESTED_AT_ANNOTATION, duration};
+use super::{Condition, Labels, LocalObjectReference, duration};
 use crate::registry::{DEFAULT_EXCLUSIONS, Exclusions, ImageName};
 
 /// The desired state of an ImageRepository.
@@ -252,11 +252,7 @@ impl ImageRepositorySpec {
 impl ImageRepository {
     /// The `reconcile.fluxcd.io/requestedAt` annotation, if set.
     pub fn requested_at(&self) -> Option<&str> {
-        self.metadata
-            .annotations
-            .as_ref()?
-            .get(REQUESTED_AT_ANNOTATION)
-            .map(String::as_str)
+        super::requested_at(&self.metadata)
     }
 
     /// Flux's `shouldScan`: no scan yet, a reconcile requested, a new canonical name, a changed exclusion
@@ -453,9 +449,12 @@ mod tests {
         );
         let mut r3 = r.clone();
         r3.metadata.annotations = Some(
-            [(REQUESTED_AT_ANNOTATION.to_string(), "now".to_string())]
-                .into_iter()
-                .collect(),
+            [(
+                crate::api::REQUESTED_AT_ANNOTATION.to_string(),
+                "now".to_string(),
+            )]
+            .into_iter()
+            .collect(),
         );
         assert_eq!(
             r3.scan_due(CANON, MIN, Some("r1"), now),

@@ -6,7 +6,10 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Condition, GitRepositoryRef, ImageRef, Labels, LocalObjectReference};
+use super::conditions::reason;
+use super::{Condition, GitRepositoryRef, ImageRef, Labels, LocalObjectReference, duration};
+use crate::automation::{PushSettings, push_options};
+use crate::git::CheckoutRef;
 
 /// The desired state of an ImageUpdateAutomation.
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -202,4 +205,393 @@ pub struct ImageUpdateAutomationStatus {
     /// The `reconcile.fluxcd.io/requestedAt` value last handled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_reconcile_at: Option<String>,
+}
+
+/// An automation spec that cannot be used; the message names the field and the value.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InvalidAutomation {
+    /// The condition reason (`InvalidSourceConfiguration`, `InvalidPolicySelector`, ...).
+    pub reason: &'static str,
+    /// The message, naming the field and the value.
+    pub message: String,
+}
+
+/// The checked settings of an automation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckedAutomation {
+    /// `spec.interval`.
+    pub interval: std::time::Duration,
+    /// `spec.policySelector` as a label-selector query (empty: every policy).
+    pub policy_selector: String,
+    /// `spec.update.path` (`.` when unset).
+    pub update_path: String,
+}
+
+impl ImageUpdateAutomationSpec {
+    /// Checks the spec: the source kind, interval, update strategy, policy selector and commit settings.
+    pub fn check(&self) -> Result<CheckedAutomation, InvalidAutomation> {
+        let invalid = |reason, message| InvalidAutomation { reason, message };
+        if self.source_ref.kind != "GitRepository" {
+            return Err(invalid(
+                reason::INVALID_SOURCE_CONFIGURATION,
+                format!(
+                    "spec.sourceRef.kind {:?}: only GitRepository is supported",
+                    self.source_ref.kind
+                ),
+            ));
+        }
+        let interval = duration::parse(&self.interval).map_err(|e| {
+            invalid(
+                reason::INVALID_SOURCE_CONFIGURATION,
+                format!("spec.interval {:?}: {e}", self.interval),
+            )
+        })?;
+        if let Some(u) = &self.update
+            && u.strategy != "Setters"
+        {
+            return Err(invalid(
+                reason::INVALID_UPDATE_STRATEGY,
+                format!(
+                    "spec.update.strategy {:?}: only Setters is supported",
+                    u.strategy
+                ),
+            ));
+        }
+        let Some(git) = &self.git_spec else {
+            return Err(invalid(
+                reason::INVALID_SOURCE_CONFIGURATION,
+                "spec.git is required: it says how to commit".into(),
+            ));
+        };
+        if git.commit.author.email.trim().is_empty() {
+            return Err(invalid(
+                reason::INVALID_SOURCE_CONFIGURATION,
+                "spec.git.commit.author.email is empty".into(),
+            ));
+        }
+        let policy_selector = match &self.policy_selector {
+            Some(sel) => sel.to_query().map_err(|e| {
+                invalid(
+                    reason::INVALID_POLICY_SELECTOR,
+                    format!("spec.policySelector: {e}"),
+                )
+            })?,
+            None => String::new(),
+        };
+        let update_path = self
+            .update
+            .as_ref()
+            .and_then(|u| u.path.clone())
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| ".".into());
+        Ok(CheckedAutomation {
+            interval,
+            policy_selector,
+            update_path,
+        })
+    }
+
+    /// What to check out: `git.checkout.ref`, else the GitRepository's `spec.ref`, else the default branch.
+    pub fn checkout_ref(&self, source_ref: Option<&GitRepositoryRef>) -> CheckoutRef {
+        let own = self
+            .git_spec
+            .as_ref()
+            .and_then(|g| g.checkout.as_ref())
+            .map(|c| &c.reference);
+        own.or(source_ref)
+            .map(GitRepositoryRef::to_checkout)
+            .unwrap_or(CheckoutRef::Branch(None))
+    }
+
+    /// `git.push`, with the options as `git push -o` values.
+    pub fn push_settings(&self) -> PushSettings {
+        let push = self.git_spec.as_ref().and_then(|g| g.push.as_ref());
+        PushSettings {
+            branch: push
+                .and_then(|p| p.branch.clone())
+                .filter(|b| !b.is_empty()),
+            refspec: push
+                .and_then(|p| p.refspec.clone())
+                .filter(|r| !r.is_empty()),
+            options: push
+                .and_then(|p| p.options.as_ref())
+                .map(push_options)
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl GitRepositoryRef {
+    /// The checkout this ref names, with source-controller's precedence: commit, name, semver, tag, branch.
+    pub fn to_checkout(&self) -> CheckoutRef {
+        let set = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+        if let Some(sha) = set(&self.commit) {
+            CheckoutRef::Commit {
+                sha,
+                branch: set(&self.branch),
+            }
+        } else if let Some(n) = set(&self.name) {
+            CheckoutRef::Name(n)
+        } else if let Some(r) = set(&self.semver) {
+            CheckoutRef::SemVer(r)
+        } else if let Some(t) = set(&self.tag) {
+            CheckoutRef::Tag(t)
+        } else {
+            CheckoutRef::Branch(set(&self.branch))
+        }
+    }
+}
+
+/// A label selector that cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SelectorError(String);
+
+impl LabelSelector {
+    /// The selector as a list query (`a=b,c in (d,e),!f`), checked as the API server does: keys and values
+    /// are label syntax, `In`/`NotIn` need values, `Exists`/`DoesNotExist` take none.
+    pub fn to_query(&self) -> Result<String, SelectorError> {
+        let mut parts = Vec::new();
+        for (k, v) in self.match_labels.iter().flatten() {
+            check_key(k)?;
+            check_value(k, v)?;
+            parts.push(format!("{k}={v}"));
+        }
+        for (i, e) in self.match_expressions.iter().flatten().enumerate() {
+            check_key(&e.key)?;
+            let values = e.values.clone().unwrap_or_default();
+            for v in &values {
+                check_value(&e.key, v)?;
+            }
+            let at = format!("matchExpressions[{i}]");
+            match e.operator.as_str() {
+                "In" | "NotIn" if values.is_empty() => {
+                    return Err(SelectorError(format!(
+                        "{at}: operator {} needs at least one value",
+                        e.operator
+                    )));
+                }
+                "In" => parts.push(format!("{} in ({})", e.key, values.join(","))),
+                "NotIn" => parts.push(format!("{} notin ({})", e.key, values.join(","))),
+                "Exists" | "DoesNotExist" if !values.is_empty() => {
+                    return Err(SelectorError(format!(
+                        "{at}: operator {} takes no values",
+                        e.operator
+                    )));
+                }
+                "Exists" => parts.push(e.key.clone()),
+                "DoesNotExist" => parts.push(format!("!{}", e.key)),
+                other => {
+                    return Err(SelectorError(format!(
+                        "{at}: operator {other:?} is not one of In, NotIn, Exists, DoesNotExist"
+                    )));
+                }
+            }
+        }
+        Ok(parts.join(","))
+    }
+
+    /// Whether `labels` match (the selector must have passed [`LabelSelector::to_query`]).
+    pub fn matches(&self, labels: &Labels) -> bool {
+        self.match_labels
+            .iter()
+            .flatten()
+            .all(|(k, v)| labels.get(k) == Some(v))
+            && self.match_expressions.iter().flatten().all(|e| {
+                let values = e.values.as_deref().unwrap_or_default();
+                let value = labels.get(&e.key);
+                match e.operator.as_str() {
+                    "In" => value.is_some_and(|v| values.contains(v)),
+                    "NotIn" => value.is_none_or(|v| !values.contains(v)),
+                    "Exists" => value.is_some(),
+                    "DoesNotExist" => value.is_none(),
+                    _ => false,
+                }
+            })
+    }
+}
+
+fn is_name(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && s.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+fn check_key(key: &str) -> Result<(), SelectorError> {
+    let (prefix, name) = match key.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, key),
+    };
+    let prefix_ok = prefix.is_none_or(|p| {
+        !p.is_empty()
+            && p.len() <= 253
+            && p.split('.')
+                .all(|l| is_name(l, 63) && !l.contains('_') && l.bytes().all(|b| b != b'.'))
+    });
+    if prefix_ok && is_name(name, 63) {
+        Ok(())
+    } else {
+        Err(SelectorError(format!(
+            "label key {key:?} is not a valid label name ([prefix/]name, alphanumerics, '-', '_', '.')"
+        )))
+    }
+}
+
+fn check_value(key: &str, value: &str) -> Result<(), SelectorError> {
+    if value.is_empty() || is_name(value, 63) {
+        Ok(())
+    } else {
+        Err(SelectorError(format!(
+            "label value {value:?} of {key:?} is not a valid label value (63 characters: alphanumerics, '-', '_', '.')"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(yaml: &str) -> ImageUpdateAutomationSpec {
+        yaml_serde::from_str(yaml).unwrap()
+    }
+
+    const GUIDE: &str = r#"
+interval: 1m0s
+sourceRef:
+  kind: GitRepository
+  name: flux-system
+git:
+  checkout:
+    ref:
+      branch: main
+  commit:
+    author:
+      email: fluxcdbot@users.noreply.github.com
+      name: fluxcdbot
+    messageTemplate: '{{range .Updated.Images}}{{println .}}{{end}}'
+  push:
+    branch: main
+update:
+  path: ./clusters/my-cluster
+  strategy: Setters
+"#;
+
+    #[test]
+    fn the_guide_spec_checks() {
+        let s = spec(GUIDE);
+        let c = s.check().unwrap();
+        assert_eq!(c.interval, std::time::Duration::from_secs(60));
+        assert_eq!(c.update_path, "./clusters/my-cluster");
+        assert_eq!(c.policy_selector, "");
+        assert_eq!(
+            s.checkout_ref(None),
+            CheckoutRef::Branch(Some("main".into()))
+        );
+        assert_eq!(s.push_settings().branch.as_deref(), Some("main"));
+    }
+
+    #[test]
+    fn checkout_falls_back_to_the_source_ref_then_the_default_branch() {
+        let mut s = spec(GUIDE);
+        s.git_spec.as_mut().unwrap().checkout = None;
+        assert_eq!(s.checkout_ref(None), CheckoutRef::Branch(None));
+        let source = GitRepositoryRef {
+            branch: Some("release".into()),
+            tag: Some("v1.0.0".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            s.checkout_ref(Some(&source)),
+            CheckoutRef::Tag("v1.0.0".into())
+        );
+        let commit = GitRepositoryRef {
+            branch: Some("main".into()),
+            commit: Some("abc".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            commit.to_checkout(),
+            CheckoutRef::Commit {
+                sha: "abc".into(),
+                branch: Some("main".into())
+            }
+        );
+    }
+
+    #[test]
+    fn bad_specs_name_the_field() {
+        let mut s = spec(GUIDE);
+        s.update.as_mut().unwrap().strategy = "Kustomize".into();
+        let e = s.check().unwrap_err();
+        assert_eq!(e.reason, reason::INVALID_UPDATE_STRATEGY);
+        assert!(
+            e.message.contains("spec.update.strategy \"Kustomize\""),
+            "{e}"
+        );
+
+        let mut s = spec(GUIDE);
+        s.policy_selector = Some(LabelSelector {
+            match_expressions: Some(vec![LabelSelectorRequirement {
+                key: "tier".into(),
+                operator: "In".into(),
+                values: None,
+            }]),
+            ..Default::default()
+        });
+        let e = s.check().unwrap_err();
+        assert_eq!(e.reason, reason::INVALID_POLICY_SELECTOR);
+        assert!(
+            e.message
+                .contains("matchExpressions[0]: operator In needs at least one value"),
+            "{e}"
+        );
+
+        let mut s = spec(GUIDE);
+        s.policy_selector = Some(LabelSelector {
+            match_labels: Some([("env".to_string(), "prod env".to_string())].into()),
+            ..Default::default()
+        });
+        let e = s.check().unwrap_err();
+        assert!(e.message.contains("label value \"prod env\""), "{e}");
+    }
+
+    #[test]
+    fn selectors_render_and_match() {
+        let sel = LabelSelector {
+            match_labels: Some([("env".to_string(), "prod".to_string())].into()),
+            match_expressions: Some(vec![
+                LabelSelectorRequirement {
+                    key: "tier".into(),
+                    operator: "In".into(),
+                    values: Some(vec!["web".into(), "api".into()]),
+                },
+                LabelSelectorRequirement {
+                    key: "example.com/skip".into(),
+                    operator: "DoesNotExist".into(),
+                    values: None,
+                },
+            ]),
+        };
+        assert_eq!(
+            sel.to_query().unwrap(),
+            "env=prod,tier in (web,api),!example.com/skip"
+        );
+        let labels = |pairs: &[(&str, &str)]| -> Labels {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert!(sel.matches(&labels(&[("env", "prod"), ("tier", "api")])));
+        assert!(!sel.matches(&labels(&[("env", "prod"), ("tier", "db")])));
+        assert!(!sel.matches(&labels(&[
+            ("env", "prod"),
+            ("tier", "web"),
+            ("example.com/skip", "")
+        ])));
+    }
 }

@@ -32,9 +32,10 @@ pub use image_repository::{
     InvalidRepository, NamespaceSelector, ScanDue, ScanResultStatus,
 };
 pub use image_update_automation::{
-    CommitSpec, CommitUser, CrossNamespaceSourceReference, GitCheckoutSpec, GitSpec,
-    ImageUpdateAutomation, ImageUpdateAutomationSpec, ImageUpdateAutomationStatus, LabelSelector,
-    LabelSelectorRequirement, PushSpec, SigningKey, UpdateStrategy,
+    CheckedAutomation, CommitSpec, CommitUser, CrossNamespaceSourceReference, GitCheckoutSpec,
+    GitSpec, ImageUpdateAutomation, ImageUpdateAutomationSpec, ImageUpdateAutomationStatus,
+    InvalidAutomation, LabelSelector, LabelSelectorRequirement, PushSpec, SelectorError,
+    SigningKey, UpdateStrategy,
 };
 
 /// The API group of the image kinds.
@@ -46,6 +47,16 @@ pub const VERSIONS: &[&str] = &["v1beta1", "v1beta2", "v1"];
 /// The annotation that asks for a reconcile now (`flux reconcile`); its value is echoed in
 /// `status.lastHandledReconcileAt`.
 pub const REQUESTED_AT_ANNOTATION: &str = "reconcile.fluxcd.io/requestedAt";
+
+/// An object's `reconcile.fluxcd.io/requestedAt` annotation, if set.
+pub fn requested_at(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> Option<&str> {
+    meta.annotations
+        .as_ref()?
+        .get(REQUESTED_AT_ANNOTATION)
+        .map(String::as_str)
+}
 /// Flux's finalizer, on objects whose deletion needs cleaning up (stored tags).
 pub const FINALIZER: &str = "finalizers.fluxcd.io";
 

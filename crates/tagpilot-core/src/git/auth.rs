@@ -25,6 +25,8 @@ pub struct GitAuth {
     pub identity: Option<String>,
     /// known_hosts lines; SSH host keys are checked against them strictly.
     pub known_hosts: Option<String>,
+    /// An HTTP(S) proxy URL (from a GitRepository's `proxySecretRef`), credentials included.
+    pub proxy: Option<String>,
 }
 
 impl fmt::Debug for GitAuth {
@@ -36,6 +38,7 @@ impl fmt::Debug for GitAuth {
             .field("ca", &self.ca_pem.is_some())
             .field("identity", &self.identity.is_some())
             .field("known_hosts", &self.known_hosts.is_some())
+            .field("proxy", &self.proxy.is_some())
             .finish()
     }
 }
@@ -59,6 +62,7 @@ impl GitAuth {
             ca_pem: data.get("ca.crt").or_else(|| data.get("caFile")).cloned(),
             identity: text("identity")?,
             known_hosts: text("known_hosts")?,
+            proxy: None,
         };
         if auth.bearer_token.is_some() && auth.username.is_some() {
             return Err(GitError::InvalidAuth(
@@ -76,10 +80,52 @@ impl GitAuth {
             .collect()
     }
 
-    /// Fetch options carrying these credentials: callbacks and headers.
+    /// Sets the proxy from a proxy Secret's keys `address`, `username`, `password` (Flux's
+    /// `proxySecretRef`); the credentials go into the proxy URL.
+    pub fn set_proxy_from_secret_data(
+        &mut self,
+        data: &BTreeMap<String, Vec<u8>>,
+    ) -> Result<(), GitError> {
+        let text = |key: &str| {
+            data.get(key)
+                .map(|v| String::from_utf8_lossy(v).trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let Some(address) = text("address") else {
+            return Err(GitError::InvalidAuth(
+                "the proxy secret has no \"address\" key".into(),
+            ));
+        };
+        let Some((scheme, rest)) = address.split_once("://") else {
+            return Err(GitError::InvalidAuth(format!(
+                "the proxy address {address:?} is not a URL (http://host:port)"
+            )));
+        };
+        self.proxy = Some(match (text("username"), text("password")) {
+            (Some(u), p) => format!(
+                "{scheme}://{}:{}@{rest}",
+                percent_encode(&u),
+                percent_encode(&p.unwrap_or_default())
+            ),
+            _ => address.clone(),
+        });
+        Ok(())
+    }
+
+    /// libgit2 proxy options: the configured proxy, or none (libgit2 does not read the environment here).
+    pub(crate) fn proxy_options(&self) -> git2::ProxyOptions<'static> {
+        let mut p = git2::ProxyOptions::new();
+        if let Some(url) = &self.proxy {
+            p.url(url);
+        }
+        p
+    }
+
+    /// Fetch options carrying these credentials: callbacks, headers and proxy.
     pub(crate) fn fetch_options(&self, url: &str) -> git2::FetchOptions<'static> {
         let mut options = git2::FetchOptions::new();
         options.remote_callbacks(self.callbacks(url));
+        options.proxy_options(self.proxy_options());
         let headers = self.extra_headers();
         let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
         options.custom_headers(&header_refs);
@@ -147,6 +193,19 @@ impl GitAuth {
         });
         cb
     }
+}
+
+/// Percent-encodes a proxy user or password for the userinfo part of a URL.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The port of an `ssh://host:port/...` URL (22 by default, and for scp-like `user@host:path`).
@@ -223,6 +282,29 @@ fn verify_with_ca(ca_pem: &[u8], der: &[u8], host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proxy_from_secret_with_encoded_credentials() {
+        let mut auth = GitAuth::default();
+        let data: BTreeMap<String, Vec<u8>> = [
+            ("address", "http://127.0.0.1:3128"),
+            ("username", "u@corp"),
+            ("password", "p:w/d"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+        .collect();
+        auth.set_proxy_from_secret_data(&data).unwrap();
+        assert_eq!(
+            auth.proxy.as_deref(),
+            Some("http://u%40corp:p%3Aw%2Fd@127.0.0.1:3128")
+        );
+        assert!(!format!("{auth:?}").contains("p%3Aw"), "{auth:?}");
+        let e = GitAuth::default()
+            .set_proxy_from_secret_data(&BTreeMap::new())
+            .unwrap_err();
+        assert!(e.to_string().contains("\"address\""), "{e}");
+    }
 
     #[test]
     fn known_hosts_entries() {

@@ -22,7 +22,7 @@ pub use auth::GitAuth;
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum GitError {
     /// Authentication refused or missing.
-    #[error("git authentication failed for {url}: {message}")]
+    #[error("git authentication failed for {}: {message}", redact_url(.url))]
     AuthenticationFailed {
         /// Repository URL.
         url: String,
@@ -30,7 +30,7 @@ pub enum GitError {
         message: String,
     },
     /// The SSH host key is not in known_hosts, or the TLS certificate does not verify.
-    #[error("cannot verify the server of {url}: {message}")]
+    #[error("cannot verify the server of {}: {message}", redact_url(.url))]
     UnverifiedServer {
         /// Repository URL.
         url: String,
@@ -38,7 +38,7 @@ pub enum GitError {
         message: String,
     },
     /// The branch, tag or commit to check out does not exist.
-    #[error("{url}: {what} not found")]
+    #[error("{}: {what} not found", redact_url(.url))]
     RefNotFound {
         /// Repository URL.
         url: String,
@@ -47,7 +47,8 @@ pub enum GitError {
     },
     /// The remote has moved on: the push was rejected as not a fast-forward.
     #[error(
-        "push to {url} rejected: {reference} is not a fast-forward (another commit was pushed first)"
+        "push to {} rejected: {reference} is not a fast-forward (another commit was pushed first)",
+        redact_url(.url)
     )]
     NonFastForward {
         /// Repository URL.
@@ -56,7 +57,7 @@ pub enum GitError {
         reference: String,
     },
     /// The server rejected a ref for another reason.
-    #[error("push to {url} rejected: {reference}: {message}")]
+    #[error("push to {} rejected: {reference}: {message}", redact_url(.url))]
     PushRejected {
         /// Repository URL.
         url: String,
@@ -69,7 +70,7 @@ pub enum GitError {
     #[error("invalid git credentials: {0}")]
     InvalidAuth(String),
     /// Anything else libgit2 reported.
-    #[error("git {operation} {url}: {message}")]
+    #[error("git {operation} {}: {message}", redact_url(.url))]
     Git {
         /// `clone`, `push`, `commit`, ...
         operation: &'static str,
@@ -78,6 +79,23 @@ pub enum GitError {
         /// libgit2's message.
         message: String,
     },
+}
+
+/// `url` without the password of its user part (`https://user:secret@host/r` -> `https://user:***@host/r`), as
+/// errors show it.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
 }
 
 /// A clone checked out on a branch (or detached at a commit), ready to commit.
@@ -119,6 +137,43 @@ impl std::fmt::Debug for Signer {
 }
 
 impl Signer {
+    /// From a signing-key Secret as Flux reads it: `type` `gpg` (the default) takes `git.asc` and optional
+    /// `passphrase`; `ssh` takes `identity` and optional `password`.
+    pub fn from_secret_data(
+        kind: &str,
+        data: &std::collections::BTreeMap<String, Vec<u8>>,
+    ) -> Result<Signer, GitError> {
+        let text = |key: &str| -> Result<Option<String>, GitError> {
+            data.get(key)
+                .map(|v| {
+                    String::from_utf8(v.clone()).map_err(|_| {
+                        GitError::InvalidAuth(format!(
+                            "signing key secret: \"{key}\" is not UTF-8 text"
+                        ))
+                    })
+                })
+                .transpose()
+        };
+        let (key_field, pass_field) = match kind {
+            "" | "gpg" => ("git.asc", "passphrase"),
+            "ssh" => ("identity", "password"),
+            other => {
+                return Err(GitError::InvalidAuth(format!(
+                    "signing key type {other:?}: expected gpg or ssh"
+                )));
+            }
+        };
+        let key = text(key_field)?.ok_or_else(|| {
+            GitError::InvalidAuth(format!("the signing key secret has no \"{key_field}\" key"))
+        })?;
+        let pass = text(pass_field)?;
+        if key_field == "identity" {
+            Signer::ssh(&key, pass.as_deref())
+        } else {
+            Signer::openpgp(&key, pass.as_deref())
+        }
+    }
+
     /// An SSH signer from an OpenSSH private key (`identity`), decrypted with `password` when it has one.
     pub fn ssh(identity: &str, password: Option<&str>) -> Result<Signer, GitError> {
         let key = ssh_key::PrivateKey::from_openssh(identity).map_err(|e| {
@@ -259,7 +314,7 @@ fn clone_with(
     depth: i32,
 ) -> Result<Checkout, GitError> {
     let mut fetch = auth.fetch_options(url);
-    if depth > 0 {
+    if depth > 0 && !is_local(url) {
         fetch.depth(depth);
     }
     let mut builder = git2::build::RepoBuilder::new();
@@ -408,12 +463,73 @@ fn fetch(
         .find_remote("origin")
         .map_err(|x| git_error("fetch", url, x))?;
     let mut options = auth.fetch_options(url);
-    if depth > 0 {
+    if depth > 0 && !is_local(url) {
         options.depth(depth);
     }
     remote
         .fetch(refspecs, Some(&mut options), None)
         .map_err(|x| git_error("fetch", url, x))
+}
+
+/// Moves a branch checkout to `branch` for pushing there, as Flux does when `git.push.branch` differs from
+/// the checkout branch: when the remote has `branch`, its head (one commit deep) is checked out so that the
+/// update lands on top of it; otherwise `branch` starts at the current HEAD. Returns whether the remote had it.
+pub fn switch_branch(
+    checkout: &mut Checkout,
+    branch: &str,
+    auth: &GitAuth,
+) -> Result<bool, GitError> {
+    let url = checkout.url.clone();
+    let e = |op, err| git_error(op, &url, err);
+    let remote_ref = format!("refs/remotes/origin/{branch}");
+    let found = match fetch(
+        &checkout.repo,
+        &url,
+        &[format!("+refs/heads/{branch}:{remote_ref}")],
+        1,
+        auth,
+    ) {
+        Ok(()) => checkout.repo.find_reference(&remote_ref).is_ok(),
+        Err(GitError::Git { message, .. })
+            if message.contains("not found") || message.contains("couldn't find remote ref") =>
+        {
+            false
+        }
+        Err(other) => return Err(other),
+    };
+    let target = if found {
+        resolve(
+            &checkout.repo,
+            &url,
+            &remote_ref,
+            &format!("branch \"{branch}\""),
+        )?
+    } else {
+        checkout.head()?
+    };
+    let commit = checkout
+        .repo
+        .find_commit(target)
+        .map_err(|x| e("checkout", x))?;
+    checkout
+        .repo
+        .branch(branch, &commit, true)
+        .map_err(|x| e("checkout", x))?;
+    checkout
+        .repo
+        .set_head(&format!("refs/heads/{branch}"))
+        .map_err(|x| e("checkout", x))?;
+    checkout
+        .repo
+        .checkout_head(Some(checkout_options().force()))
+        .map_err(|x| e("checkout", x))?;
+    checkout.branch = Some(branch.to_string());
+    Ok(found)
+}
+
+/// Whether `url` is a local repository (a path or `file://`), which libgit2 cannot fetch shallowly.
+fn is_local(url: &str) -> bool {
+    url.starts_with("file://") || url.starts_with('/') || url.starts_with('.')
 }
 
 /// Checkout without filters: the working tree holds the committed bytes (no line-ending conversion, no
@@ -556,6 +672,7 @@ pub fn push(checkout: &Checkout, auth: &GitAuth, spec: &PushSpec) -> Result<(), 
     });
     let mut options = PushOptions::new();
     options.remote_callbacks(callbacks);
+    options.proxy_options(auth.proxy_options());
     let headers = auth.extra_headers();
     let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
     options.custom_headers(&header_refs);
@@ -633,7 +750,11 @@ pub fn remote_head(
     let mut remote =
         git2::Remote::create_detached(url).map_err(|e| git_error("ls-remote", url, e))?;
     let connection = remote
-        .connect_auth(git2::Direction::Fetch, Some(auth.callbacks(url)), None)
+        .connect_auth(
+            git2::Direction::Fetch,
+            Some(auth.callbacks(url)),
+            Some(auth.proxy_options()),
+        )
         .map_err(|e| git_error("ls-remote", url, e))?;
     let heads = connection
         .list()
@@ -672,13 +793,13 @@ pub struct Pushed {
 }
 
 /// Clones (with `clone`, into a fresh directory under `dir`), applies the update (`apply` edits and commits,
-/// returning the commit, or `None` when nothing changed) and pushes. A push rejected as not a fast-forward
+/// returning the commit, or `None` when nothing changed) and pushes as `spec` says for that checkout. A push rejected as not a fast-forward
 /// (someone pushed in between) re-clones and re-applies once; a second rejection is returned.
 pub fn apply_and_push<E: From<GitError>>(
     dir: &Path,
     mut clone: impl FnMut(&Path) -> Result<Checkout, GitError>,
     auth: &GitAuth,
-    spec: &PushSpec,
+    spec: impl Fn(&Checkout) -> PushSpec,
     mut apply: impl FnMut(&Checkout) -> Result<Option<Oid>, E>,
 ) -> Result<Option<Pushed>, E> {
     let mut attempts = 0;
@@ -689,7 +810,7 @@ pub fn apply_and_push<E: From<GitError>>(
         let Some(commit) = apply(&checkout)? else {
             return Ok(None);
         };
-        match push(&checkout, auth, spec) {
+        match push(&checkout, auth, &spec(&checkout)) {
             Ok(()) => return Ok(Some(Pushed { commit, attempts })),
             Err(GitError::NonFastForward { .. }) if attempts == 1 => {
                 tracing::info!(url = %checkout.url, "push lost a race; re-cloning and re-applying once");
@@ -698,5 +819,29 @@ pub fn apply_and_push<E: From<GitError>>(
             }
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_in_errors_hide_passwords() {
+        assert_eq!(
+            redact_url("https://bot:s3cret@git.example.com/org/repo.git"),
+            "https://bot:***@git.example.com/org/repo.git"
+        );
+        assert_eq!(
+            redact_url("ssh://git@host:22/r.git"),
+            "ssh://git@host:22/r.git"
+        );
+        assert_eq!(redact_url("https://host/r.git"), "https://host/r.git");
+        let e = GitError::RefNotFound {
+            url: "https://bot:s3cret@host/r.git".into(),
+            what: "branch \"x\"".into(),
+        };
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+        assert!(e.to_string().contains("bot:***@host"), "{e}");
     }
 }
