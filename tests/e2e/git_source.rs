@@ -429,7 +429,7 @@ fn a_shallow_branch_clone_commits_and_pushes() {
     assert!(ls_remote(&git, &name).contains(&("refs/heads/main".into(), id.to_string())));
 }
 
-fn keygen(path: &Path, passphrase: &str) -> (String, String) {
+pub fn keygen(path: &Path, passphrase: &str) -> (String, String) {
     let ok = Command::new("ssh-keygen")
         .args([
             "-q",
@@ -514,10 +514,10 @@ fn ssh_signed_commits_verify_with_git() {
 }
 
 /// Runs gpg in its own home; the agent it starts is stopped by [`GpgHome`]'s drop.
-struct GpgHome(tempfile::TempDir);
+pub struct GpgHome(tempfile::TempDir);
 
 impl GpgHome {
-    fn new() -> GpgHome {
+    pub fn new() -> GpgHome {
         let dir = tempfile::tempdir().unwrap();
         std::fs::set_permissions(
             dir.path(),
@@ -537,7 +537,7 @@ impl GpgHome {
     }
 
     /// A new key for fluxcdbot, exported armored and protected with `passphrase`.
-    fn new_key(&self, algo: &str, passphrase: &str) -> String {
+    pub fn new_key(&self, algo: &str, passphrase: &str) -> String {
         let uid = "fluxcdbot <fluxcdbot@users.noreply.github.com>";
         let o = self.gpg(&[
             "--pinentry-mode",
@@ -564,7 +564,7 @@ impl GpgHome {
         String::from_utf8(o.stdout).unwrap()
     }
 
-    fn verify_commit(&self, dir: &Path) -> std::process::Output {
+    pub fn verify_commit(&self, dir: &Path) -> std::process::Output {
         Command::new("git")
             .env("GNUPGHOME", self.0.path())
             .arg("-C")
@@ -659,7 +659,7 @@ fn a_lost_push_race_reclones_and_reapplies_once() {
         &tmp.path().join("work"),
         |dir| clone_main(&url, dir, &http_auth(&git)),
         &http_auth(&git),
-        &main_branch(),
+        |_| main_branch(),
         |c| {
             applied += 1;
             if applied == 1 {
@@ -694,7 +694,7 @@ fn a_lost_push_race_reclones_and_reapplies_once() {
         &tmp.path().join("work2"),
         |dir| clone_main(&url, dir, &http_auth(&git)),
         &http_auth(&git),
-        &main_branch(),
+        |_| main_branch(),
         |c| {
             round += 1;
             push_elsewhere(
@@ -716,7 +716,7 @@ fn a_lost_push_race_reclones_and_reapplies_once() {
         &tmp.path().join("work3"),
         |dir| clone_main(&url, dir, &http_auth(&git)),
         &http_auth(&git),
-        &main_branch(),
+        |_| main_branch(),
         |_| Ok(None),
     )
     .unwrap();

@@ -95,6 +95,7 @@ pub fn image_api(
         "ImageRepository" => "imagerepositories",
         "ImagePolicy" => "imagepolicies",
         "ImageUpdateAutomation" => "imageupdateautomations",
+        "GitRepository" => "gitrepositories",
         other => panic!("not an image kind: {other}"),
     };
     dynamic_api(
@@ -107,6 +108,21 @@ pub fn image_api(
     )
 }
 
+/// GitRepositories (source.toolkit.fluxcd.io/v1) in a namespace.
+pub fn source_api(client: &kube::Client, namespace: &str) -> Api<DynamicObject> {
+    dynamic_api(
+        client,
+        namespace,
+        "source.toolkit.fluxcd.io",
+        "v1",
+        "GitRepository",
+        "gitrepositories",
+    )
+}
+
+/// Held by the tests that apply Flux's guide objects (`flux-system/podinfo`), so that they do not run at once.
+pub static FLUX_SYSTEM_GUIDE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Applies YAML documents as written (server-side apply), each in the version its `apiVersion` names.
 pub async fn apply_yaml(client: &kube::Client, text: &str) {
     for doc in yaml_docs(text) {
@@ -117,9 +133,20 @@ pub async fn apply_yaml(client: &kube::Client, text: &str) {
             .as_str()
             .unwrap_or("default")
             .to_string();
-        let (group, version) = api_version.split_once('/').expect("group/version");
-        let api = image_api(client, &ns, version, &kind);
-        assert_eq!(group, "image.toolkit.fluxcd.io");
+        let (group, version) = api_version.split_once('/').unwrap_or(("", &api_version));
+        let api = match group {
+            "image.toolkit.fluxcd.io" => image_api(client, &ns, version, &kind),
+            "source.toolkit.fluxcd.io" => source_api(client, &ns),
+            "" => dynamic_api(
+                client,
+                &ns,
+                "",
+                version,
+                &kind,
+                &format!("{}s", kind.to_lowercase()),
+            ),
+            other => panic!("apply_yaml: unexpected API group {other}"),
+        };
         api.patch(
             &name,
             &PatchParams::apply("tagpilot-e2e").force(),

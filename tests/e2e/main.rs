@@ -1,6 +1,7 @@
 //! End-to-end tests against the real servers of `hack/testinfra/up.sh` (`make testinfra-up`).
 //! One test binary, so the servers and the build are shared by every test.
 
+mod automation;
 mod git_source;
 mod infra_smoke;
 mod kube_support;

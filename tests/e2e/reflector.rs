@@ -28,7 +28,11 @@ fn work_dir(label: &str) -> PathBuf {
 }
 
 /// Starts a controller with its own (empty) tag store under `label`.
-fn start_controller(kubeconfig: &std::path::Path, label: &str, args: &[&str]) -> ControllerProcess {
+pub fn start_controller(
+    kubeconfig: &std::path::Path,
+    label: &str,
+    args: &[&str],
+) -> ControllerProcess {
     start_controller_env(kubeconfig, label, args, &[])
 }
 
@@ -55,7 +59,7 @@ fn start_controller_env(
 }
 
 /// The controller shared by the tests (objects without the `tagpilot.test/dedicated` label).
-fn shared_controller() -> &'static ControllerProcess {
+pub fn shared_controller() -> &'static ControllerProcess {
     static SHARED: OnceLock<ControllerProcess> = OnceLock::new();
     SHARED.get_or_init(|| {
         crds_installed();
@@ -108,6 +112,7 @@ async fn push(flavour: Flavour, repo: &str, tags: &[&str]) {
 
 #[tokio::test]
 async fn flux_guide_v1beta1_manifests_resolve_the_newest_patch_in_every_version() {
+    let _guide = FLUX_SYSTEM_GUIDE.lock().await;
     let client = client().await;
     let reg = Infra::get().registry(Flavour::Plain);
     push(

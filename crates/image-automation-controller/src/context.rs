@@ -1,0 +1,53 @@
+//! What every reconcile shares: the API client, metrics, events, options and the retry backoff.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use kube::Client;
+use tagpilot_runtime::{Backoff, Events};
+
+use crate::metrics::Metrics;
+
+/// The controller's name: field manager of status writes, event reporter, Lease prefix.
+pub const MANAGER: &str = "image-automation-controller";
+
+/// Settings from the command line that reconciles read.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// `--no-cross-namespace-refs`: the GitRepository must be in the automation's namespace.
+    pub no_cross_namespace_refs: bool,
+    /// Where temporary clones go.
+    pub work_dir: PathBuf,
+}
+
+/// Shared state of the reconciler.
+pub struct Context {
+    /// The API client.
+    pub client: Client,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Event publisher.
+    pub events: Events,
+    /// Command-line settings.
+    pub options: Options,
+    /// Retry delays after failures.
+    pub backoff: Backoff,
+}
+
+impl Context {
+    /// A context.
+    pub fn new(
+        client: Client,
+        metrics: Arc<Metrics>,
+        instance: String,
+        options: Options,
+    ) -> Context {
+        Context {
+            events: Events::new(client.clone(), MANAGER, instance),
+            client,
+            metrics,
+            options,
+            backoff: Backoff::default(),
+        }
+    }
+}
