@@ -1028,3 +1028,73 @@ async fn policy_selector_and_a_source_in_another_namespace() {
     );
     strict.stop();
 }
+
+#[tokio::test]
+async fn two_replicas_with_leader_election_push_once_and_the_standby_takes_over() {
+    let deployment = "image: IMAGE:1.0.0 # {\"$imagepolicy\": \"NS:app\"}\n";
+    let s = Setup::new(
+        "auto-lead",
+        &["1.0.0", "1.0.1"],
+        &[("app.yaml", deployment)],
+    )
+    .await;
+    let seed = s.head("main");
+    s.http_source().await;
+    s.image_objects("1.0.x", "").await;
+    s.wait_latest("1.0.1").await;
+    let id = unique_name("lead");
+    let selector = format!("{DEDICATED}={id}");
+    let args = [
+        "--watch-label-selector",
+        &selector,
+        "--enable-leader-election",
+        "--leader-election-namespace",
+        &s.ns,
+    ];
+    let log_has = |p: &ControllerProcess, what: &str| p.log_text().contains(what);
+    let mut first = start_controller(&format!("{id}-a"), &args);
+    for _ in 0..150 {
+        if log_has(&first, "acquired leadership") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        log_has(&first, "acquired leadership"),
+        "{}",
+        first.log_text()
+    );
+    let mut second = start_controller(&format!("{id}-b"), &args);
+    s.automation(
+        "auto",
+        &format!("  labels:\n    {DEDICATED}: {id}\n"),
+        AUTHOR,
+    )
+    .await;
+    let (commit, _) = s.next_commit(seed).await;
+    assert!(log_has(&second, "waiting for leadership"));
+    assert!(!log_has(&second, "pushed commit"), "the standby pushed");
+
+    // The leader stops; the standby takes over (at the latest when the 15 s lease would expire) and pushes
+    // the next change, once.
+    assert!(first.stop(), "graceful shutdown");
+    assert!(
+        log_has(&first, "released leadership"),
+        "{}",
+        first.log_text()
+    );
+    s.new_tag("1.0.2").await;
+    let (next, _) = wait_head_change(
+        &s.git,
+        &s.repo,
+        "main",
+        Some(commit),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(s.facts(next).parents, vec![commit]);
+    assert!(log_has(&second, "acquired leadership"));
+    second.stop();
+    assert_eq!(first.log_text().matches("pushed commit").count(), 1);
+    assert_eq!(second.log_text().matches("pushed commit").count(), 1);
+}
