@@ -778,11 +778,7 @@ async fn bad_specs_stall_with_clear_messages_and_push_nothing() {
     )
     .await;
     let a = wait_not_ready(&autos, "template", "GitOperationFailed").await;
-    assert!(
-        ready_message(&a).contains("spec.git.commit.messageTemplate"),
-        "{}",
-        ready_message(&a)
-    );
+    assert_message_contains(&a, "spec.git.commit.messageTemplate");
     assert_eq!(
         condition(&a, "Stalled").map(|c| c.0).as_deref(),
         Some("True")
@@ -797,11 +793,7 @@ async fn bad_specs_stall_with_clear_messages_and_push_nothing() {
     )
     .await;
     let a = wait_not_ready(&autos, "selector", "InvalidPolicySelector").await;
-    assert!(
-        ready_message(&a).contains("operator In needs at least one value"),
-        "{}",
-        ready_message(&a)
-    );
+    assert_message_contains(&a, "operator In needs at least one value");
 
     apply_yaml(
         &s.client,
@@ -813,13 +805,12 @@ async fn bad_specs_stall_with_clear_messages_and_push_nothing() {
     )
     .await;
     let a = wait_not_ready(&autos, "nosource", "InvalidSourceConfiguration").await;
-    assert!(
-        ready_message(&a).contains(&format!(
+    assert_message_contains(
+        &a,
+        &format!(
             "GitRepository '{}/missing' (spec.sourceRef) not found",
             s.ns
-        )),
-        "{}",
-        ready_message(&a)
+        ),
     );
 
     s.automation(
@@ -829,11 +820,7 @@ async fn bad_specs_stall_with_clear_messages_and_push_nothing() {
     )
     .await;
     let a = wait_not_ready(&autos, "nopath", "UpdateFailed").await;
-    assert!(
-        ready_message(&a).contains("./does-not-exist"),
-        "{}",
-        ready_message(&a)
-    );
+    assert_message_contains(&a, "./does-not-exist");
     assert_eq!(s.head("main"), seed, "nothing pushed");
 }
 
@@ -1021,11 +1008,7 @@ async fn policy_selector_and_a_source_in_another_namespace() {
         .await
         .unwrap();
     let a = wait_not_ready(&autos, "auto", "AccessDenied").await;
-    assert!(
-        ready_message(&a).contains("cross-namespace references are disabled"),
-        "{}",
-        ready_message(&a)
-    );
+    assert_message_contains(&a, "cross-namespace references are disabled");
     strict.stop();
 }
 
@@ -1053,14 +1036,10 @@ async fn two_replicas_with_leader_election_push_once_and_the_standby_takes_over(
     ];
     let log_has = |p: &ControllerProcess, what: &str| p.log_text().contains(what);
     let mut first = start_controller(&format!("{id}-a"), &args);
-    for _ in 0..150 {
-        if log_has(&first, "acquired leadership") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     assert!(
-        log_has(&first, "acquired leadership"),
+        first
+            .wait_for_log("acquired leadership", Duration::from_secs(15))
+            .await,
         "{}",
         first.log_text()
     );

@@ -185,6 +185,16 @@ pub fn ready_message(obj: &DynamicObject) -> String {
     ready(obj).map(|(_, _, m)| m).unwrap_or_default()
 }
 
+/// Asserts that the `Ready` condition's message contains `part` (showing the message when not).
+#[track_caller]
+pub fn assert_message_contains(obj: &DynamicObject, part: &str) {
+    let message = ready_message(obj);
+    assert!(
+        message.contains(part),
+        "{part:?} not in the Ready message {message:?}"
+    );
+}
+
 /// A condition of an object's status.
 pub fn condition(obj: &DynamicObject, type_: &str) -> Option<(String, String, String)> {
     obj.data["status"]["conditions"]

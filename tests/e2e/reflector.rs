@@ -587,14 +587,10 @@ async fn one_of_two_replicas_leads_and_the_standby_takes_over_at_shutdown() {
     let env = [("RUNTIME_NAMESPACE", ns.as_str())];
     let mut first = start_controller_env(&kubeconfig, &id, &args, &env);
     let log_has = |p: &ControllerProcess, what: &str| p.log_text().contains(what);
-    for _ in 0..150 {
-        if log_has(&first, "acquired leadership") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     assert!(
-        log_has(&first, "acquired leadership"),
+        first
+            .wait_for_log("acquired leadership", Duration::from_secs(15))
+            .await,
         "{}",
         first.log_text()
     );
@@ -616,14 +612,10 @@ async fn one_of_two_replicas_leads_and_the_standby_takes_over_at_shutdown() {
         first.log_text()
     );
     // The standby notices at its next look at the Lease: at the latest when the lease (15 s) would expire.
-    for _ in 0..300 {
-        if log_has(&second, "acquired leadership") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     assert!(
-        log_has(&second, "acquired leadership"),
+        second
+            .wait_for_log("acquired leadership", Duration::from_secs(30))
+            .await,
         "the standby did not take over within 30 s"
     );
     let unwatched = image_api(&client, &other_ns, "v1", "ImageRepository")

@@ -388,6 +388,17 @@ mod tests {
         );
     }
 
+    /// Commits by a bot with `template`.
+    fn bot_commit(template: Option<&str>) -> CommitSettings {
+        CommitSettings {
+            author_name: "fluxcdbot".into(),
+            author_email: "fluxcdbot@users.noreply.github.com".into(),
+            signer: None,
+            template: template.map(str::to_string),
+            values: BTreeMap::new(),
+        }
+    }
+
     /// A bare repository with `main` holding one marked file, as a file:// URL.
     fn seeded_remote(dir: &Path) -> String {
         let bare = dir.join("remote.git");
@@ -442,13 +453,7 @@ mod tests {
             checkout: CheckoutRef::Branch(Some("main".into())),
             auth: GitAuth::default(),
         };
-        let commit = CommitSettings {
-            author_name: "fluxcdbot".into(),
-            author_email: "fluxcdbot@users.noreply.github.com".into(),
-            signer: None,
-            template: Some("{{range .Updated.Images}}{{println .}}{{end}}".into()),
-            values: BTreeMap::new(),
-        };
+        let commit = bot_commit(Some("{{range .Updated.Images}}{{println .}}{{end}}"));
         let push = PushSettings::default();
         let policies = [policy("1.0.1")];
         let work = tmp.path().join("work-1");
@@ -535,13 +540,7 @@ mod tests {
             checkout: CheckoutRef::Branch(None),
             auth: GitAuth::default(),
         };
-        let commit = CommitSettings {
-            author_name: "bot".into(),
-            author_email: "bot@example.com".into(),
-            signer: None,
-            template: Some("{{ .Nope.Missing }}".into()),
-            values: BTreeMap::new(),
-        };
+        let commit = bot_commit(Some("{{ .Nope.Missing }}"));
         let work = tmp.path().join("work");
         let e = run(&Run {
             namespace: "ns",
@@ -567,13 +566,7 @@ mod tests {
             checkout: CheckoutRef::Tag("v1".into()),
             auth: GitAuth::default(),
         };
-        let commit = CommitSettings {
-            author_name: "bot".into(),
-            author_email: "bot@example.com".into(),
-            signer: None,
-            template: None,
-            values: BTreeMap::new(),
-        };
+        let commit = bot_commit(None);
         let e = run(&Run {
             namespace: "ns",
             name: "auto",

@@ -17,4 +17,4 @@ pub mod watch;
 
 pub use events::Events;
 pub use metrics::Metrics;
-pub use reconcile::{Backoff, Failure, ReconcileLog, key, write_status};
+pub use reconcile::{Backoff, Failure, ReconcileLog, key, retry_after_error, write_status};

@@ -1,4 +1,5 @@
-//! Operations: the health and metrics endpoints, leader election on a Lease, log setup.
+//! Operations: the flags every controller takes, the health and metrics endpoints, leader election on a
+//! Lease, log setup, and the start and stop around the controllers.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,6 +11,132 @@ use axum::http::StatusCode;
 use axum::routing::get;
 
 use crate::metrics::Metrics;
+
+/// The flags every controller takes, as Flux's controllers name them.
+#[derive(clap::Args, Debug, Clone)]
+pub struct CommonArgs {
+    /// Objects of each kind reconciled at the same time.
+    #[arg(long, default_value_t = 4)]
+    pub concurrent: u16,
+    /// Watch every namespace; with `false`, only the namespace in $RUNTIME_NAMESPACE (default flux-system).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub watch_all_namespaces: bool,
+    /// Only reconcile objects matching this label selector (sharding: `sharding.fluxcd.io/key=shard1`).
+    #[arg(long, default_value = "")]
+    pub watch_label_selector: String,
+    /// Run only while holding the Lease `<controller>-leader-election`.
+    #[arg(long)]
+    pub enable_leader_election: bool,
+    /// Namespace of the leader-election Lease (default: $RUNTIME_NAMESPACE, else flux-system).
+    #[arg(long)]
+    pub leader_election_namespace: Option<String>,
+    /// Refuse references to objects in another namespace (an ImagePolicy's repository, an automation's
+    /// GitRepository).
+    #[arg(long)]
+    pub no_cross_namespace_refs: bool,
+    /// Address of the Prometheus endpoint (`/metrics`).
+    #[arg(long, default_value = ":8080")]
+    pub metrics_addr: String,
+    /// Address of the health endpoints (`/healthz`, `/readyz`).
+    #[arg(long, default_value = ":9440")]
+    pub health_addr: String,
+    /// Log level: error, warn, info, debug, trace.
+    #[arg(long, default_value = "info")]
+    pub log_level: String,
+    /// Log encoding: json or console.
+    #[arg(long, default_value = "json")]
+    pub log_encoding: String,
+}
+
+impl CommonArgs {
+    /// The API of a kind over the watched namespaces: all, or `runtime_namespace`.
+    pub fn api<K>(&self, client: &kube::Client, runtime_namespace: &str) -> kube::Api<K>
+    where
+        K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
+    {
+        if self.watch_all_namespaces {
+            kube::Api::all(client.clone())
+        } else {
+            kube::Api::namespaced(client.clone(), runtime_namespace)
+        }
+    }
+
+    /// The watch settings of the reconciled kinds (`--watch-label-selector`).
+    pub fn watcher_config(&self) -> kube::runtime::watcher::Config {
+        let wc = kube::runtime::watcher::Config::default();
+        if self.watch_label_selector.is_empty() {
+            wc
+        } else {
+            wc.labels(&self.watch_label_selector)
+        }
+    }
+
+    /// The controller settings (`--concurrent`).
+    pub fn controller_config(&self) -> kube::runtime::controller::Config {
+        kube::runtime::controller::Config::default().concurrency(self.concurrent)
+    }
+}
+
+/// A controller process that has set up logging, its endpoints and (when asked) leadership.
+pub struct Started {
+    /// The API client.
+    pub client: kube::Client,
+    /// `$RUNTIME_NAMESPACE`, else `flux-system`.
+    pub runtime_namespace: String,
+    ready: Arc<AtomicBool>,
+    leadership: Option<Leadership>,
+}
+
+/// Sets up what comes before the controllers: logs, `/metrics` and the health endpoints, the API client, and
+/// leadership on the Lease `<controller>-leader-election` when `--enable-leader-election` is set.
+pub async fn start(
+    args: &CommonArgs,
+    controller: &str,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<Started> {
+    init_logging(&args.log_encoding, &args.log_level)?;
+    let metrics_addr = parse_addr("metrics-addr", &args.metrics_addr)?;
+    let health_addr = parse_addr("health-addr", &args.health_addr)?;
+    let runtime_namespace =
+        std::env::var("RUNTIME_NAMESPACE").unwrap_or_else(|_| "flux-system".into());
+    let client = kube::Client::try_default()
+        .await
+        .context("connect to the Kubernetes API (in-cluster or $KUBECONFIG)")?;
+    let ready = Arc::new(AtomicBool::new(false));
+    let (ma, ha) = serve(metrics_addr, health_addr, metrics, ready.clone()).await?;
+    tracing::info!(metrics = %ma, health = %ha, "serving metrics and health endpoints");
+    let leadership = if args.enable_leader_election {
+        let ns = args
+            .leader_election_namespace
+            .clone()
+            .unwrap_or(runtime_namespace.clone());
+        Some(lead(client.clone(), &ns, controller).await?)
+    } else {
+        None
+    };
+    Ok(Started {
+        client,
+        runtime_namespace,
+        ready,
+        leadership,
+    })
+}
+
+impl Started {
+    /// Reports ready (`/readyz`): the controllers are running.
+    pub fn running(&self, watch_all_namespaces: bool) {
+        self.ready.store(true, Ordering::Relaxed);
+        tracing::info!(watch_all_namespaces, "starting controllers");
+    }
+
+    /// After the controllers stopped: gives up leadership.
+    pub async fn stop(self) {
+        if let Some(l) = self.leadership {
+            l.release().await;
+        }
+        tracing::info!("controllers stopped; shutting down");
+    }
+}
 
 /// Parses Flux's address flags: `:8080` means every interface.
 pub fn parse_addr(flag: &str, value: &str) -> anyhow::Result<SocketAddr> {

@@ -87,6 +87,24 @@ impl Backoff {
     }
 }
 
+/// The error policy of a controller: logs the error and retries the object with its own backoff (other
+/// objects go on).
+pub fn retry_after_error<K: Resource>(
+    obj: &K,
+    err: &dyn std::fmt::Display,
+    backoff: &Backoff,
+) -> kube::runtime::controller::Action {
+    let delay = backoff.next(&key(obj));
+    tracing::warn!(
+        namespace = obj.namespace().unwrap_or_default(),
+        name = obj.name_any(),
+        error = %err,
+        retry_in_s = delay.as_secs(),
+        "reconcile failed"
+    );
+    kube::runtime::controller::Action::requeue(delay)
+}
+
 /// Log lines of one reconcile, each with `controller`, `namespace`, `name` and `reconcileID`.
 pub struct ReconcileLog {
     controller: &'static str,

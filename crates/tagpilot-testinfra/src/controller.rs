@@ -153,6 +153,20 @@ impl ControllerProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Waits (polling every 100 ms, up to `timeout`) until the log contains `what`; returns whether it did.
+    pub async fn wait_for_log(&self, what: &str, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if self.log_text().contains(what) {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// The log file.
     pub fn log_path(&self) -> &Path {
         &self.log
