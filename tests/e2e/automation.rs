@@ -487,6 +487,16 @@ impl Setup {
         }
     }
 
+    /// A setup whose repository holds `app.yaml` with one marked image (`NS:app`, at 1.0.0), read through the
+    /// GitRepository `src` over HTTP, with the ImageRepository and ImagePolicy `app` (semver `range`).
+    async fn with_app(prefix: &str, tags: &[&str], range: &str) -> Setup {
+        let app = "image: IMAGE:1.0.0 # {\"$imagepolicy\": \"NS:app\"}\n";
+        let s = Setup::new(prefix, tags, &[("app.yaml", app)]).await;
+        s.http_source().await;
+        s.image_objects(range, "").await;
+        s
+    }
+
     /// A v1 ImageRepository and ImagePolicy `app` (semver `range`), with extra metadata lines (labels).
     async fn image_objects(&self, range: &str, meta: &str) {
         let ns = &self.ns;
@@ -763,11 +773,8 @@ async fn ssh_remote_with_known_hosts_and_a_signed_commit() {
 
 #[tokio::test]
 async fn bad_specs_stall_with_clear_messages_and_push_nothing() {
-    let deployment = "image: IMAGE:1.0.0 # {\"$imagepolicy\": \"NS:app\"}\n";
-    let s = Setup::new("auto-bad", &["1.0.0", "2.0.0"], &[("app.yaml", deployment)]).await;
+    let s = Setup::with_app("auto-bad", &["1.0.0", "2.0.0"], ">=1.0.0").await;
     let seed = s.head("main");
-    s.http_source().await;
-    s.image_objects(">=1.0.0", "").await;
     s.wait_latest("2.0.0").await;
     let autos = s.api("ImageUpdateAutomation");
 
@@ -826,11 +833,8 @@ async fn bad_specs_stall_with_clear_messages_and_push_nothing() {
 
 #[tokio::test]
 async fn two_controllers_at_once_push_one_commit() {
-    let deployment = "image: IMAGE:1.0.0 # {\"$imagepolicy\": \"NS:app\"}\n";
-    let s = Setup::new("auto-two", &["1.0.0", "1.0.1"], &[("app.yaml", deployment)]).await;
+    let s = Setup::with_app("auto-two", &["1.0.0", "1.0.1"], "1.0.x").await;
     let seed = s.head("main");
-    s.http_source().await;
-    s.image_objects("1.0.x", "").await;
     s.wait_latest("1.0.1").await;
     let id = unique_name("two");
     let selector = format!("{DEDICATED}={id}");
@@ -1014,16 +1018,8 @@ async fn policy_selector_and_a_source_in_another_namespace() {
 
 #[tokio::test]
 async fn two_replicas_with_leader_election_push_once_and_the_standby_takes_over() {
-    let deployment = "image: IMAGE:1.0.0 # {\"$imagepolicy\": \"NS:app\"}\n";
-    let s = Setup::new(
-        "auto-lead",
-        &["1.0.0", "1.0.1"],
-        &[("app.yaml", deployment)],
-    )
-    .await;
+    let s = Setup::with_app("auto-lead", &["1.0.0", "1.0.1"], "1.0.x").await;
     let seed = s.head("main");
-    s.http_source().await;
-    s.image_objects("1.0.x", "").await;
     s.wait_latest("1.0.1").await;
     let id = unique_name("lead");
     let selector = format!("{DEDICATED}={id}");
