@@ -6,9 +6,14 @@ PORT_BASE ?= $(or $(TAGPILOT_PORT_BASE),17000)
 export TAGPILOT_PORT_BASE := $(PORT_BASE)
 export TAGPILOT_TESTINFRA_ENV ?= $(or $(TAGPILOT_TESTINFRA),/tmp/tagpilot-testinfra-$(PORT_BASE))/testinfra.env
 
-.PHONY: all build test test-unit lint fmt testinfra-up testinfra-down k8s-build bench bench-compare fuzz template-conformance crds scale-reflector clean
+.PHONY: demo all build test test-unit lint fmt testinfra-up testinfra-down k8s-build bench bench-compare fuzz template-conformance crds scale-reflector clean
 
 all: build
+
+## demo: Flux's image-update guide without a cluster: a loopback registry and git server, `tagpilot run --once`,
+##   and the commit it pushed
+demo:
+	bash hack/demo/demo.sh
 
 ## build: debug build of every crate
 build:

@@ -68,7 +68,7 @@ fn http_auth(git: &GitServer) -> GitAuth {
 }
 
 /// A new repository on the git server whose `main` holds `files`; returns its name.
-fn seed_repo(git: &GitServer, files: &[(&str, &str)]) -> String {
+pub fn seed_repo(git: &GitServer, files: &[(&str, &str)]) -> String {
     let name = unique_name("auto");
     git.create_repo(&name);
     let tmp = tempfile::tempdir().unwrap();
@@ -93,7 +93,7 @@ fn bare(git: &GitServer, name: &str) -> git2::Repository {
     git2::Repository::open_bare(git.repos_dir.join(format!("{name}.git"))).unwrap()
 }
 
-fn head(git: &GitServer, name: &str, branch: &str) -> Option<git2::Oid> {
+pub fn head(git: &GitServer, name: &str, branch: &str) -> Option<git2::Oid> {
     bare(git, name)
         .find_reference(&format!("refs/heads/{branch}"))
         .ok()
@@ -214,7 +214,7 @@ async fn http_source(client: &kube::Client, git: &GitServer, ns: &str, name: &st
     apply_yaml(client, &gitrepo_yaml(ns, name, &git.http_url(repo), name)).await;
 }
 
-const GUIDE_DEPLOYMENT: &str = r#"apiVersion: apps/v1
+pub const GUIDE_DEPLOYMENT: &str = r#"apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: podinfo
@@ -238,7 +238,7 @@ spec:
 "#;
 
 /// The guide's ImageUpdateAutomation (v1beta1), verbatim.
-const GUIDE_AUTOMATION: &str = r#"apiVersion: image.toolkit.fluxcd.io/v1beta1
+pub const GUIDE_AUTOMATION: &str = r#"apiVersion: image.toolkit.fluxcd.io/v1beta1
 kind: ImageUpdateAutomation
 metadata:
   name: flux-system

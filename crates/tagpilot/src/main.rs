@@ -23,6 +23,8 @@ enum Command {
     Update(commands::update::UpdateArgs),
     /// List the tags of an image repository (or a tag's digest), as an ImageRepository scan does.
     Scan(commands::scan::ScanArgs),
+    /// Run the whole image automation of some manifests without a cluster: scan, select, update, commit, push.
+    Run(commands::run::RunArgs),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +34,7 @@ fn main() -> ExitCode {
         Command::Policy(cmd) => cmd.run(),
         Command::Update(args) => args.run(),
         Command::Scan(args) => args.run(),
+        Command::Run(args) => args.run(),
     }
 }
 
