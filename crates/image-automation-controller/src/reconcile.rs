@@ -98,7 +98,12 @@ async fn apply(
             Ok(true) => {
                 ctx.metrics.ran(RunResult::Skipped, t0.elapsed());
                 log.debug("remote head and policies unchanged: nothing to do");
-                return succeed(auto, &api, ctx, status, conds, None, checked.interval).await;
+                // Nothing moved: a Ready message about the last push stays.
+                let keep = conditions::get(&conds, conditions::READY)
+                    .filter(|c| c.status == "True")
+                    .map(|c| c.message.clone());
+                let message = keep.unwrap_or_else(|| UP_TO_DATE.to_string());
+                return succeed(auto, &api, ctx, status, conds, &message, checked.interval).await;
             }
             Ok(false) => {}
             Err(e) => {
@@ -221,16 +226,10 @@ async fn apply(
         log.debug(UP_TO_DATE);
     }
     let pushed = outcome.pushed;
-    let action = succeed(
-        auto,
-        &api,
-        ctx,
-        status,
-        conds,
-        pushed.as_ref(),
-        checked.interval,
-    )
-    .await?;
+    let message = pushed
+        .as_ref()
+        .map_or_else(|| UP_TO_DATE.to_string(), |p| p.summary());
+    let action = succeed(auto, &api, ctx, status, conds, &message, checked.interval).await?;
     if let Some(p) = &pushed {
         ctx.events
             .publish(auto, false, reason::SUCCEEDED, &p.event_note())
@@ -246,12 +245,11 @@ async fn succeed(
     ctx: &Context,
     mut status: ImageUpdateAutomationStatus,
     mut conds: Vec<tagpilot_core::api::Condition>,
-    pushed: Option<&automation::PushedCommit>,
+    message: &str,
     interval: Duration,
 ) -> Result<Action, Error> {
     let generation = auto.metadata.generation;
-    let message = pushed.map_or_else(|| UP_TO_DATE.to_string(), |p| p.summary());
-    conditions::mark_ready(&mut conds, reason::SUCCEEDED, &message, generation);
+    conditions::mark_ready(&mut conds, reason::SUCCEEDED, message, generation);
     status.conditions = Some(conds);
     status.last_automation_run_time = Some(conditions::now_rfc3339());
     if let Some(req) = requested_at(&auto.metadata) {
