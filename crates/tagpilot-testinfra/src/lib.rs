@@ -103,6 +103,14 @@ impl Infra {
         kube::Client::try_from(config).expect("build a kube client")
     }
 
+    /// A port for an API server without the CRDs, for tests of what users see then: `up.sh apiserver bare
+    /// PORT`.
+    pub fn bare_apiserver_port(&self) -> u16 {
+        self.var("KUBE_BARE_API_PORT")
+            .parse()
+            .expect("KUBE_BARE_API_PORT is a port")
+    }
+
     /// A port for a second API server that a test starts (and kills) itself: `up.sh apiserver NAME PORT`.
     pub fn spare_apiserver_port(&self) -> u16 {
         self.var("KUBE_SPARE_API_PORT")

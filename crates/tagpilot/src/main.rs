@@ -4,7 +4,9 @@ mod commands;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+
+use commands::cluster::manage::{Action, ManageArgs};
 
 /// Flux-compatible image automation: scan registries, pick the latest tag by policy, update Git.
 #[derive(Debug, Parser)]
@@ -25,6 +27,23 @@ enum Command {
     Scan(commands::scan::ScanArgs),
     /// Run the whole image automation of some manifests without a cluster: scan, select, update, commit, push.
     Run(commands::run::RunArgs),
+    /// Create or update image objects on a cluster (`create image repository|policy|update`).
+    Create(commands::cluster::create::CreateArgs),
+    /// Show image objects (`get image repository|policy|update [NAME]`, `get images all`).
+    Get(commands::cluster::get::GetArgs),
+    /// Suspend an image object's reconciliation.
+    Suspend(ManageArgs),
+    /// Resume a suspended image object and wait for it to be Ready.
+    Resume(ManageArgs),
+    /// Ask an image repository or update automation to reconcile now, and wait until it has.
+    Reconcile(ManageArgs),
+    /// Delete an image object.
+    Delete(ManageArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
@@ -35,6 +54,21 @@ fn main() -> ExitCode {
         Command::Update(args) => args.run(),
         Command::Scan(args) => args.run(),
         Command::Run(args) => args.run(),
+        Command::Create(args) => args.run(),
+        Command::Get(args) => args.run(),
+        Command::Suspend(args) => args.run(Action::Suspend),
+        Command::Resume(args) => args.run(Action::Resume),
+        Command::Reconcile(args) => args.run(Action::Reconcile),
+        Command::Delete(args) => args.run(Action::Delete),
+        Command::Completion { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "tagpilot",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
     }
 }
 

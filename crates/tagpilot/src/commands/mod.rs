@@ -1,5 +1,6 @@
 //! One module per command group.
 
+pub mod cluster;
 pub mod policy;
 pub mod run;
 pub mod scan;

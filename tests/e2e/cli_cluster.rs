@@ -1,0 +1,267 @@
+//! The Flux-style commands of `tagpilot` on the real API server (with the shared image-reflector-controller):
+//! the guide's `create image repository|policy` (applied and exported), `get` tables and `-o json`,
+//! `suspend`/`resume`, `reconcile` waiting for the scan, `delete` with its confirmation, and the errors for a
+//! missing object and a cluster without the CRDs.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tagpilot_testinfra::{Flavour, Infra, binary_path, unique_name};
+
+use crate::kube_support::namespace;
+
+/// Runs `tagpilot` with `args` against the cluster of `kubeconfig`, with `stdin`; returns (code, stdout,
+/// stderr).
+fn tagpilot(kubeconfig: &Path, args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut child = Command::new(binary_path("tagpilot"))
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run tagpilot");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[tokio::test]
+async fn the_guides_image_commands_work_on_a_cluster() {
+    crate::reflector::shared_controller();
+    let infra = Infra::get();
+    let client = infra.kube_client().await;
+    let kc = infra.kubeconfig_path();
+    let ns = unique_name("cli");
+    namespace(&client, &ns, &[]).await;
+    let reg = infra.registry(Flavour::Plain);
+    let repo_path = format!("{ns}/podinfo");
+    let image = reg.image(&repo_path);
+    reg.push_tags(&repo_path, &["5.0.0", "5.0.1", "5.0.2", "5.0.3", "5.1.0"])
+        .await
+        .unwrap();
+    let run = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["-n", &ns]);
+        tagpilot(&kc, &all, "")
+    };
+
+    // --export prints the guide's YAML; no cluster is needed for it.
+    let image_flag = format!("--image={image}");
+    let (code, out, _) = run(&[
+        "create",
+        "image",
+        "repository",
+        "podinfo",
+        &image_flag,
+        "--interval=1h",
+        "--export",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        format!(
+            "---\napiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata:\n  name: podinfo\n  \
+             namespace: {ns}\nspec:\n  image: {image}\n  interval: 1h0m0s\n"
+        )
+    );
+
+    // Applied, the commands wait for Ready and say what was found.
+    let (code, _, err) = run(&[
+        "create",
+        "image",
+        "repository",
+        "podinfo",
+        &image_flag,
+        "--interval=1h",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("✔ ImageRepository reconciliation completed"),
+        "{err}"
+    );
+    assert!(err.contains("✔ fetched 5 tags"), "{err}");
+    let (code, _, err) = run(&[
+        "create",
+        "image",
+        "policy",
+        "podinfo",
+        "--image-ref=podinfo",
+        "--select-semver=5.0.x",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains(&format!("✔ selected: {image}:5.0.3")), "{err}");
+    assert!(
+        !err.contains('\r'),
+        "no spinner without a terminal: {err:?}"
+    );
+
+    // Tables as Flux's.
+    let (code, out, _) = run(&["get", "image", "repository"]);
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("NAME   \tLAST SCAN"), "{out}");
+    assert!(lines[0].ends_with("SUSPENDED\tREADY\tMESSAGE"), "{out}");
+    assert!(lines[1].starts_with("podinfo\t"), "{out}");
+    assert!(
+        lines[1].contains("\tFalse    \tTrue \tsuccessful scan: found 5 tags"),
+        "{out}"
+    );
+    let (_, out, _) = run(&["get", "image", "policy", "podinfo", "-o", "json"]);
+    let p: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(p["status"]["latestRef"]["tag"], "5.0.3");
+    assert!(p["metadata"]["managedFields"].is_null());
+    let (_, out, _) = tagpilot(&kc, &["get", "images", "all", "-A"], "");
+    assert!(out.contains("NAMESPACE"), "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with(&ns)
+            && l.contains("imagepolicy/podinfo ")
+            && l.contains(&format!("\t{image}:5.0.3"))),
+        "{out}"
+    );
+
+    // Suspend, a refused reconcile, resume.
+    let (code, _, err) = run(&["suspend", "image", "repository", "podinfo"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = run(&["get", "image", "repository"]);
+    assert!(
+        out.lines().nth(1).unwrap().contains("\tTrue     \t"),
+        "SUSPENDED True: {out}"
+    );
+    let (code, _, err) = run(&["reconcile", "image", "repository", "podinfo"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(&format!(
+            "resume the suspended ImageRepository '{ns}/podinfo' first"
+        )),
+        "{err}"
+    );
+    let (code, _, err) = run(&["resume", "image", "repository", "podinfo"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("✔ ImageRepository reconciliation completed"),
+        "{err}"
+    );
+
+    // A new tag: reconcile waits for the scan; the policy follows.
+    reg.push_tags(&repo_path, &["5.0.4"]).await.unwrap();
+    let (code, _, err) = run(&["reconcile", "image", "repository", "podinfo"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("successful scan: found 6 tags"), "{err}");
+    let t0 = Instant::now();
+    loop {
+        let (_, out, _) = run(&["get", "image", "policy"]);
+        if out.contains(&format!("{image}:5.0.4")) {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "{out}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Delete asks first.
+    let (code, _, err) = tagpilot(
+        &kc,
+        &["delete", "image", "policy", "podinfo", "-n", &ns],
+        "n\n",
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("Are you sure you want to delete this image policy? [y/N]"),
+        "{err}"
+    );
+    assert!(err.contains("aborting"), "{err}");
+    let (code, _, err) = run(&["delete", "image", "policy", "podinfo", "-s"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(&["get", "image", "policy", "podinfo"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(&format!("ImagePolicy '{ns}/podinfo' not found")),
+        "{err}"
+    );
+    let (code, _, err) = run(&[
+        "create",
+        "image",
+        "policy",
+        "bad",
+        "--image-ref=podinfo",
+        "--select-semver=1.x.x.x!",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("spec.policy.semver.range \"1.x.x.x!\""),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_cluster_without_the_crds_is_told_how_to_install_them() {
+    let infra = Infra::get();
+    let port = infra.bare_apiserver_port();
+    let out = Command::new("bash")
+        .arg(infra.scripts_dir().join("up.sh"))
+        .args(["apiserver", "bare", &port.to_string()])
+        .output()
+        .expect("run up.sh apiserver");
+    assert!(
+        out.status.success(),
+        "up.sh apiserver: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kc = infra
+        .path("TAGPILOT_TESTINFRA")
+        .join("k8s-bare")
+        .join("kubeconfig");
+    let (code, _, err) = tagpilot(&kc, &["get", "image", "repository", "-n", "default"], "");
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(
+            "the ImageRepository API (image.toolkit.fluxcd.io/v1) is not installed on this cluster"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("kubectl apply -k config/crd"), "{err}");
+    let (code, _, err) = tagpilot(
+        &kc,
+        &["suspend", "image", "update", "x", "-n", "default"],
+        "",
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("is not installed on this cluster"), "{err}");
+}
+
+#[test]
+fn version_and_shell_completion() {
+    let out = Command::new(binary_path("tagpilot"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("tagpilot {}", env!("CARGO_PKG_VERSION"))
+    );
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(binary_path("tagpilot"))
+            .args(["completion", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(script.contains("tagpilot"), "{shell}");
+        assert!(
+            script.contains("reconcile"),
+            "{shell}: subcommands completed"
+        );
+    }
+}
