@@ -124,12 +124,12 @@ async fn wait_head_change(
 }
 
 /// A commit: author name and e-mail, message, and the changed lines (`-old`/`+new`) per file.
-struct CommitFacts {
-    author: (String, String),
-    message: String,
-    parents: Vec<git2::Oid>,
-    changes: BTreeMap<String, Vec<String>>,
-    signature: Option<String>,
+pub struct CommitFacts {
+    pub author: (String, String),
+    pub message: String,
+    pub parents: Vec<git2::Oid>,
+    pub changes: BTreeMap<String, Vec<String>>,
+    pub signature: Option<String>,
 }
 
 fn commit_facts(git: &GitServer, name: &str, id: git2::Oid) -> CommitFacts {
@@ -447,18 +447,18 @@ async fn flux_guide_end_to_end_new_tags_become_commits() {
 }
 
 /// A namespace, a git repository seeded with files and an image repository with tags, for one test.
-struct Setup {
-    client: kube::Client,
-    git: GitServer,
-    reg: tagpilot_testinfra::Registry,
-    ns: String,
-    repo: String,
-    repo_path: String,
-    image: String,
+pub struct Setup {
+    pub client: kube::Client,
+    pub git: GitServer,
+    pub reg: tagpilot_testinfra::Registry,
+    pub ns: String,
+    pub repo: String,
+    pub repo_path: String,
+    pub image: String,
 }
 
 impl Setup {
-    async fn new(prefix: &str, tags: &[&str], files: &[(&str, &str)]) -> Setup {
+    pub async fn new(prefix: &str, tags: &[&str], files: &[(&str, &str)]) -> Setup {
         let client = client().await;
         let git = Infra::get().git();
         let reg = Infra::get().registry(Flavour::Plain);
@@ -489,16 +489,16 @@ impl Setup {
 
     /// A setup whose repository holds `app.yaml` with one marked image (`NS:app`, at 1.0.0), read through the
     /// GitRepository `src` over HTTP, with the ImageRepository and ImagePolicy `app` (semver `range`).
-    async fn with_app(prefix: &str, tags: &[&str], range: &str) -> Setup {
+    pub async fn with_app(prefix: &str, tags: &[&str], range: &str, meta: &str) -> Setup {
         let app = "image: IMAGE:1.0.0 # {\"$imagepolicy\": \"NS:app\"}\n";
         let s = Setup::new(prefix, tags, &[("app.yaml", app)]).await;
         s.http_source().await;
-        s.image_objects(range, "").await;
+        s.image_objects(range, meta).await;
         s
     }
 
     /// A v1 ImageRepository and ImagePolicy `app` (semver `range`), with extra metadata lines (labels).
-    async fn image_objects(&self, range: &str, meta: &str) {
+    pub async fn image_objects(&self, range: &str, meta: &str) {
         let ns = &self.ns;
         let image = &self.image;
         apply_yaml(
@@ -514,7 +514,7 @@ impl Setup {
     }
 
     /// A v1 ImageUpdateAutomation `name` on the GitRepository `src`, with `spec` lines appended.
-    async fn automation(&self, name: &str, meta: &str, spec: &str) {
+    pub async fn automation(&self, name: &str, meta: &str, spec: &str) {
         let ns = &self.ns;
         apply_yaml(
             &self.client,
@@ -527,33 +527,33 @@ impl Setup {
         .await;
     }
 
-    async fn http_source(&self) {
+    pub async fn http_source(&self) {
         http_source(&self.client, &self.git, &self.ns, "src", &self.repo).await;
     }
 
-    fn api(&self, kind: &str) -> Api<DynamicObject> {
+    pub fn api(&self, kind: &str) -> Api<DynamicObject> {
         image_api(&self.client, &self.ns, "v1", kind)
     }
 
-    fn head(&self, branch: &str) -> Option<git2::Oid> {
+    pub fn head(&self, branch: &str) -> Option<git2::Oid> {
         head(&self.git, &self.repo, branch)
     }
 
-    async fn next_commit(&self, from: Option<git2::Oid>) -> (git2::Oid, Duration) {
+    pub async fn next_commit(&self, from: Option<git2::Oid>) -> (git2::Oid, Duration) {
         wait_head_change(&self.git, &self.repo, "main", from, Duration::from_secs(60)).await
     }
 
-    fn facts(&self, id: git2::Oid) -> CommitFacts {
+    pub fn facts(&self, id: git2::Oid) -> CommitFacts {
         commit_facts(&self.git, &self.repo, id)
     }
 
     /// Pushes a tag and asks the ImageRepository to scan now.
-    async fn new_tag(&self, tag: &str) {
+    pub async fn new_tag(&self, tag: &str) {
         self.reg.push_tags(&self.repo_path, &[tag]).await.unwrap();
         request_reconcile(&self.api("ImageRepository"), "app").await;
     }
 
-    async fn wait_latest(&self, tag: &str) {
+    pub async fn wait_latest(&self, tag: &str) {
         wait_for(
             &self.api("ImagePolicy"),
             "app",
@@ -565,7 +565,7 @@ impl Setup {
     }
 }
 
-const AUTHOR: &str = "  git:\n    commit:\n      author:\n        name: fluxcdbot\n        email: fluxcdbot@users.noreply.github.com\n";
+pub const AUTHOR: &str = "  git:\n    commit:\n      author:\n        name: fluxcdbot\n        email: fluxcdbot@users.noreply.github.com\n";
 
 const HELM_RELEASE: &str = r#"apiVersion: helm.toolkit.fluxcd.io/v2
 kind: HelmRelease
@@ -773,7 +773,7 @@ async fn ssh_remote_with_known_hosts_and_a_signed_commit() {
 
 #[tokio::test]
 async fn bad_specs_stall_with_clear_messages_and_push_nothing() {
-    let s = Setup::with_app("auto-bad", &["1.0.0", "2.0.0"], ">=1.0.0").await;
+    let s = Setup::with_app("auto-bad", &["1.0.0", "2.0.0"], ">=1.0.0", "").await;
     let seed = s.head("main");
     s.wait_latest("2.0.0").await;
     let autos = s.api("ImageUpdateAutomation");
@@ -833,7 +833,7 @@ async fn bad_specs_stall_with_clear_messages_and_push_nothing() {
 
 #[tokio::test]
 async fn two_controllers_at_once_push_one_commit() {
-    let s = Setup::with_app("auto-two", &["1.0.0", "1.0.1"], "1.0.x").await;
+    let s = Setup::with_app("auto-two", &["1.0.0", "1.0.1"], "1.0.x", "").await;
     let seed = s.head("main");
     s.wait_latest("1.0.1").await;
     let id = unique_name("two");
@@ -1018,7 +1018,7 @@ async fn policy_selector_and_a_source_in_another_namespace() {
 
 #[tokio::test]
 async fn two_replicas_with_leader_election_push_once_and_the_standby_takes_over() {
-    let s = Setup::with_app("auto-lead", &["1.0.0", "1.0.1"], "1.0.x").await;
+    let s = Setup::with_app("auto-lead", &["1.0.0", "1.0.1"], "1.0.x", "").await;
     let seed = s.head("main");
     s.wait_latest("1.0.1").await;
     let id = unique_name("lead");

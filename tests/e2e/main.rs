@@ -6,6 +6,7 @@ mod cli_cluster;
 mod cli_run;
 mod git_source;
 mod infra_smoke;
+mod install;
 mod kube_support;
 mod reflector;
 mod registry;

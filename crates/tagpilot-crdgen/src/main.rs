@@ -1,12 +1,13 @@
-//! `cargo run -p tagpilot-crdgen`: writes the CRDs generated from `tagpilot-core`'s API types into
-//! `config/crd/` (or into the directory given as the only argument, which stands for the repository root).
+//! `cargo run -p tagpilot-crdgen`: writes the CRDs generated from `tagpilot-core`'s API types into `config/crd/`,
+//! and the install manifests into `config/rbac`, `config/manager` and `config/default` (or under the directory
+//! given as the only argument, which stands for the repository root).
 //! `--check` writes nothing and fails when a checked-in file differs.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use tagpilot_core::api::crd;
+use tagpilot_core::api::{crd, install};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -37,8 +38,15 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// Every generated file: the CRDs and the install manifests.
+fn generated() -> Vec<crd::CrdFile> {
+    let mut files = crd::files();
+    files.extend(install::files());
+    files
+}
+
 fn write(root: &Path) -> anyhow::Result<Vec<String>> {
-    for f in crd::files() {
+    for f in generated() {
         let path = root.join(&f.path);
         std::fs::create_dir_all(path.parent().expect("a file path has a parent"))
             .with_context(|| format!("create the directory of {}", path.display()))?;
@@ -50,7 +58,7 @@ fn write(root: &Path) -> anyhow::Result<Vec<String>> {
 
 /// The generated files whose checked-in copy is missing or differs.
 fn stale(root: &Path) -> anyhow::Result<Vec<String>> {
-    Ok(crd::files()
+    Ok(generated()
         .into_iter()
         .filter(|f| std::fs::read_to_string(root.join(&f.path)).ok().as_deref() != Some(&f.yaml))
         .map(|f| f.path)
@@ -72,12 +80,12 @@ mod tests {
 
     #[test]
     fn no_unknown_files_in_the_crd_directory() {
-        let generated: Vec<PathBuf> = crd::files()
+        let generated: Vec<PathBuf> = generated()
             .iter()
             .map(|f| repo_root().join(&f.path))
             .collect();
         let mut found = Vec::new();
-        let mut dirs = vec![repo_root().join(crd::CRD_DIR)];
+        let mut dirs = vec![repo_root().join("config")];
         while let Some(d) = dirs.pop() {
             for e in std::fs::read_dir(&d).unwrap() {
                 let p = e.unwrap().path();

@@ -39,6 +39,12 @@ enum Command {
     Reconcile(ManageArgs),
     /// Delete an image object.
     Delete(ManageArgs),
+    /// Install the controllers (CRDs, RBAC, Deployments, Services) on a cluster, or print them (`--export`).
+    Install(commands::install::InstallArgs),
+    /// Remove the controllers from a cluster (the CRDs only with `--crds`).
+    Uninstall(commands::install::UninstallArgs),
+    /// Commit the controllers' manifests into a repository that Flux syncs (`bootstrap git`).
+    Bootstrap(commands::install::BootstrapArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion {
         /// The shell.
@@ -60,6 +66,9 @@ fn main() -> ExitCode {
         Command::Resume(args) => args.run(Action::Resume),
         Command::Reconcile(args) => args.run(Action::Reconcile),
         Command::Delete(args) => args.run(Action::Delete),
+        Command::Install(args) => args.run(),
+        Command::Uninstall(args) => args.run(),
+        Command::Bootstrap(args) => args.run(),
         Command::Completion { shell } => {
             clap_complete::generate(
                 shell,

@@ -15,6 +15,7 @@ mod git_repository;
 mod image_policy;
 mod image_repository;
 mod image_update_automation;
+pub mod install;
 
 use std::collections::BTreeMap;
 
