@@ -3,6 +3,10 @@
 # Used by up.sh, k8s-build.sh and .ci/run; safe to run by hand (root, Debian/Ubuntu).
 set -euo pipefail
 PKGS=(etcd-server openssl curl jq docker-registry skopeo apache2-utils lighttpd lighttpd-mod-openssl openssh-server git python3)
+# kubectl (install and RBAC tests, kustomize builds) from Debian unless one is already on the PATH; tmux (terminal
+# output tests).
+command -v kubectl >/dev/null 2>&1 || PKGS+=(kubernetes-client)
+PKGS+=(tmux)
 case "${1:-}" in
   --build) PKGS+=(dpkg-dev golang-go rsync golang-github-modern-go-reflect2-dev) ;;
   --templates) PKGS+=(golang-go golang-github-masterminds-sprig-dev) ;;

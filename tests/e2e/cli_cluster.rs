@@ -265,3 +265,74 @@ fn version_and_shell_completion() {
         );
     }
 }
+
+/// The screen of a tmux session.
+fn screen(session: &str) -> String {
+    let out = Command::new("tmux")
+        .args(["capture-pane", "-p", "-t", session])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[tokio::test]
+async fn the_spinner_is_readable_in_a_terminal_and_gone_when_done() {
+    crate::reflector::shared_controller();
+    let infra = Infra::get();
+    let client = infra.kube_client().await;
+    let ns = unique_name("cli-tty");
+    namespace(&client, &ns, &[]).await;
+    let session = unique_name("tagpilot-tty");
+    // A registry that refuses: the wait runs into its timeout, drawing the spinner meanwhile.
+    let command = format!(
+        "{} create image repository dead --image=127.0.0.1:1/nothing/here -n {ns} --kubeconfig {} --timeout 4s; echo EXIT=$?; sleep 60",
+        binary_path("tagpilot").display(),
+        infra.kubeconfig_path().display()
+    );
+    let ok = Command::new("tmux")
+        .args([
+            "new-session",
+            "-d",
+            "-x",
+            "160",
+            "-y",
+            "20",
+            "-s",
+            &session,
+            &command,
+        ])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let t0 = Instant::now();
+    let mut seen_spinner = false;
+    let final_screen = loop {
+        let s = screen(&session);
+        if s.contains("waiting for ImageRepository reconciliation (") {
+            seen_spinner = true;
+        }
+        if s.contains("EXIT=") {
+            break s;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "{s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let _ = Command::new("tmux")
+        .args(["kill-session", "-t", &session])
+        .status();
+    assert!(seen_spinner, "a spinner line while waiting");
+    assert!(final_screen.contains("EXIT=1"), "{final_screen}");
+    assert!(
+        final_screen.contains("✗ timed out after 4s waiting for ImageRepository reconciliation"),
+        "{final_screen}"
+    );
+    assert!(
+        !final_screen.contains("reconciliation ("),
+        "the spinner line is cleared: {final_screen}"
+    );
+    let lines: Vec<&str> = final_screen
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(lines[0], "✚ generating ImageRepository", "{final_screen}");
+}

@@ -398,6 +398,32 @@ mod tests {
     }
 
     #[test]
+    fn exports_the_guides_update_automation() {
+        assert_eq!(
+            export(&[
+                "image",
+                "update",
+                "flux-system",
+                "--interval=30m",
+                "--git-repo-ref=flux-system",
+                "--git-repo-path=./clusters/my-cluster",
+                "--checkout-branch=main",
+                "--push-branch=main",
+                "--author-name=fluxcdbot",
+                "--author-email=fluxcdbot@users.noreply.github.com",
+                "--commit-template={{range .Changed.Changes}}{{print .OldValue}} -> {{println .NewValue}}{{end}}",
+                "--export",
+            ]),
+            "---\napiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageUpdateAutomation\nmetadata:\n  name: flux-system\n  \
+             namespace: flux-system\nspec:\n  git:\n    checkout:\n      ref:\n        branch: main\n    commit:\n      \
+             author:\n        email: fluxcdbot@users.noreply.github.com\n        name: fluxcdbot\n      \
+             messageTemplate: '{{range .Changed.Changes}}{{print .OldValue}} -> {{println .NewValue}}{{end}}'\n    \
+             push:\n      branch: main\n  interval: 30m0s\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n  \
+             update:\n    path: ./clusters/my-cluster\n    strategy: Setters\n"
+        );
+    }
+
+    #[test]
     fn bad_flags_are_refused_before_any_request() {
         let cli = Cli::try_parse_from([
             "create",
