@@ -6,7 +6,7 @@ PORT_BASE ?= $(or $(TAGPILOT_PORT_BASE),17000)
 export TAGPILOT_PORT_BASE := $(PORT_BASE)
 export TAGPILOT_TESTINFRA_ENV ?= $(or $(TAGPILOT_TESTINFRA),/tmp/tagpilot-testinfra-$(PORT_BASE))/testinfra.env
 
-.PHONY: demo demo-cluster all build test test-unit lint fmt testinfra-up testinfra-down k8s-build bench bench-compare fuzz template-conformance crds scale-reflector clean
+.PHONY: demo demo-cluster image-rootfs all build test test-unit lint fmt testinfra-up testinfra-down k8s-build bench bench-compare fuzz template-conformance crds scale-reflector clean
 
 all: build
 
@@ -18,6 +18,11 @@ demo:
 ## demo-cluster: the same on the local kube-apiserver with both controllers running (`tagpilot get images all -A`)
 demo-cluster:
 	bash hack/demo/demo-cluster.sh
+
+## image-rootfs: the container image's root filesystem (what the Dockerfile's build stage makes) in
+##   target/image-rootfs, from a release build
+image-rootfs:
+	bash hack/image/rootfs.sh target/image-rootfs --profile release
 
 ## build: debug build of every crate
 build:

@@ -5,6 +5,7 @@ mod automation;
 mod cli_cluster;
 mod cli_run;
 mod git_source;
+mod image;
 mod infra_smoke;
 mod install;
 mod kube_support;
