@@ -2,6 +2,7 @@
 //! One test binary, so the servers and the build are shared by every test.
 
 mod automation;
+mod chart;
 mod cli_cluster;
 mod cli_run;
 mod git_source;

@@ -42,6 +42,7 @@ fn repo_root() -> PathBuf {
 fn generated() -> Vec<crd::CrdFile> {
     let mut files = crd::files();
     files.extend(install::files());
+    files.push(install::chart_crds_file());
     files
 }
 

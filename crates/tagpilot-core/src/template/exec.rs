@@ -40,9 +40,19 @@ enum At<'a> {
     Template(usize, &'a str, Option<&'a Pipe>),
 }
 
-/// Executes `name`'s body of `tree` with `data` as dot.
-pub fn execute(tree: &Tree, root_name: &str, data: &Value) -> Result<String, ExecError> {
+/// The functions Helm adds to text/template that a chart of this project may use (with [`execute`]'s
+/// `helm`).
+pub const HELM_FUNCTIONS: &[&str] = &["include", "toYaml", "required"];
+
+/// Executes `name`'s body of `tree` with `data` as dot; `helm` enables [`HELM_FUNCTIONS`].
+pub fn execute(
+    tree: &Tree,
+    root_name: &str,
+    data: &Value,
+    helm: bool,
+) -> Result<String, ExecError> {
     let mut st = State {
+        helm,
         tree,
         out: String::new(),
         vars: vec![("$".into(), data.clone())],
@@ -60,6 +70,7 @@ pub fn execute(tree: &Tree, root_name: &str, data: &Value) -> Result<String, Exe
 }
 
 struct State<'a> {
+    helm: bool,
     tree: &'a Tree,
     out: String,
     vars: Vec<(String, Value)>,
@@ -388,10 +399,80 @@ impl<'a> State<'a> {
         args: &'a [Operand],
         final_: Option<Value>,
     ) -> Res<Value> {
+        if self.helm && HELM_FUNCTIONS.contains(&name) {
+            return self.eval_helm(dot, name, args, final_);
+        }
         let Some(func) = lookup(name) else {
             return self.err(format!("{name:?} is not a defined function"));
         };
         self.eval_call(dot, func, cmd, name, args, final_)
+    }
+
+    /// Helm's `include NAME DATA` (a defined template rendered to a string), `toYaml V` (sorted keys, no
+    /// trailing newline) and `required MESSAGE V` (fails with MESSAGE when V is nil or empty).
+    fn eval_helm(
+        &mut self,
+        dot: &Value,
+        name: &str,
+        args: &'a [Operand],
+        final_: Option<Value>,
+    ) -> Res<Value> {
+        let mut argv = Vec::with_capacity(args.len() + 1);
+        for arg in args {
+            argv.push(self.eval_arg(dot, Param::Any, arg)?);
+        }
+        argv.extend(final_);
+        let want = if name == "toYaml" { 1 } else { 2 };
+        if argv.len() != want {
+            return self.err(format!(
+                "wrong number of args for {name}: want {want} got {}",
+                argv.len()
+            ));
+        }
+        match name {
+            "include" => {
+                let template = argv[0].as_str().unwrap_or_default().to_string();
+                let Some(body) = self.tree.defs.get(&template) else {
+                    return self.err(format!(
+                        "error calling include: template {template:?} not defined"
+                    ));
+                };
+                if self.depth >= MAX_DEPTH {
+                    return self.err(format!("exceeded maximum template depth ({MAX_DEPTH})"));
+                }
+                let data = argv[1].clone();
+                let saved_out = std::mem::take(&mut self.out);
+                let saved_vars =
+                    std::mem::replace(&mut self.vars, vec![("$".into(), data.clone())]);
+                let saved_name = std::mem::replace(&mut self.name, template);
+                self.depth += 1;
+                let r = self.walk_list(&data, body);
+                self.depth -= 1;
+                self.vars = saved_vars;
+                self.name = saved_name;
+                let text = std::mem::replace(&mut self.out, saved_out);
+                r?;
+                Ok(Value::str(&text))
+            }
+            "toYaml" => {
+                let json = super::funcs::to_json_value(&argv[0]);
+                match yaml_serde::to_string(&json) {
+                    Ok(y) => Ok(Value::str(y.trim_end_matches('\n'))),
+                    Err(e) => self.err(format!("error calling toYaml: {e}")),
+                }
+            }
+            _ => {
+                let empty = match &argv[1] {
+                    Value::Nil => true,
+                    v => v.as_str() == Some(""),
+                };
+                if empty {
+                    let message = argv[0].as_str().unwrap_or_default().to_string();
+                    return self.err(format!("error calling required: {message}"));
+                }
+                Ok(argv[1].clone())
+            }
+        }
     }
 
     fn eval_call(

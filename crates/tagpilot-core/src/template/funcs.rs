@@ -885,6 +885,11 @@ fn from_json_float(j: &serde_json::Value) -> Value {
 }
 
 /// Go's `encoding/json` encoding (`html`: escape `<`, `>`, `&`; `indent`: `MarshalIndent` with two spaces).
+/// A value as JSON (as `toJson` writes it), for Helm's `toYaml`.
+pub fn to_json_value(v: &Value) -> serde_json::Value {
+    serde_json::from_str(&to_json(v, false, None)).unwrap_or(serde_json::Value::Null)
+}
+
 fn to_json(v: &Value, html: bool, indent: Option<usize>) -> String {
     let mut out = String::new();
     write_json(&mut out, v, html, indent);

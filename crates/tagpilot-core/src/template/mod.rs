@@ -70,6 +70,7 @@ pub struct Template {
     name: String,
     text: String,
     tree: parse::Tree,
+    helm: bool,
 }
 
 fn line_col(text: &str, pos: usize) -> (usize, usize) {
@@ -86,7 +87,19 @@ fn line_col(text: &str, pos: usize) -> (usize, usize) {
 impl Template {
     /// Parses `text` as the template `name`.
     pub fn parse(name: &str, text: &str) -> Result<Template, TemplateError> {
-        let tree = parse::parse(text, &|f| funcs::lookup(f).is_some()).map_err(|e| {
+        Template::parse_dialect(name, text, false)
+    }
+
+    /// Parses `text` in Helm's dialect: text/template and sprig plus Helm's `include`, `toYaml` and `required`
+    /// (what this project's chart uses; rendering it in tests needs no Helm).
+    pub fn parse_helm(name: &str, text: &str) -> Result<Template, TemplateError> {
+        Template::parse_dialect(name, text, true)
+    }
+
+    fn parse_dialect(name: &str, text: &str, helm: bool) -> Result<Template, TemplateError> {
+        let known =
+            |f: &str| funcs::lookup(f).is_some() || (helm && exec::HELM_FUNCTIONS.contains(&f));
+        let tree = parse::parse(text, &known).map_err(|e| {
             let (line, col) = line_col(text, e.pos);
             TemplateError::Parse {
                 name: name.to_string(),
@@ -99,6 +112,7 @@ impl Template {
             name: name.to_string(),
             text: text.to_string(),
             tree,
+            helm,
         })
     }
 
@@ -109,7 +123,7 @@ impl Template {
 
     /// Renders the template with `data` as dot.
     pub fn execute(&self, data: &Value) -> Result<String, TemplateError> {
-        exec::execute(&self.tree, &self.name, data).map_err(|e| {
+        exec::execute(&self.tree, &self.name, data, self.helm).map_err(|e| {
             let (line, col) = line_col(&self.text, e.pos);
             let context = if e.context.chars().count() > 20 {
                 format!("{}...", e.context.chars().take(20).collect::<String>())

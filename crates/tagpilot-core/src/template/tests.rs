@@ -117,3 +117,31 @@ fn must_variants() {
     assert!(render("{{ mustFromJson \"{\" }}", "{}").contains("error calling mustFromJson"));
     assert_eq!(render("{{ fromJson \"{\" }}", "{}"), "map[]");
 }
+
+#[test]
+fn helm_dialect_include_to_yaml_required() {
+    let text = r#"{{- define "labels" -}}
+app: {{ .name }}
+{{- end -}}
+metadata:
+  labels:
+    {{- include "labels" .Values | nindent 4 }}
+  annotations:
+    {{- toYaml .Values.annotations | nindent 4 }}
+image: {{ required "image.repository is required" .Values.image.repository }}"#;
+    let t = Template::parse_helm("chart", text).unwrap();
+    let data = Value::from_json(&serde_json::json!({
+        "Values": {"name": "x", "annotations": {"b": "2", "a": "one"}, "image": {"repository": "r"}}
+    }));
+    assert_eq!(
+        t.execute(&data).unwrap(),
+        "metadata:\n  labels:\n    app: x\n  annotations:\n    a: one\n    b: '2'\nimage: r"
+    );
+    let missing = Value::from_json(&serde_json::json!({
+        "Values": {"name": "x", "annotations": {}, "image": {}}
+    }));
+    let e = t.execute(&missing).unwrap_err().to_string();
+    assert!(e.contains("image.repository is required"), "{e}");
+    // Not functions outside Helm's dialect.
+    assert!(Template::parse("msg", "{{ include \"x\" . }}").is_err());
+}
