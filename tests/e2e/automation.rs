@@ -21,7 +21,7 @@ use crate::kube_support::*;
 
 const DEDICATED: &str = "tagpilot.test/dedicated";
 
-fn start_controller(label: &str, args: &[&str]) -> ControllerProcess {
+pub fn start_controller(label: &str, args: &[&str]) -> ControllerProcess {
     let dir = Infra::get()
         .path("TAGPILOT_TESTINFRA")
         .join(format!("automation-{}-{label}", std::process::id()));

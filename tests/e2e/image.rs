@@ -110,4 +110,7 @@ async fn the_controllers_run_from_the_image_rootfs_as_nobody() {
     let stored = std::fs::read_dir(rootfs.join("data")).unwrap().count();
     assert!(stored > 0, "tags stored under /data");
     let _ = std::fs::remove_dir_all(&rootfs);
+    for b in ["image-reflector-controller", "image-automation-controller"] {
+        let _ = std::fs::remove_file(rootfs.with_extension(format!("{b}.sh")));
+    }
 }

@@ -137,6 +137,14 @@ pub async fn apply_yaml(client: &kube::Client, text: &str) {
         let api = match group {
             "image.toolkit.fluxcd.io" => image_api(client, &ns, version, &kind),
             "source.toolkit.fluxcd.io" => source_api(client, &ns),
+            "notification.toolkit.fluxcd.io" => dynamic_api(
+                client,
+                &ns,
+                "notification.toolkit.fluxcd.io",
+                version,
+                &kind,
+                "receivers",
+            ),
             "" => dynamic_api(
                 client,
                 &ns,

@@ -10,5 +10,6 @@ mod image;
 mod infra_smoke;
 mod install;
 mod kube_support;
+mod receiver;
 mod reflector;
 mod registry;

@@ -66,7 +66,12 @@ pub fn shared_controller() -> &'static ControllerProcess {
         start_controller(
             &Infra::get().kubeconfig_path(),
             "shared",
-            &["--watch-label-selector", &format!("!{DEDICATED}")],
+            &[
+                "--watch-label-selector",
+                &format!("!{DEDICATED}"),
+                "--receiver-addr",
+                "127.0.0.1:0",
+            ],
         )
     })
 }

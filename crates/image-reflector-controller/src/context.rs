@@ -36,6 +36,8 @@ pub struct Context {
     pub options: Options,
     /// Retry delays after failures.
     pub backoff: Backoff,
+    /// The webhook receivers' index, when `--receiver-addr` serves them.
+    pub receivers: Option<crate::receiver::Index>,
 }
 
 impl Context {
@@ -47,6 +49,7 @@ impl Context {
         metrics: Arc<Metrics>,
         instance: String,
         options: Options,
+        receivers: Option<crate::receiver::Index>,
     ) -> Context {
         Context {
             events: Events::new(client.clone(), MANAGER, instance),
@@ -56,6 +59,7 @@ impl Context {
             metrics,
             options,
             backoff: Backoff::default(),
+            receivers,
         }
     }
 }

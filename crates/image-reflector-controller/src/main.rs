@@ -7,16 +7,17 @@ mod context;
 mod error;
 mod metrics;
 mod policy;
+mod receiver;
 mod repository;
 
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use kube::Api;
 use kube::runtime::{Controller, controller};
-use tagpilot_core::api::{ImagePolicy, ImageRepository};
+use tagpilot_core::api::{ImagePolicy, ImageRepository, Receiver};
 use tagpilot_core::registry::RegistryClient;
 use tagpilot_core::tagstore::TagStore;
 
@@ -38,6 +39,9 @@ struct Args {
     /// Requests in flight per registry host, across all scans.
     #[arg(long, default_value_t = 8)]
     registry_concurrency: usize,
+    /// Serve Flux's webhook Receivers on this address (`:9292`); off when empty.
+    #[arg(long, default_value = "")]
+    receiver_addr: String,
 }
 
 #[tokio::main]
@@ -53,6 +57,7 @@ async fn main() -> anyhow::Result<()> {
         per_registry_concurrency: args.registry_concurrency,
         ..Default::default()
     });
+    let receivers = (!args.receiver_addr.is_empty()).then(receiver::Index::default);
     let ctx = Arc::new(Context::new(
         client.clone(),
         registry,
@@ -62,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
         Options {
             no_cross_namespace_refs: common.no_cross_namespace_refs,
         },
+        receivers.clone(),
     ));
 
     let repos: Api<ImageRepository> = common.api(&client, &started.runtime_namespace);
@@ -84,9 +90,32 @@ async fn main() -> anyhow::Result<()> {
         .shutdown_on_signal()
         .run(policy::reconcile, error_policy, ctx.clone())
         .for_each(|_| async {});
+    let receiver_controller = match &receivers {
+        Some(index) => {
+            let addr = ops::parse_addr("receiver-addr", &args.receiver_addr)?;
+            let bound = receiver::serve(
+                addr,
+                client.clone(),
+                ctx.events.clone(),
+                index.clone(),
+                common.no_cross_namespace_refs,
+            )
+            .await?;
+            tracing::info!(receiver = %bound, "serving webhook receivers");
+            let api: Api<Receiver> = common.api(&client, &started.runtime_namespace);
+            let (store, events) = cached(api, common.watcher_config());
+            Controller::for_stream(events, store)
+                .with_config(common.controller_config())
+                .shutdown_on_signal()
+                .run(receiver::reconcile, error_policy, ctx.clone())
+                .for_each(|_| async {})
+                .boxed()
+        }
+        None => futures::future::ready(()).boxed(),
+    };
     tracing::info!(storage = %args.storage_path.display(), "tag store opened");
     started.running(common.watch_all_namespaces);
-    tokio::join!(repo_controller, policy_controller);
+    tokio::join!(repo_controller, policy_controller, receiver_controller);
     started.stop().await;
     Ok(())
 }

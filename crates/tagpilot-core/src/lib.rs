@@ -7,6 +7,7 @@
 //! - [`automation`]: one run of an image update automation: clone, setters, message, commit, push.
 //! - [`message`]: commit messages from a template and the setters' result, in Flux's v1beta1 and v1 models.
 //! - [`policy`]: ImagePolicy selection (semver, alphabetical, numerical; filter and extract).
+//! - [`receiver`]: webhook receivers: the secret path and the verification of each registry's calls.
 //! - [`re2`]: Go RE2 regular-expression semantics for `filterTags` and `exclusionList`.
 //! - [`registry`]: tag listing and digests over the OCI distribution API, with auth, TLS, paging and retries.
 //! - [`setters`]: byte-preserving updates of the values marked `# {"$imagepolicy": ...}`.
@@ -18,6 +19,7 @@ pub mod git;
 pub mod message;
 pub mod policy;
 pub mod re2;
+pub mod receiver;
 pub mod registry;
 pub mod semver;
 pub mod setters;

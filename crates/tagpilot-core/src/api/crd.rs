@@ -7,7 +7,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
 };
 use kube::CustomResourceExt;
 
-use super::{GitRepository, ImagePolicy, ImageRepository, ImageUpdateAutomation};
+use super::{GitRepository, ImagePolicy, ImageRepository, ImageUpdateAutomation, Receiver};
 
 /// The directory (relative to the repository root) the CRDs are written to.
 pub const CRD_DIR: &str = "config/crd";
@@ -54,6 +54,12 @@ pub fn git_repository_crd() -> CustomResourceDefinition {
     multi_version(GitRepository::crd(), &["v1beta2"], None)
 }
 
+/// The Receiver CRD (`v1beta1`, `v1beta2` and `v1`), shipped separately as Flux's notification-controller
+/// owns it where Flux is installed.
+pub fn receiver_crd() -> CustomResourceDefinition {
+    multi_version(Receiver::crd(), &["v1beta1", "v1beta2"], None)
+}
+
 /// Every CRD file, as `cargo run -p tagpilot-crdgen` writes them.
 pub fn files() -> Vec<CrdFile> {
     let mut out: Vec<CrdFile> = image_crds()
@@ -82,6 +88,11 @@ pub fn files() -> Vec<CrdFile> {
     out.push(CrdFile {
         path: format!("{CRD_DIR}/source/{}.yaml", file_stem(&git)),
         yaml: to_yaml(&git),
+    });
+    let receiver = receiver_crd();
+    out.push(CrdFile {
+        path: format!("{CRD_DIR}/notification/{}.yaml", file_stem(&receiver)),
+        yaml: to_yaml(&receiver),
     });
     out
 }

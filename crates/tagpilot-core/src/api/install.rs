@@ -55,6 +55,16 @@ fn cluster_rules(controller: &str) -> Vec<Value> {
             secrets,
             rule(&[""], &["serviceaccounts", "namespaces"], &["get"]),
             events,
+            rule(
+                &["notification.toolkit.fluxcd.io"],
+                &["receivers"],
+                &["get", "list", "watch"],
+            ),
+            rule(
+                &["notification.toolkit.fluxcd.io"],
+                &["receivers/status"],
+                &["get", "patch"],
+            ),
         ],
         _ => vec![
             rule(

@@ -16,6 +16,7 @@ mod image_policy;
 mod image_repository;
 mod image_update_automation;
 pub mod install;
+mod receiver;
 
 use std::collections::BTreeMap;
 
@@ -38,11 +39,14 @@ pub use image_update_automation::{
     InvalidAutomation, LabelSelector, LabelSelectorRequirement, PushSpec, SelectorError,
     SigningKey, UpdateStrategy,
 };
+pub use receiver::{Receiver, ReceiverResource, ReceiverSpec, ReceiverStatus};
 
 /// The API group of the image kinds.
 pub const GROUP: &str = "image.toolkit.fluxcd.io";
 /// The API group of GitRepository.
 pub const SOURCE_GROUP: &str = "source.toolkit.fluxcd.io";
+/// The API group of Receiver.
+pub const NOTIFICATION_GROUP: &str = "notification.toolkit.fluxcd.io";
 /// The served versions of the image kinds, oldest first; the last is stored.
 pub const VERSIONS: &[&str] = &["v1beta1", "v1beta2", "v1"];
 /// The annotation that asks for a reconcile now (`flux reconcile`); its value is echoed in

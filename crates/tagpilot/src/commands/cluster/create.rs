@@ -24,6 +24,59 @@ enum CreateWhat {
     /// Create or update image objects.
     #[command(subcommand)]
     Image(CreateImage),
+    /// Create or update a webhook Receiver (notification.toolkit.fluxcd.io).
+    Receiver(ReceiverArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ReceiverArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The sender: generic, generic-hmac, github, dockerhub, harbor, quay, nexus, gcr, acr.
+    #[arg(long = "type")]
+    type_: String,
+    /// The Secret whose `token` key is the shared secret.
+    #[arg(long)]
+    secret_ref: String,
+    /// Objects to scan on a call: `ImageRepository/NAME` (repeatable).
+    #[arg(long = "resource", required = true)]
+    resources: Vec<String>,
+    /// Events to act on (github), repeatable.
+    #[arg(long = "event")]
+    events: Vec<String>,
+}
+
+impl ReceiverArgs {
+    fn build(&self, namespace: &str) -> anyhow::Result<Value> {
+        if !tagpilot_core::receiver::TYPES.contains(&self.type_.as_str()) {
+            bail!(
+                "--type {:?}: expected one of {}",
+                self.type_,
+                tagpilot_core::receiver::TYPES.join(", ")
+            );
+        }
+        let mut resources = Vec::new();
+        for r in &self.resources {
+            let (kind, name) = r
+                .split_once('/')
+                .ok_or_else(|| anyhow!("--resource {r:?}: expected Kind/name"))?;
+            if kind != "ImageRepository" {
+                bail!("--resource {r:?}: only ImageRepository resources are served");
+            }
+            resources.push(json!({"kind": kind, "name": name}));
+        }
+        let mut spec = json!({
+            "type": self.type_,
+            "secretRef": {"name": self.secret_ref},
+            "resources": resources,
+        });
+        if !self.events.is_empty() {
+            spec["events"] = json!(self.events);
+        }
+        let mut obj = object(Kind::Receiver, &self.common, namespace, spec)?;
+        obj["apiVersion"] = json!(format!("{}/v1", tagpilot_core::api::NOTIFICATION_GROUP));
+        Ok(obj)
+    }
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -286,11 +339,13 @@ impl CreateArgs {
 
     async fn create(&self) -> anyhow::Result<()> {
         let ns = &self.cluster.namespace;
-        let CreateWhat::Image(what) = &self.what;
-        let (kind, common, obj) = match what {
-            CreateImage::Repository(a) => (Kind::Repository, &a.common, a.build(ns)?),
-            CreateImage::Policy(a) => (Kind::Policy, &a.common, a.build(ns)?),
-            CreateImage::Update(a) => (Kind::Update, &a.common, a.build(ns)?),
+        let (kind, common, obj) = match &self.what {
+            CreateWhat::Image(CreateImage::Repository(a)) => {
+                (Kind::Repository, &a.common, a.build(ns)?)
+            }
+            CreateWhat::Image(CreateImage::Policy(a)) => (Kind::Policy, &a.common, a.build(ns)?),
+            CreateWhat::Image(CreateImage::Update(a)) => (Kind::Update, &a.common, a.build(ns)?),
+            CreateWhat::Receiver(a) => (Kind::Receiver, &a.common, a.build(ns)?),
         };
         if common.export {
             print!("{}", export_yaml(&obj));
@@ -339,6 +394,12 @@ impl CreateArgs {
                     say("✔", &m);
                 }
             }
+            Kind::Receiver => {
+                let path = done.data["status"]["webhookPath"]
+                    .as_str()
+                    .unwrap_or_default();
+                say("✔", &format!("generated webhook URL {path}"));
+            }
         }
         Ok(())
     }
@@ -358,11 +419,11 @@ mod tests {
     fn export(args: &[&str]) -> String {
         let cli = Cli::try_parse_from(std::iter::once("create").chain(args.iter().copied()))
             .unwrap_or_else(|e| panic!("{e}"));
-        let CreateWhat::Image(what) = &cli.create.what;
-        let obj = match what {
-            CreateImage::Repository(a) => a.build("flux-system"),
-            CreateImage::Policy(a) => a.build("flux-system"),
-            CreateImage::Update(a) => a.build("flux-system"),
+        let obj = match &cli.create.what {
+            CreateWhat::Image(CreateImage::Repository(a)) => a.build("flux-system"),
+            CreateWhat::Image(CreateImage::Policy(a)) => a.build("flux-system"),
+            CreateWhat::Image(CreateImage::Update(a)) => a.build("flux-system"),
+            CreateWhat::Receiver(a) => a.build("flux-system"),
         }
         .unwrap();
         export_yaml(&obj)
@@ -420,6 +481,23 @@ mod tests {
              messageTemplate: '{{range .Changed.Changes}}{{print .OldValue}} -> {{println .NewValue}}{{end}}'\n    \
              push:\n      branch: main\n  interval: 30m0s\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n  \
              update:\n    path: ./clusters/my-cluster\n    strategy: Setters\n"
+        );
+    }
+
+    #[test]
+    fn exports_a_receiver() {
+        assert_eq!(
+            export(&[
+                "receiver",
+                "podinfo",
+                "--type=dockerhub",
+                "--secret-ref=webhook-token",
+                "--resource=ImageRepository/podinfo",
+                "--export",
+            ]),
+            "---\napiVersion: notification.toolkit.fluxcd.io/v1\nkind: Receiver\nmetadata:\n  name: podinfo\n  \
+             namespace: flux-system\nspec:\n  resources:\n  - kind: ImageRepository\n    name: podinfo\n  secretRef:\n    \
+             name: webhook-token\n  type: dockerhub\n"
         );
     }
 

@@ -28,6 +28,8 @@ enum GetWhat {
     /// Image objects of every kind.
     #[command(subcommand)]
     Images(GetImages),
+    /// Webhook Receivers.
+    Receivers(NameArg),
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -86,6 +88,7 @@ fn row(kind: Kind, o: &DynamicObject) -> Vec<String> {
             status,
             message,
         ],
+        Kind::Receiver => vec![name, suspended, status, message],
     }
 }
 
@@ -94,6 +97,7 @@ fn header(kind: Kind) -> Vec<&'static str> {
         Kind::Repository => vec!["NAME", "LAST SCAN", "SUSPENDED", "READY", "MESSAGE"],
         Kind::Policy => vec!["NAME", "LATEST IMAGE", "READY", "MESSAGE"],
         Kind::Update => vec!["NAME", "LAST RUN", "SUSPENDED", "READY", "MESSAGE"],
+        Kind::Receiver => vec!["NAME", "SUSPENDED", "READY", "MESSAGE"],
     }
 }
 
@@ -150,6 +154,7 @@ impl GetArgs {
             GetWhat::Image(GetImage::Repository(n)) => (vec![Kind::Repository], n.name.clone()),
             GetWhat::Image(GetImage::Policy(n)) => (vec![Kind::Policy], n.name.clone()),
             GetWhat::Image(GetImage::Update(n)) => (vec![Kind::Update], n.name.clone()),
+            GetWhat::Receivers(n) => (vec![Kind::Receiver], n.name.clone()),
             GetWhat::Images(GetImages::All) => {
                 (vec![Kind::Repository, Kind::Policy, Kind::Update], None)
             }

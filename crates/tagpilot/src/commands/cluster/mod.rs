@@ -69,6 +69,8 @@ pub enum Kind {
     Policy,
     /// ImageUpdateAutomation.
     Update,
+    /// Receiver (notification.toolkit.fluxcd.io).
+    Receiver,
 }
 
 impl Kind {
@@ -78,6 +80,15 @@ impl Kind {
             Kind::Repository => "ImageRepository",
             Kind::Policy => "ImagePolicy",
             Kind::Update => "ImageUpdateAutomation",
+            Kind::Receiver => "Receiver",
+        }
+    }
+
+    /// The API group.
+    pub fn group(self) -> &'static str {
+        match self {
+            Kind::Receiver => tagpilot_core::api::NOTIFICATION_GROUP,
+            _ => GROUP,
         }
     }
 
@@ -87,6 +98,7 @@ impl Kind {
             Kind::Repository => "imagerepositories",
             Kind::Policy => "imagepolicies",
             Kind::Update => "imageupdateautomations",
+            Kind::Receiver => "receivers",
         }
     }
 
@@ -96,13 +108,14 @@ impl Kind {
             Kind::Repository => "image repository",
             Kind::Policy => "image policy",
             Kind::Update => "image update automation",
+            Kind::Receiver => "receiver",
         }
     }
 
     /// The API of this kind (v1) in `namespace`, or in every namespace.
     pub fn api(self, client: &kube::Client, namespace: Option<&str>) -> Api<DynamicObject> {
         let ar = ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk(GROUP, "v1", self.kind()),
+            &GroupVersionKind::gvk(self.group(), "v1", self.kind()),
             self.plural(),
         );
         match namespace {
@@ -128,7 +141,7 @@ pub async fn explain(
         404 => {
             let installed = client
                 .request_text(
-                    http::Request::get(format!("/apis/{GROUP}/v1"))
+                    http::Request::get(format!("/apis/{}/v1", kind.group()))
                         .body(Vec::new())
                         .expect("a request"),
                 )
@@ -136,9 +149,10 @@ pub async fn explain(
                 .is_ok();
             match (installed, name) {
                 (false, _) => anyhow!(
-                    "the {} API ({GROUP}/v1) is not installed on this cluster: install the CRDs with \
+                    "the {} API ({}/v1) is not installed on this cluster: install the CRDs with \
                      'kubectl apply -k config/crd' (or 'tagpilot install')",
-                    kind.kind()
+                    kind.kind(),
+                    kind.group()
                 ),
                 (true, Some(n)) => anyhow!("{} '{namespace}/{n}' not found", kind.kind()),
                 (true, None) => anyhow!("{}", status.message),
