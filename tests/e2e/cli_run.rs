@@ -52,7 +52,10 @@ async fn the_guide_runs_without_a_cluster_and_a_rerun_changes_nothing() {
     let deployment_path = "clusters/my-cluster/podinfo-deployment.yaml";
     let name = seed_repo(
         &git,
-        &[(deployment_path, &GUIDE_DEPLOYMENT.replace("IMAGE", &image))],
+        &[(
+            deployment_path,
+            &GUIDE_DEPLOYMENT.replace("ghcr.io/stefanprodan/podinfo", &image),
+        )],
     );
     let seed = head(&git, &name, "main");
 

@@ -9,7 +9,7 @@ use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 use tagpilot_core::api::conditions::{self, reason};
 use tagpilot_core::api::{ImageUpdateAutomation, ImageUpdateAutomationStatus, requested_at};
-use tagpilot_core::automation::{self, AutomationError, CommitSettings, Run};
+use tagpilot_core::automation::{self, AutomationError, Run};
 use tagpilot_runtime::{Failure, ReconcileLog, key, write_status};
 
 use crate::context::{Context, MANAGER};
@@ -122,21 +122,7 @@ async fn apply(
         Ok(s) => s,
         Err(f) => return fail(status, conds, f).await,
     };
-    let author = &commit_spec.author;
-    let commit = CommitSettings {
-        author_name: author
-            .name
-            .clone()
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| author.email.clone()),
-        author_email: author.email.clone(),
-        signer,
-        template: commit_spec.message_template.clone(),
-        values: commit_spec
-            .message_template_values
-            .clone()
-            .unwrap_or_default(),
-    };
+    let commit = auto.spec.commit_settings(signer);
     let push = auto.spec.push_settings();
     let work = match tempfile::Builder::new()
         .prefix(&format!("{namespace}-{name}-"))

@@ -34,11 +34,7 @@ pub async fn resolve(
 ) -> Result<(Source, Duration), Failure> {
     let own = auto.namespace().unwrap_or_default();
     let r = &auto.spec.source_ref;
-    let ns = r
-        .namespace
-        .clone()
-        .filter(|n| !n.is_empty())
-        .unwrap_or(own.clone());
+    let ns = auto.spec.source_namespace(&own);
     if ns != own && ctx.options.no_cross_namespace_refs {
         return Err(failure(
             reason::ACCESS_DENIED,

@@ -304,6 +304,39 @@ impl ImageUpdateAutomationSpec {
             .unwrap_or(CheckoutRef::Branch(None))
     }
 
+    /// The commit settings of `git.commit` (the author's name defaults to the e-mail), signed by `signer`.
+    pub fn commit_settings(
+        &self,
+        signer: Option<crate::git::Signer>,
+    ) -> crate::automation::CommitSettings {
+        let commit = self
+            .git_spec
+            .as_ref()
+            .map(|g| g.commit.clone())
+            .unwrap_or_default();
+        crate::automation::CommitSettings {
+            author_name: commit
+                .author
+                .name
+                .clone()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| commit.author.email.clone()),
+            author_email: commit.author.email,
+            signer,
+            template: commit.message_template,
+            values: commit.message_template_values.unwrap_or_default(),
+        }
+    }
+
+    /// The namespace of the GitRepository `sourceRef` names (the automation's own, `own`, when unset).
+    pub fn source_namespace(&self, own: &str) -> String {
+        self.source_ref
+            .namespace
+            .clone()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| own.to_string())
+    }
+
     /// `git.push`, with the options as `git push -o` values.
     pub fn push_settings(&self) -> PushSettings {
         let push = self.git_spec.as_ref().and_then(|g| g.push.as_ref());
@@ -455,34 +488,18 @@ fn check_value(key: &str, value: &str) -> Result<(), SelectorError> {
 mod tests {
     use super::*;
 
-    fn spec(yaml: &str) -> ImageUpdateAutomationSpec {
-        yaml_serde::from_str(yaml).unwrap()
+    /// The guide's automation's spec.
+    fn guide() -> ImageUpdateAutomationSpec {
+        let doc: serde_json::Value = yaml_serde::from_str(include_str!(
+            "../../../../tests/e2e/manifests/flux-guide-automation-v1beta1.yaml"
+        ))
+        .unwrap();
+        serde_json::from_value(doc["spec"].clone()).unwrap()
     }
-
-    const GUIDE: &str = r#"
-interval: 1m0s
-sourceRef:
-  kind: GitRepository
-  name: flux-system
-git:
-  checkout:
-    ref:
-      branch: main
-  commit:
-    author:
-      email: fluxcdbot@users.noreply.github.com
-      name: fluxcdbot
-    messageTemplate: '{{range .Updated.Images}}{{println .}}{{end}}'
-  push:
-    branch: main
-update:
-  path: ./clusters/my-cluster
-  strategy: Setters
-"#;
 
     #[test]
     fn the_guide_spec_checks() {
-        let s = spec(GUIDE);
+        let s = guide();
         let c = s.check().unwrap();
         assert_eq!(c.interval, std::time::Duration::from_secs(60));
         assert_eq!(c.update_path, "./clusters/my-cluster");
@@ -496,7 +513,7 @@ update:
 
     #[test]
     fn checkout_falls_back_to_the_source_ref_then_the_default_branch() {
-        let mut s = spec(GUIDE);
+        let mut s = guide();
         s.git_spec.as_mut().unwrap().checkout = None;
         assert_eq!(s.checkout_ref(None), CheckoutRef::Branch(None));
         let source = GitRepositoryRef {
@@ -524,7 +541,7 @@ update:
 
     #[test]
     fn bad_specs_name_the_field() {
-        let mut s = spec(GUIDE);
+        let mut s = guide();
         s.update.as_mut().unwrap().strategy = "Kustomize".into();
         let e = s.check().unwrap_err();
         assert_eq!(e.reason, reason::INVALID_UPDATE_STRATEGY);
@@ -533,7 +550,7 @@ update:
             "{e}"
         );
 
-        let mut s = spec(GUIDE);
+        let mut s = guide();
         s.policy_selector = Some(LabelSelector {
             match_expressions: Some(vec![LabelSelectorRequirement {
                 key: "tier".into(),
@@ -550,7 +567,7 @@ update:
             "{e}"
         );
 
-        let mut s = spec(GUIDE);
+        let mut s = guide();
         s.policy_selector = Some(LabelSelector {
             match_labels: Some([("env".to_string(), "prod env".to_string())].into()),
             ..Default::default()

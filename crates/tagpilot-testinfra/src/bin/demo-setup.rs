@@ -11,75 +11,12 @@ use anyhow::Context;
 use tagpilot_core::git::{GitAuth, PushSpec, clone_branch, commit_all, push};
 use tagpilot_testinfra::{Flavour, Infra};
 
-const DEPLOYMENT: &str = r#"apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: podinfo
-  namespace: default
-spec:
-  selector:
-    matchLabels:
-      app: podinfo
-  template:
-    metadata:
-      labels:
-        app: podinfo
-    spec:
-      containers:
-      - name: podinfod
-        image: IMAGE:5.0.0 # {"$imagepolicy": "flux-system:podinfo"}
-        readinessProbe:
-          httpGet:
-            path: /readyz
-            port: 9898
-"#;
-
-const GUIDE: &str = r#"apiVersion: image.toolkit.fluxcd.io/v1beta1
-kind: ImageRepository
-metadata:
-  name: podinfo
-  namespace: flux-system
-spec:
-  image: IMAGE
-  interval: 1m0s
----
-apiVersion: image.toolkit.fluxcd.io/v1beta1
-kind: ImagePolicy
-metadata:
-  name: podinfo
-  namespace: flux-system
-spec:
-  imageRepositoryRef:
-    name: podinfo
-  policy:
-    semver:
-      range: 5.0.x
----
-apiVersion: image.toolkit.fluxcd.io/v1beta1
-kind: ImageUpdateAutomation
-metadata:
-  name: flux-system
-  namespace: flux-system
-spec:
-  interval: 1m0s
-  sourceRef:
-    kind: GitRepository
-    name: flux-system
-  git:
-    checkout:
-      ref:
-        branch: main
-    commit:
-      author:
-        email: fluxcdbot@users.noreply.github.com
-        name: fluxcdbot
-      messageTemplate: '{{range .Updated.Images}}{{println .}}{{end}}'
-    push:
-      branch: main
-  update:
-    path: ./clusters/my-cluster
-    strategy: Setters
-"#;
+/// The guide's files, shared with the end-to-end tests.
+const DEPLOYMENT: &str =
+    include_str!("../../../../tests/e2e/manifests/flux-guide-podinfo-deployment.yaml");
+const IMAGE_OBJECTS: &str = include_str!("../../../../tests/e2e/manifests/flux-guide-v1beta1.yaml");
+const AUTOMATION: &str =
+    include_str!("../../../../tests/e2e/manifests/flux-guide-automation-v1beta1.yaml");
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
@@ -115,7 +52,10 @@ async fn main() -> anyhow::Result<()> {
         .workdir()
         .join("clusters/my-cluster/podinfo-deployment.yaml");
     std::fs::create_dir_all(file.parent().expect("a parent"))?;
-    std::fs::write(&file, DEPLOYMENT.replace("IMAGE", &image))?;
+    std::fs::write(
+        &file,
+        DEPLOYMENT.replace("ghcr.io/stefanprodan/podinfo", &image),
+    )?;
     let me = git2::Signature::now("demo", "demo@example.com")?;
     commit_all(&c, &me, "Add podinfo deployment")?;
     push(
@@ -128,7 +68,13 @@ async fn main() -> anyhow::Result<()> {
     )?;
 
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("podinfo.yaml"), GUIDE.replace("IMAGE", &image))?;
+    std::fs::write(
+        dir.join("podinfo.yaml"),
+        format!(
+            "{}---\n{AUTOMATION}",
+            IMAGE_OBJECTS.replace("ghcr.io/stefanprodan/podinfo", &image)
+        ),
+    )?;
     std::fs::write(
         dir.join("flux-system.yaml"),
         format!(

@@ -227,28 +227,9 @@ impl Manifests {
 mod tests {
     use super::*;
 
-    const GUIDE: &str = r#"
-apiVersion: image.toolkit.fluxcd.io/v1beta1
-kind: ImageRepository
-metadata:
-  name: podinfo
-  namespace: flux-system
-spec:
-  image: ghcr.io/stefanprodan/podinfo
-  interval: 1m0s
----
-apiVersion: image.toolkit.fluxcd.io/v1beta2
-kind: ImagePolicy
-metadata:
-  name: podinfo
-  namespace: flux-system
-spec:
-  imageRepositoryRef:
-    name: podinfo
-  policy:
-    semver:
-      range: 5.0.x
----
+    const GUIDE: &str = concat!(
+        include_str!("../../../../../tests/e2e/manifests/flux-guide-v1beta1.yaml"),
+        r#"---
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -263,7 +244,8 @@ stringData:
   username: git
 data:
   password: czNjcmV0
-"#;
+"#
+    );
 
     #[test]
     fn reads_the_kinds_it_uses_in_any_version_and_skips_others() {

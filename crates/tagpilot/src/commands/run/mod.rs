@@ -19,7 +19,7 @@ use tagpilot_core::api::{
     self, CheckedRepository, DigestReflectionPolicy, ImagePolicy, ImageRef, ImageRepository,
     ImageUpdateAutomation, conditions,
 };
-use tagpilot_core::automation::{self, CommitSettings, Run, Source};
+use tagpilot_core::automation::{self, Run, Source};
 use tagpilot_core::git::{GitAuth, Signer};
 use tagpilot_core::registry::secrets::{self, SecretSource};
 use tagpilot_core::registry::{Credentials, RegistryClient, ScanRequest, Transport};
@@ -451,11 +451,7 @@ async fn update(
     let checked = auto.spec.check().map_err(|e| e.message)?;
     let ns = auto.namespace().unwrap_or_else(|| "default".into());
     let r = &auto.spec.source_ref;
-    let source_ns = r
-        .namespace
-        .clone()
-        .filter(|n| !n.is_empty())
-        .unwrap_or(ns.clone());
+    let source_ns = auto.spec.source_namespace(&ns);
     let source_key = format!("{source_ns}/{}", r.name);
     let repo = m
         .sources
@@ -552,21 +548,7 @@ async fn update(
         }
         None => None,
     };
-    let commit = CommitSettings {
-        author_name: commit_spec
-            .author
-            .name
-            .clone()
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| commit_spec.author.email.clone()),
-        author_email: commit_spec.author.email.clone(),
-        signer,
-        template: commit_spec.message_template.clone(),
-        values: commit_spec
-            .message_template_values
-            .clone()
-            .unwrap_or_default(),
-    };
+    let commit = auto.spec.commit_settings(signer);
     let push = auto.spec.push_settings();
     let dir = tempfile::Builder::new()
         .prefix(&format!("{ns}-{}-", auto.name_any()))
