@@ -14,6 +14,7 @@
 //! - [`template`]: Go `text/template` with sprig's functions, for commit messages.
 
 pub mod api;
+pub mod cloud;
 pub mod automation;
 pub mod git;
 pub mod message;
