@@ -5,6 +5,7 @@ mod automation;
 mod chart;
 mod cli_cluster;
 mod cli_run;
+mod cloud;
 mod git_source;
 mod image;
 mod infra_smoke;

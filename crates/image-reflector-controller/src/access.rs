@@ -20,6 +20,33 @@ pub async fn registry_access(
     image: &ImageName,
 ) -> Result<(Credentials, Transport), Failure> {
     let spec = &repo.spec;
+    let transport = transport(ctx, repo, namespace).await?;
+    // A cloud login: spec.provider aws, or --aws-autologin-for-ecr for an ECR host without a provider.
+    let aws = match spec.provider.as_deref() {
+        Some("aws") => true,
+        None | Some("generic") => {
+            ctx.options.aws_autologin_for_ecr
+                && tagpilot_core::cloud::aws::ecr_registry(&image.registry).is_some()
+                && spec.secret_ref.is_none()
+        }
+        _ => false,
+    };
+    if aws {
+        let credentials = ctx
+            .ecr
+            .credentials_for(
+                &ctx.cloud_http,
+                &tagpilot_core::cloud::aws::Env::process(),
+                &image.registry,
+            )
+            .await
+            .map_err(|e| Failure {
+                reason: reason::AUTHENTICATION_FAILED,
+                message: format!("spec.provider aws: {e}"),
+                stalled: false,
+            })?;
+        return Ok((credentials, transport));
+    }
     let mut pull: Vec<(String, String, SecretData)> = Vec::new();
     if let Some(r) = &spec.secret_ref {
         let data = secret(
@@ -83,6 +110,16 @@ pub async fn registry_access(
         message: e.to_string(),
         stalled: false,
     })?;
+    Ok((credentials, transport))
+}
+
+/// The transport (CA, client certificate, proxy, insecure) of `repo`'s spec.
+async fn transport(
+    ctx: &Context,
+    repo: &ImageRepository,
+    namespace: &str,
+) -> Result<Transport, Failure> {
+    let spec = &repo.spec;
 
     let cert = optional_secret(
         ctx,
@@ -116,7 +153,7 @@ pub async fn registry_access(
         message: e.to_string(),
         stalled: false,
     })?;
-    Ok((credentials, transport))
+    Ok(transport)
 }
 
 /// The `namespace/name` and data of the Secret an optional reference names.

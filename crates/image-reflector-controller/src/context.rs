@@ -18,6 +18,8 @@ pub const MANAGER: &str = "image-reflector-controller";
 pub struct Options {
     /// `--no-cross-namespace-refs`: ImagePolicies may only refer to repositories in their namespace.
     pub no_cross_namespace_refs: bool,
+    /// `--aws-autologin-for-ecr`: ECR images without a provider (or secret) log in with the AWS identity.
+    pub aws_autologin_for_ecr: bool,
 }
 
 /// Shared state of the reconcilers.
@@ -38,6 +40,10 @@ pub struct Context {
     pub backoff: Backoff,
     /// The webhook receivers' index, when `--receiver-addr` serves them.
     pub receivers: Option<crate::receiver::Index>,
+    /// ECR logins, cached until shortly before they expire.
+    pub ecr: tagpilot_core::cloud::aws::EcrLogins,
+    /// The HTTP client of cloud token endpoints.
+    pub cloud_http: reqwest::Client,
 }
 
 impl Context {
@@ -60,6 +66,8 @@ impl Context {
             options,
             backoff: Backoff::default(),
             receivers,
+            ecr: Default::default(),
+            cloud_http: reqwest::Client::new(),
         }
     }
 }

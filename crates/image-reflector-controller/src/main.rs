@@ -39,6 +39,10 @@ struct Args {
     /// Requests in flight per registry host, across all scans.
     #[arg(long, default_value_t = 8)]
     registry_concurrency: usize,
+    /// Log in to ECR registries with the pod's AWS identity when an ImageRepository names no provider (as
+    /// Flux's flag of the same name).
+    #[arg(long)]
+    aws_autologin_for_ecr: bool,
     /// Serve Flux's webhook Receivers on this address (`:9292`); off when empty.
     #[arg(long, default_value = "")]
     receiver_addr: String,
@@ -66,6 +70,7 @@ async fn main() -> anyhow::Result<()> {
         std::env::var("POD_NAME").unwrap_or_else(|_| MANAGER.into()),
         Options {
             no_cross_namespace_refs: common.no_cross_namespace_refs,
+            aws_autologin_for_ecr: args.aws_autologin_for_ecr,
         },
         receivers.clone(),
     ));

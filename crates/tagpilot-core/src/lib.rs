@@ -14,8 +14,8 @@
 //! - [`template`]: Go `text/template` with sprig's functions, for commit messages.
 
 pub mod api;
-pub mod cloud;
 pub mod automation;
+pub mod cloud;
 pub mod git;
 pub mod message;
 pub mod policy;

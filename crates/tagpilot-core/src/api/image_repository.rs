@@ -185,12 +185,27 @@ impl ImageRepositorySpec {
             let t = self.timeout.as_deref().unwrap_or(&self.interval);
             return Err(invalid("timeout", t, &"must be at least 1s"));
         }
-        if let Some(p) = self.provider.as_deref().filter(|p| *p != "generic") {
-            return Err(invalid(
-                "provider",
-                p,
-                &"cloud-provider credentials are not supported; use secretRef or serviceAccountName",
-            ));
+        match self.provider.as_deref() {
+            None | Some("generic") => {}
+            Some("aws") => {
+                if crate::cloud::aws::ecr_registry(&image.registry).is_none() {
+                    return Err(invalid(
+                        "provider",
+                        "aws",
+                        &format!(
+                            "the image's registry {:?} is not an ECR registry (<account>.dkr.ecr.<region>.amazonaws.com)",
+                            image.registry
+                        ),
+                    ));
+                }
+            }
+            Some(p) => {
+                return Err(invalid(
+                    "provider",
+                    p,
+                    &"not supported yet (aws is); use secretRef or serviceAccountName",
+                ));
+            }
         }
         let exclusion_list = self.exclusions();
         if exclusion_list.len() > 25 {
@@ -381,9 +396,20 @@ mod tests {
         r.spec.provider = Some("aws".into());
         let e = r.spec.check().unwrap_err();
         assert!(
-            e.message.starts_with("spec.provider \"aws\": "),
+            e.message
+                .starts_with("spec.provider \"aws\": the image's registry \""),
             "{}",
             e.message
+        );
+        r.spec.image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app".into();
+        assert!(r.spec.check().is_ok());
+        r.spec.provider = Some("gcp".into());
+        assert!(
+            r.spec
+                .check()
+                .unwrap_err()
+                .message
+                .contains("not supported yet")
         );
         r.spec.provider = Some("generic".into());
         assert!(r.spec.check().is_ok());

@@ -1,0 +1,407 @@
+//! AWS ECR login without a stored password: credentials from the standard chain (environment variables, a
+//! web identity token file as IRSA and EKS Pod Identity give, the instance metadata service v2), then
+//! `ecr:GetAuthorizationToken` signed with SigV4, the token cached until shortly before it expires.
+//!
+//! Endpoints follow the AWS SDKs' environment variables, so that tests (and private endpoints) can point them
+//! elsewhere: `AWS_EC2_METADATA_SERVICE_ENDPOINT`, `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL_ECR`.
+
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use regex::Regex;
+
+use super::sigv4::{self, AwsCredentials};
+use crate::registry::Credentials;
+
+/// Why AWS credentials could not be had; says which step and what the remote said, never a secret.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("aws: {step}: {message}")]
+pub struct AwsError {
+    /// `credentials from the environment`, `web identity (STS)`, `instance metadata`, `ECR GetAuthorizationToken`.
+    pub step: &'static str,
+    /// What went wrong.
+    pub message: String,
+}
+
+fn err(step: &'static str, message: impl Into<String>) -> AwsError {
+    AwsError {
+        step,
+        message: message.into(),
+    }
+}
+
+static ECR_HOST: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"^([0-9]{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.(?:amazonaws\.com(?:\.cn)?|sc2s\.sgov\.gov|c2s\.ic\.gov)(?::[0-9]+)?$",
+    )
+    .expect("a valid pattern")
+});
+
+/// The account and region of an ECR registry host (`123456789012.dkr.ecr.eu-west-1.amazonaws.com`, FIPS and
+/// China variants), or None for another host.
+pub fn ecr_registry(host: &str) -> Option<(String, String)> {
+    let c = ECR_HOST.captures(host)?;
+    Some((c[1].to_string(), c[2].to_string()))
+}
+
+/// Where the environment says things are (read once per call; injectable in tests).
+#[derive(Clone, Debug, Default)]
+pub struct Env {
+    vars: HashMap<String, String>,
+}
+
+impl Env {
+    /// The process environment.
+    pub fn process() -> Env {
+        Env {
+            vars: std::env::vars()
+                .filter(|(k, _)| k.starts_with("AWS_"))
+                .collect(),
+        }
+    }
+
+    /// An environment of these variables.
+    pub fn of(pairs: &[(&str, &str)]) -> Env {
+        Env {
+            vars: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn get(&self, k: &str) -> Option<&str> {
+        self.vars
+            .get(k)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+fn xml_field<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+    let start = xml.find(&format!("<{tag}>"))? + tag.len() + 2;
+    let end = xml[start..].find(&format!("</{tag}>"))? + start;
+    Some(&xml[start..end])
+}
+
+/// Credentials from the chain: environment, web identity, instance metadata.
+pub async fn credentials(http: &reqwest::Client, env: &Env) -> Result<AwsCredentials, AwsError> {
+    if let (Some(id), Some(secret)) = (
+        env.get("AWS_ACCESS_KEY_ID"),
+        env.get("AWS_SECRET_ACCESS_KEY"),
+    ) {
+        return Ok(AwsCredentials {
+            access_key_id: id.to_string(),
+            secret_access_key: secret.to_string(),
+            session_token: env.get("AWS_SESSION_TOKEN").map(str::to_string),
+        });
+    }
+    if let (Some(file), Some(role)) = (
+        env.get("AWS_WEB_IDENTITY_TOKEN_FILE"),
+        env.get("AWS_ROLE_ARN"),
+    ) {
+        return web_identity(http, env, file, role).await;
+    }
+    instance_metadata(http, env).await
+}
+
+async fn web_identity(
+    http: &reqwest::Client,
+    env: &Env,
+    file: &str,
+    role: &str,
+) -> Result<AwsCredentials, AwsError> {
+    const STEP: &str = "web identity (STS AssumeRoleWithWebIdentity)";
+    let token = std::fs::read_to_string(file)
+        .map_err(|e| err(STEP, format!("cannot read the token file {file}: {e}")))?;
+    let region = env
+        .get("AWS_REGION")
+        .or(env.get("AWS_DEFAULT_REGION"))
+        .unwrap_or("us-east-1");
+    let endpoint = env
+        .get("AWS_ENDPOINT_URL_STS")
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("https://sts.{region}.amazonaws.com"));
+    let session = env.get("AWS_ROLE_SESSION_NAME").unwrap_or("tagpilot");
+    let resp = http
+        .post(format!("{}/", endpoint.trim_end_matches('/')))
+        .form(&[
+            ("Action", "AssumeRoleWithWebIdentity"),
+            ("Version", "2011-06-15"),
+            ("RoleArn", role),
+            ("RoleSessionName", session),
+            ("WebIdentityToken", token.trim()),
+        ])
+        .send()
+        .await
+        .map_err(|e| err(STEP, e.to_string()))?;
+    let status = resp.status();
+    let body = resp.text().await.map_err(|e| err(STEP, e.to_string()))?;
+    if !status.is_success() {
+        let why = xml_field(&body, "Message").unwrap_or(status.as_str());
+        return Err(err(STEP, format!("{endpoint} answered {status}: {why}")));
+    }
+    match (
+        xml_field(&body, "AccessKeyId"),
+        xml_field(&body, "SecretAccessKey"),
+        xml_field(&body, "SessionToken"),
+    ) {
+        (Some(id), Some(secret), token) => Ok(AwsCredentials {
+            access_key_id: id.to_string(),
+            secret_access_key: secret.to_string(),
+            session_token: token.map(str::to_string),
+        }),
+        _ => Err(err(STEP, "the answer holds no credentials")),
+    }
+}
+
+async fn instance_metadata(http: &reqwest::Client, env: &Env) -> Result<AwsCredentials, AwsError> {
+    const STEP: &str = "instance metadata (IMDSv2)";
+    let base = env
+        .get("AWS_EC2_METADATA_SERVICE_ENDPOINT")
+        .unwrap_or("http://169.254.169.254")
+        .trim_end_matches('/')
+        .to_string();
+    let fail = |e: reqwest::Error| err(STEP, format!("{base}: {e}"));
+    let token = http
+        .put(format!("{base}/latest/api/token"))
+        .header("X-aws-ec2-metadata-token-ttl-seconds", "21600")
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .map_err(fail)?
+        .error_for_status()
+        .map_err(fail)?
+        .text()
+        .await
+        .map_err(fail)?;
+    let get = |path: String| {
+        http.get(format!("{base}{path}"))
+            .header("X-aws-ec2-metadata-token", token.clone())
+            .timeout(Duration::from_secs(2))
+            .send()
+    };
+    let roles = get("/latest/meta-data/iam/security-credentials/".into())
+        .await
+        .map_err(fail)?
+        .error_for_status()
+        .map_err(fail)?
+        .text()
+        .await
+        .map_err(fail)?;
+    let role = roles
+        .lines()
+        .next()
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| err(STEP, "no IAM role is attached to the instance"))?;
+    let creds: serde_json::Value =
+        get(format!("/latest/meta-data/iam/security-credentials/{role}"))
+            .await
+            .map_err(fail)?
+            .error_for_status()
+            .map_err(fail)?
+            .json()
+            .await
+            .map_err(fail)?;
+    match (
+        creds["AccessKeyId"].as_str(),
+        creds["SecretAccessKey"].as_str(),
+    ) {
+        (Some(id), Some(secret)) => Ok(AwsCredentials {
+            access_key_id: id.to_string(),
+            secret_access_key: secret.to_string(),
+            session_token: creds["Token"].as_str().map(str::to_string),
+        }),
+        _ => Err(err(
+            STEP,
+            format!("role {role}: the answer holds no credentials"),
+        )),
+    }
+}
+
+/// `ecr:GetAuthorizationToken` in `region`: registry credentials and when they expire.
+pub async fn authorization_token(
+    http: &reqwest::Client,
+    env: &Env,
+    creds: &AwsCredentials,
+    region: &str,
+) -> Result<(Credentials, Duration), AwsError> {
+    const STEP: &str = "ECR GetAuthorizationToken";
+    let endpoint = env
+        .get("AWS_ENDPOINT_URL_ECR")
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("https://api.ecr.{region}.amazonaws.com"));
+    let url: reqwest::Url = endpoint
+        .parse()
+        .map_err(|e| err(STEP, format!("endpoint {endpoint:?}: {e}")))?;
+    let host = match url.port() {
+        Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_string(),
+    };
+    let body = b"{}";
+    let amz_date = jiff::Timestamp::now()
+        .strftime("%Y%m%dT%H%M%SZ")
+        .to_string();
+    let target = "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken";
+    let content_type = "application/x-amz-json-1.1";
+    let mut headers = vec![("content-type", content_type), ("x-amz-target", target)];
+    if let Some(t) = &creds.session_token {
+        headers.push(("x-amz-security-token", t.as_str()));
+    }
+    let auth = sigv4::authorization(
+        creds,
+        &sigv4::Request {
+            method: "POST",
+            host: &host,
+            path: "/",
+            query: &[],
+            headers: &headers,
+            body,
+        },
+        &amz_date,
+        region,
+        "ecr",
+    );
+    let mut req = http
+        .post(url)
+        .header("content-type", content_type)
+        .header("x-amz-target", target)
+        .header("x-amz-date", &amz_date)
+        .header("authorization", auth)
+        .body(body.to_vec());
+    if let Some(t) = &creds.session_token {
+        req = req.header("x-amz-security-token", t);
+    }
+    let resp = req.send().await.map_err(|e| err(STEP, e.to_string()))?;
+    let status = resp.status();
+    let answer: serde_json::Value = resp.json().await.unwrap_or_default();
+    if !status.is_success() {
+        let why = answer["message"]
+            .as_str()
+            .or(answer["Message"].as_str())
+            .unwrap_or(status.as_str());
+        return Err(err(STEP, format!("{endpoint} answered {status}: {why}")));
+    }
+    let data = &answer["authorizationData"][0];
+    let token = data["authorizationToken"]
+        .as_str()
+        .ok_or_else(|| err(STEP, "the answer holds no authorizationToken"))?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| err(STEP, "the authorizationToken is not base64 text"))?;
+    let (username, password) = decoded
+        .split_once(':')
+        .ok_or_else(|| err(STEP, "the authorizationToken is not user:password"))?;
+    let now = jiff::Timestamp::now().as_second() as f64;
+    let expires_in = data["expiresAt"]
+        .as_f64()
+        .map(|at| (at - now).max(0.0))
+        .unwrap_or(12.0 * 3600.0);
+    Ok((
+        Credentials::Basic {
+            username: username.to_string(),
+            password: password.to_string(),
+        },
+        Duration::from_secs_f64(expires_in),
+    ))
+}
+
+/// ECR logins by registry host, reused until five minutes before they expire.
+#[derive(Default)]
+pub struct EcrLogins {
+    cache: Mutex<HashMap<String, (Credentials, Instant)>>,
+}
+
+impl EcrLogins {
+    /// Credentials for the ECR registry `host` (from the cache, or the chain and GetAuthorizationToken).
+    pub async fn credentials_for(
+        &self,
+        http: &reqwest::Client,
+        env: &Env,
+        host: &str,
+    ) -> Result<Credentials, AwsError> {
+        let Some((_, region)) = ecr_registry(host) else {
+            return Err(err(
+                "registry host",
+                format!(
+                    "{host:?} is not an ECR registry (<account>.dkr.ecr.<region>.amazonaws.com)"
+                ),
+            ));
+        };
+        if let Some((c, until)) = self.cache.lock().expect("ecr cache").get(host)
+            && Instant::now() < *until
+        {
+            return Ok(c.clone());
+        }
+        let creds = credentials(http, env).await?;
+        let (login, lifetime) = authorization_token(http, env, &creds, &region).await?;
+        let until = Instant::now() + lifetime.saturating_sub(Duration::from_secs(300));
+        self.cache
+            .lock()
+            .expect("ecr cache")
+            .insert(host.to_string(), (login.clone(), until));
+        Ok(login)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ecr_hosts() {
+        assert_eq!(
+            ecr_registry("123456789012.dkr.ecr.eu-west-1.amazonaws.com"),
+            Some(("123456789012".into(), "eu-west-1".into()))
+        );
+        assert_eq!(
+            ecr_registry("123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com").map(|r| r.1),
+            Some("us-gov-west-1".into())
+        );
+        assert!(ecr_registry("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn").is_some());
+        assert!(ecr_registry("123456789012.dkr.ecr.us-east-1.amazonaws.com:5000").is_some());
+        assert!(ecr_registry("ghcr.io").is_none());
+        assert!(ecr_registry("12345.dkr.ecr.us-east-1.amazonaws.com").is_none());
+        assert!(ecr_registry("123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.io").is_none());
+    }
+
+    #[test]
+    fn sts_answers_are_read() {
+        let xml = "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials>\
+                   <AccessKeyId>ASIA1</AccessKeyId><SecretAccessKey>s</SecretAccessKey><SessionToken>t</SessionToken>\
+                   </Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>";
+        assert_eq!(xml_field(xml, "AccessKeyId"), Some("ASIA1"));
+        assert_eq!(xml_field(xml, "SessionToken"), Some("t"));
+        assert_eq!(xml_field(xml, "Nope"), None);
+    }
+
+    #[tokio::test]
+    async fn environment_credentials_come_first() {
+        let env = Env::of(&[
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:1"),
+        ]);
+        let c = credentials(&reqwest::Client::new(), &env).await.unwrap();
+        assert_eq!(c.access_key_id, "AKID");
+        assert!(!format!("{c:?}").contains("secret"));
+    }
+
+    #[tokio::test]
+    async fn no_metadata_service_is_a_clear_error() {
+        let env = Env::of(&[("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:1")]);
+        let e = credentials(&reqwest::Client::new(), &env)
+            .await
+            .unwrap_err();
+        assert_eq!(e.step, "instance metadata (IMDSv2)");
+        assert!(
+            e.to_string()
+                .starts_with("aws: instance metadata (IMDSv2): http://127.0.0.1:1"),
+            "{e}"
+        );
+    }
+}
