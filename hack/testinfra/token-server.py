@@ -1,15 +1,26 @@
 #!/usr/bin/env python3
 """Docker-distribution bearer-token server for tests (stdlib + the openssl CLI).
 
-Usage: token-server.py PORT SIGNING_KEY.pem SIGNING_CERT.pem ISSUER USER:PASS
+Usage: token-server.py PORT SIGNING_KEY.pem SIGNING_CERT.pem ISSUER USER:PASS [EXTRA_USERS_FILE]
 
-Grants every requested action on every requested scope to USER:PASS. Anonymous or wrong credentials get 401
+Grants every requested action on every requested scope to USER:PASS, and to every USER:PASS line of
+EXTRA_USERS_FILE (read on each request: tests add the logins cloud providers hand out). Anonymous or wrong credentials get 401
 with a JSON error, as real token servers do. Binds 127.0.0.1 only."""
 import base64, json, subprocess, sys, time, uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse, parse_qs
 
 port, key, cert, issuer, userpass = sys.argv[1:6]
+extra_users = sys.argv[6] if len(sys.argv) > 6 else None
+
+
+def known(given):
+    if given == userpass:
+        return True
+    try:
+        return extra_users is not None and given in open(extra_users).read().splitlines()
+    except OSError:
+        return False
 der = subprocess.run(["openssl", "x509", "-in", cert, "-outform", "DER"], check=True, capture_output=True).stdout
 b64u = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
 
@@ -39,7 +50,7 @@ class Handler(BaseHTTPRequestHandler):
         q = parse_qs(u.query)
         auth = self.headers.get("Authorization", "")
         try:
-            ok = auth.startswith("Basic ") and base64.b64decode(auth[6:]).decode() == userpass
+            ok = auth.startswith("Basic ") and known(base64.b64decode(auth[6:]).decode())
         except Exception:
             ok = False
         if not ok:
@@ -52,7 +63,7 @@ class Handler(BaseHTTPRequestHandler):
             name, _, actions = rest.rpartition(":")
             access.append({"type": typ, "name": name, "actions": [a for a in actions.split(",") if a]})
         now = int(time.time())
-        tok = sign({"iss": issuer, "sub": userpass.split(":")[0], "aud": q.get("service", [""])[0],
+        tok = sign({"iss": issuer, "sub": base64.b64decode(auth[6:]).decode().split(":")[0], "aud": q.get("service", [""])[0],
                     "exp": now + 300, "nbf": now - 10, "iat": now, "jti": str(uuid.uuid4()), "access": access})
         self.reply(200, {"token": tok, "access_token": tok, "expires_in": 300,
                          "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))})

@@ -151,7 +151,7 @@ up_registry() {
     echo $! > "$B/$n.pid"; started=1
   done
   if ! alive "$B/token-server.pid"; then
-    nohup python3 "$HERE/token-server.py" "$TOKEN_PORT" "$B/tls/token.key" "$B/tls/token.crt" tagpilot-test-issuer "$REG_USER:$REG_PASS" \
+    nohup python3 "$HERE/token-server.py" "$TOKEN_PORT" "$B/tls/token.key" "$B/tls/token.crt" tagpilot-test-issuer "$REG_USER:$REG_PASS" "$B/token-extra-users" \
       > "$B/token-server.log" 2>&1 &
     echo $! > "$B/token-server.pid"; started=1
   fi
@@ -259,6 +259,7 @@ REGISTRY_MTLS=127.0.0.1:$REG_MTLS_PORT
 REGISTRY_CLIENT_CERT_FILE=$R/tls/client.crt
 REGISTRY_CLIENT_KEY_FILE=$R/tls/client.key
 REGISTRY_CA_FILE=$R/tls/ca.crt
+REGISTRY_TOKEN_EXTRA_USERS=$R/token-extra-users
 REGISTRY_USERNAME=$REG_USER
 REGISTRY_PASSWORD=$REG_PASS
 GIT_HTTP_URL=http://127.0.0.1:$GIT_HTTP_PORT/git

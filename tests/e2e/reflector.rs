@@ -432,6 +432,60 @@ async fn create_secret(client: &kube::Client, ns: &str, name: &str, mut secret: 
 }
 
 #[tokio::test]
+async fn the_default_service_account_serves_repositories_that_name_none() {
+    let client = client().await;
+    let infra = Infra::get();
+    let ns = unique_name("reflector-default-sa");
+    namespace(&client, &ns, &[]).await;
+    let reg = infra.registry(Flavour::Basic);
+    let repo = format!("e2e/{}", unique_name("private"));
+    push(Flavour::Basic, &repo, &["3.0.0"]).await;
+    let host = reg.image("").trim_end_matches('/').to_string();
+    let creds = dockerconfig(
+        &host,
+        infra.var("REGISTRY_USERNAME"),
+        infra.var("REGISTRY_PASSWORD"),
+    );
+    create_secret(&client, &ns, "creds", creds).await;
+    let ca = std::fs::read_to_string(infra.path("REGISTRY_CA_FILE")).unwrap();
+    let ca_secret = serde_json::from_value(json!({"stringData": {"ca.crt": ca}})).unwrap();
+    create_secret(&client, &ns, "ca", ca_secret).await;
+    let sa: k8s_openapi::api::core::v1::ServiceAccount = serde_json::from_value(json!({
+        "metadata": {"name": "image-puller"}, "imagePullSecrets": [{"name": "creds"}]
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &sa)
+        .await
+        .unwrap();
+    let id = unique_name("default-sa");
+    let _controller = start_controller(
+        &infra.kubeconfig_path(),
+        &id,
+        &[
+            "--watch-label-selector",
+            &format!("{DEDICATED}={id}"),
+            "--default-service-account",
+            "image-puller",
+        ],
+    );
+    let yaml = repo_yaml(
+        &ns,
+        "app",
+        &reg.image(&repo),
+        "  certSecretRef:\n    name: ca\n",
+    )
+    .replacen(
+        &format!("  namespace: {ns}\n"),
+        &format!("  namespace: {ns}\n  labels:\n    {DEDICATED}: {id}\n"),
+        1,
+    );
+    apply_yaml(&client, &yaml).await;
+    let r = wait_ready(&image_api(&client, &ns, "v1", "ImageRepository"), "app").await;
+    assert_eq!(r.data["status"]["lastScanResult"]["tagCount"], 1);
+}
+
+#[tokio::test]
 async fn a_private_registry_is_scanned_with_a_dockerconfigjson_secret() {
     let client = client().await;
     let infra = Infra::get();

@@ -21,28 +21,32 @@ pub async fn registry_access(
 ) -> Result<(Credentials, Transport), Failure> {
     let spec = &repo.spec;
     let transport = transport(ctx, repo, namespace).await?;
-    // A cloud login: spec.provider aws, or --aws-autologin-for-ecr for an ECR host without a provider.
-    let aws = match spec.provider.as_deref() {
-        Some("aws") => true,
-        None | Some("generic") => {
-            ctx.options.aws_autologin_for_ecr
-                && tagpilot_core::cloud::aws::ecr_registry(&image.registry).is_some()
-                && spec.secret_ref.is_none()
+    // A cloud login: spec.provider, or an --*-autologin-* flag for a cloud registry without provider or secret.
+    let provider = match spec.provider.as_deref() {
+        Some(p @ ("aws" | "gcp" | "azure")) => Some(p),
+        None | Some("generic") if spec.secret_ref.is_none() => {
+            match tagpilot_core::cloud::provider_of(&image.registry) {
+                Some("aws") if ctx.options.autologin.aws => Some("aws"),
+                Some("gcp") if ctx.options.autologin.gcp => Some("gcp"),
+                Some("azure") if ctx.options.autologin.azure => Some("azure"),
+                _ => None,
+            }
         }
-        _ => false,
+        _ => None,
     };
-    if aws {
+    if let Some(p) = provider {
         let credentials = ctx
-            .ecr
+            .cloud_logins
             .credentials_for(
+                p,
                 &ctx.cloud_http,
-                &tagpilot_core::cloud::aws::Env::process(),
+                &tagpilot_core::cloud::Env::process(),
                 &image.registry,
             )
             .await
             .map_err(|e| Failure {
                 reason: reason::AUTHENTICATION_FAILED,
-                message: format!("spec.provider aws: {e}"),
+                message: format!("spec.provider {p}: {e}"),
                 stalled: false,
             })?;
         return Ok((credentials, transport));
@@ -63,10 +67,12 @@ pub async fn registry_access(
             data,
         ));
     }
+    // spec.serviceAccountName, else --default-service-account.
     if let Some(sa) = spec
         .service_account_name
         .as_deref()
         .filter(|s| !s.is_empty())
+        .or(ctx.options.default_service_account.as_deref())
     {
         let api: Api<ServiceAccount> = Api::namespaced(ctx.client.clone(), namespace);
         let account = api.get_opt(sa).await.map_err(|e| Failure {

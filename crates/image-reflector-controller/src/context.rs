@@ -18,8 +18,23 @@ pub const MANAGER: &str = "image-reflector-controller";
 pub struct Options {
     /// `--no-cross-namespace-refs`: ImagePolicies may only refer to repositories in their namespace.
     pub no_cross_namespace_refs: bool,
-    /// `--aws-autologin-for-ecr`: ECR images without a provider (or secret) log in with the AWS identity.
-    pub aws_autologin_for_ecr: bool,
+    /// `--aws-autologin-for-ecr`, `--gcp-autologin-for-gcr`, `--azure-autologin-for-acr`.
+    pub autologin: Autologin,
+    /// `--default-service-account`: whose imagePullSecrets serve ImageRepositories without
+    /// `serviceAccountName`.
+    pub default_service_account: Option<String>,
+}
+
+/// Which cloud registries log in with the workload identity when an ImageRepository names no provider (nor a
+/// secret), as Flux's flags of the same names.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Autologin {
+    /// ECR.
+    pub aws: bool,
+    /// GCR and Artifact Registry.
+    pub gcp: bool,
+    /// ACR.
+    pub azure: bool,
 }
 
 /// Shared state of the reconcilers.
@@ -40,8 +55,8 @@ pub struct Context {
     pub backoff: Backoff,
     /// The webhook receivers' index, when `--receiver-addr` serves them.
     pub receivers: Option<crate::receiver::Index>,
-    /// ECR logins, cached until shortly before they expire.
-    pub ecr: tagpilot_core::cloud::aws::EcrLogins,
+    /// Cloud registry logins, cached until shortly before they expire.
+    pub cloud_logins: tagpilot_core::cloud::Logins,
     /// The HTTP client of cloud token endpoints.
     pub cloud_http: reqwest::Client,
 }
@@ -66,7 +81,7 @@ impl Context {
             options,
             backoff: Backoff::default(),
             receivers,
-            ecr: Default::default(),
+            cloud_logins: Default::default(),
             cloud_http: reqwest::Client::new(),
         }
     }

@@ -43,6 +43,16 @@ struct Args {
     /// Flux's flag of the same name).
     #[arg(long)]
     aws_autologin_for_ecr: bool,
+    /// Log in to GCR and Artifact Registry with the pod's Google identity when no provider is named.
+    #[arg(long)]
+    gcp_autologin_for_gcr: bool,
+    /// Log in to ACR with the pod's Azure identity when no provider is named.
+    #[arg(long)]
+    azure_autologin_for_acr: bool,
+    /// The ServiceAccount (in each ImageRepository's namespace) whose imagePullSecrets are used when the
+    /// ImageRepository names none.
+    #[arg(long)]
+    default_service_account: Option<String>,
     /// Serve Flux's webhook Receivers on this address (`:9292`); off when empty.
     #[arg(long, default_value = "")]
     receiver_addr: String,
@@ -70,7 +80,15 @@ async fn main() -> anyhow::Result<()> {
         std::env::var("POD_NAME").unwrap_or_else(|_| MANAGER.into()),
         Options {
             no_cross_namespace_refs: common.no_cross_namespace_refs,
-            aws_autologin_for_ecr: args.aws_autologin_for_ecr,
+            default_service_account: args
+                .default_service_account
+                .clone()
+                .filter(|s| !s.is_empty()),
+            autologin: context::Autologin {
+                aws: args.aws_autologin_for_ecr,
+                gcp: args.gcp_autologin_for_gcr,
+                azure: args.azure_autologin_for_acr,
+            },
         },
         receivers.clone(),
     ));

@@ -187,14 +187,17 @@ impl ImageRepositorySpec {
         }
         match self.provider.as_deref() {
             None | Some("generic") => {}
-            Some("aws") => {
-                if crate::cloud::aws::ecr_registry(&image.registry).is_none() {
+            Some(p @ ("aws" | "gcp" | "azure")) => {
+                let owner = crate::cloud::provider_of(&image.registry);
+                if owner != Some(p) {
                     return Err(invalid(
                         "provider",
-                        "aws",
+                        p,
                         &format!(
-                            "the image's registry {:?} is not an ECR registry (<account>.dkr.ecr.<region>.amazonaws.com)",
-                            image.registry
+                            "the image's registry {:?} is not {} registry{}",
+                            image.registry,
+                            crate::cloud::with_article(p),
+                            owner.map(|o| format!(" (it is {o}'s)")).unwrap_or_default()
                         ),
                     ));
                 }
@@ -203,7 +206,7 @@ impl ImageRepositorySpec {
                 return Err(invalid(
                     "provider",
                     p,
-                    &"not supported yet (aws is); use secretRef or serviceAccountName",
+                    &"expected generic, aws, gcp or azure",
                 ));
             }
         }
@@ -404,13 +407,16 @@ mod tests {
         r.spec.image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app".into();
         assert!(r.spec.check().is_ok());
         r.spec.provider = Some("gcp".into());
-        assert!(
-            r.spec
-                .check()
-                .unwrap_err()
-                .message
-                .contains("not supported yet")
-        );
+        let e = r.spec.check().unwrap_err().message;
+        assert!(e.contains("is not a gcp registry (it is aws's)"), "{e}");
+        r.spec.image = "europe-docker.pkg.dev/p/r/app".into();
+        assert!(r.spec.check().is_ok());
+        r.spec.provider = Some("azure".into());
+        r.spec.image = "reg.azurecr.io/app".into();
+        assert!(r.spec.check().is_ok());
+        r.spec.provider = Some("oracle".into());
+        let e = r.spec.check().unwrap_err().message;
+        assert!(e.contains("expected generic, aws, gcp or azure"), "{e}");
         r.spec.provider = Some("generic".into());
         assert!(r.spec.check().is_ok());
     }

@@ -5,28 +5,19 @@
 //! Endpoints follow the AWS SDKs' environment variables, so that tests (and private endpoints) can point them
 //! elsewhere: `AWS_EC2_METADATA_SERVICE_ENDPOINT`, `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL_ECR`.
 
-use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::LazyLock;
+use std::time::Duration;
 
 use base64::Engine;
 use regex::Regex;
 
 use super::sigv4::{self, AwsCredentials};
+use super::{CloudError, Env};
 use crate::registry::Credentials;
 
-/// Why AWS credentials could not be had; says which step and what the remote said, never a secret.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("aws: {step}: {message}")]
-pub struct AwsError {
-    /// `credentials from the environment`, `web identity (STS)`, `instance metadata`, `ECR GetAuthorizationToken`.
-    pub step: &'static str,
-    /// What went wrong.
-    pub message: String,
-}
-
-fn err(step: &'static str, message: impl Into<String>) -> AwsError {
-    AwsError {
+fn err(step: &'static str, message: impl Into<String>) -> CloudError {
+    CloudError {
+        provider: "aws",
         step,
         message: message.into(),
     }
@@ -46,40 +37,6 @@ pub fn ecr_registry(host: &str) -> Option<(String, String)> {
     Some((c[1].to_string(), c[2].to_string()))
 }
 
-/// Where the environment says things are (read once per call; injectable in tests).
-#[derive(Clone, Debug, Default)]
-pub struct Env {
-    vars: HashMap<String, String>,
-}
-
-impl Env {
-    /// The process environment.
-    pub fn process() -> Env {
-        Env {
-            vars: std::env::vars()
-                .filter(|(k, _)| k.starts_with("AWS_"))
-                .collect(),
-        }
-    }
-
-    /// An environment of these variables.
-    pub fn of(pairs: &[(&str, &str)]) -> Env {
-        Env {
-            vars: pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }
-    }
-
-    fn get(&self, k: &str) -> Option<&str> {
-        self.vars
-            .get(k)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    }
-}
-
 fn xml_field<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
     let start = xml.find(&format!("<{tag}>"))? + tag.len() + 2;
     let end = xml[start..].find(&format!("</{tag}>"))? + start;
@@ -87,7 +44,7 @@ fn xml_field<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
 }
 
 /// Credentials from the chain: environment, web identity, instance metadata.
-pub async fn credentials(http: &reqwest::Client, env: &Env) -> Result<AwsCredentials, AwsError> {
+pub async fn credentials(http: &reqwest::Client, env: &Env) -> Result<AwsCredentials, CloudError> {
     if let (Some(id), Some(secret)) = (
         env.get("AWS_ACCESS_KEY_ID"),
         env.get("AWS_SECRET_ACCESS_KEY"),
@@ -112,7 +69,7 @@ async fn web_identity(
     env: &Env,
     file: &str,
     role: &str,
-) -> Result<AwsCredentials, AwsError> {
+) -> Result<AwsCredentials, CloudError> {
     const STEP: &str = "web identity (STS AssumeRoleWithWebIdentity)";
     let token = std::fs::read_to_string(file)
         .map_err(|e| err(STEP, format!("cannot read the token file {file}: {e}")))?;
@@ -157,7 +114,10 @@ async fn web_identity(
     }
 }
 
-async fn instance_metadata(http: &reqwest::Client, env: &Env) -> Result<AwsCredentials, AwsError> {
+async fn instance_metadata(
+    http: &reqwest::Client,
+    env: &Env,
+) -> Result<AwsCredentials, CloudError> {
     const STEP: &str = "instance metadata (IMDSv2)";
     let base = env
         .get("AWS_EC2_METADATA_SERVICE_ENDPOINT")
@@ -227,7 +187,7 @@ pub async fn authorization_token(
     env: &Env,
     creds: &AwsCredentials,
     region: &str,
-) -> Result<(Credentials, Duration), AwsError> {
+) -> Result<(Credentials, Duration), CloudError> {
     const STEP: &str = "ECR GetAuthorizationToken";
     let endpoint = env
         .get("AWS_ENDPOINT_URL_ECR")
@@ -310,42 +270,20 @@ pub async fn authorization_token(
     ))
 }
 
-/// ECR logins by registry host, reused until five minutes before they expire.
-#[derive(Default)]
-pub struct EcrLogins {
-    cache: Mutex<HashMap<String, (Credentials, Instant)>>,
-}
-
-impl EcrLogins {
-    /// Credentials for the ECR registry `host` (from the cache, or the chain and GetAuthorizationToken).
-    pub async fn credentials_for(
-        &self,
-        http: &reqwest::Client,
-        env: &Env,
-        host: &str,
-    ) -> Result<Credentials, AwsError> {
-        let Some((_, region)) = ecr_registry(host) else {
-            return Err(err(
-                "registry host",
-                format!(
-                    "{host:?} is not an ECR registry (<account>.dkr.ecr.<region>.amazonaws.com)"
-                ),
-            ));
-        };
-        if let Some((c, until)) = self.cache.lock().expect("ecr cache").get(host)
-            && Instant::now() < *until
-        {
-            return Ok(c.clone());
-        }
-        let creds = credentials(http, env).await?;
-        let (login, lifetime) = authorization_token(http, env, &creds, &region).await?;
-        let until = Instant::now() + lifetime.saturating_sub(Duration::from_secs(300));
-        self.cache
-            .lock()
-            .expect("ecr cache")
-            .insert(host.to_string(), (login.clone(), until));
-        Ok(login)
-    }
+/// Logs in to the ECR registry `host`: the credential chain, then GetAuthorizationToken.
+pub async fn login(
+    http: &reqwest::Client,
+    env: &Env,
+    host: &str,
+) -> Result<(Credentials, Duration), CloudError> {
+    let Some((_, region)) = ecr_registry(host) else {
+        return Err(err(
+            "registry host",
+            format!("{host:?} is not an ECR registry (<account>.dkr.ecr.<region>.amazonaws.com)"),
+        ));
+    };
+    let creds = credentials(http, env).await?;
+    authorization_token(http, env, &creds, &region).await
 }
 
 #[cfg(test)]

@@ -1,5 +1,152 @@
-//! Registry credentials from a cloud workload identity (`spec.provider`): AWS ECR so far (SigV4, the
-//! credential chain, `GetAuthorizationToken`).
+//! Registry credentials from a cloud workload identity (`spec.provider`): AWS ECR (SigV4, the credential
+//! chain, `GetAuthorizationToken`), Google Artifact Registry and GCR (metadata server or workload identity
+//! federation), Azure ACR (workload identity or managed identity, then the ACR token exchange).
 
 pub mod aws;
+pub mod azure;
+pub mod gcp;
 pub mod sigv4;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::registry::Credentials;
+
+/// Why a cloud login failed: the provider, the step (metadata, token exchange, registry) and what the remote
+/// said; never a token.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{provider}: {step}: {message}")]
+pub struct CloudError {
+    /// `aws`, `gcp`, `azure`.
+    pub provider: &'static str,
+    /// The step that failed.
+    pub step: &'static str,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// The provider whose registry `host` is (`aws` for ECR, `gcp` for GCR and Artifact Registry, `azure` for ACR).
+pub fn provider_of(host: &str) -> Option<&'static str> {
+    if aws::ecr_registry(host).is_some() {
+        Some("aws")
+    } else if gcp::is_registry(host) {
+        Some("gcp")
+    } else if azure::is_registry(host) {
+        Some("azure")
+    } else {
+        None
+    }
+}
+
+/// `a gcp`, `an aws`, `an azure`.
+pub fn with_article(provider: &str) -> String {
+    let article = if provider.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {provider}")
+}
+
+/// Logs in to `host` with `provider`'s workload identity: registry credentials and how long they last.
+pub async fn login(
+    provider: &str,
+    http: &reqwest::Client,
+    env: &Env,
+    host: &str,
+) -> Result<(Credentials, Duration), CloudError> {
+    let registry = provider_of(host);
+    if registry != Some(provider) || !matches!(provider, "aws" | "gcp" | "azure") {
+        return Err(CloudError {
+            provider: match provider {
+                "aws" => "aws",
+                "gcp" => "gcp",
+                "azure" => "azure",
+                _ => "cloud",
+            },
+            step: "registry host",
+            message: format!(
+                "{host:?} is not {} registry{}",
+                with_article(provider),
+                registry
+                    .map(|r| format!(" (it is {r}'s)"))
+                    .unwrap_or_default()
+            ),
+        });
+    }
+    match provider {
+        "aws" => aws::login(http, env, host).await,
+        "gcp" => gcp::login(http, env).await,
+        _ => azure::login(http, env, host).await,
+    }
+}
+
+/// Cloud logins by provider and registry host, reused until five minutes before they expire.
+#[derive(Default)]
+pub struct Logins {
+    cache: Mutex<HashMap<String, (Credentials, Instant)>>,
+}
+
+impl Logins {
+    /// Credentials for `host` with `provider` (from the cache, or a new [`login`]).
+    pub async fn credentials_for(
+        &self,
+        provider: &str,
+        http: &reqwest::Client,
+        env: &Env,
+        host: &str,
+    ) -> Result<Credentials, CloudError> {
+        let key = format!("{provider}/{host}");
+        if let Some((c, until)) = self.cache.lock().expect("login cache").get(&key)
+            && Instant::now() < *until
+        {
+            return Ok(c.clone());
+        }
+        let (credentials, lifetime) = login(provider, http, env, host).await?;
+        let until = Instant::now() + lifetime.saturating_sub(Duration::from_secs(300));
+        self.cache
+            .lock()
+            .expect("login cache")
+            .insert(key, (credentials.clone(), until));
+        Ok(credentials)
+    }
+}
+
+/// The environment variables the providers read.
+const PREFIXES: &[&str] = &["AWS_", "GCE_", "GOOGLE_", "AZURE_", "TAGPILOT_"];
+
+/// Where the environment says things are (read once per call; injectable in tests).
+#[derive(Clone, Debug, Default)]
+pub struct Env {
+    vars: HashMap<String, String>,
+}
+
+impl Env {
+    /// The process environment.
+    pub fn process() -> Env {
+        Env {
+            vars: std::env::vars()
+                .filter(|(k, _)| PREFIXES.iter().any(|p| k.starts_with(p)))
+                .collect(),
+        }
+    }
+
+    /// An environment of these variables.
+    pub fn of(pairs: &[(&str, &str)]) -> Env {
+        Env {
+            vars: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    /// A variable, when set and not empty.
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.vars
+            .get(k)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+}

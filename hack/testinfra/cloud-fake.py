@@ -1,13 +1,19 @@
 #!/usr/bin/env python3
-"""Loopback stand-ins for the AWS endpoints an ECR login uses, for tests: the instance metadata service v2
-(token, role, role credentials), STS AssumeRoleWithWebIdentity, and ECR GetAuthorizationToken, whose SigV4
-signature is checked here by an implementation of its own (Python's hmac and hashlib, from AWS's
-specification), independent of the Rust signer under test.
+"""Loopback stand-ins for the cloud endpoints registry logins use, for tests.
 
-  aws-fake.py PORT STATE_FILE
+AWS: the instance metadata service v2 (token, role, role credentials), STS AssumeRoleWithWebIdentity, and ECR
+GetAuthorizationToken, whose SigV4 signature is checked here by an implementation of its own (Python's hmac and
+hashlib, from AWS's specification), independent of the Rust signer under test.
+GCP: the metadata server's token, the STS token exchange of workload identity federation, service account
+impersonation (generateAccessToken).
+Azure: the Entra ID token endpoint (client assertion of workload identity), the IMDS managed identity token,
+and ACR's /oauth2/exchange.
+
+  cloud-fake.py PORT STATE_FILE
 STATE_FILE (JSON) holds: keys {access key id: secret}, web_identity_token, sts_credentials {id, secret, token},
-imds_credentials {id, secret, token}, registry_username, registry_password. Requests are appended to
-STATE_FILE.log, one JSON line each (path, target, verdict), for the test to read.
+imds_credentials {id, secret, token}, registry_username, registry_password (the ECR login), gcp_token,
+gcp_subject_token, azure_assertion, acr_refresh_token. Requests are appended to STATE_FILE.log, one JSON line
+each (path, target, verdict), for the test to read.
 """
 import base64, hashlib, hmac, json, sys, time, urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -86,6 +92,21 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(400, "bad request", "text/plain")
 
     def do_GET(self):
+        if self.path.startswith("/computeMetadata/v1/instance/service-accounts/default/token"):
+            ok = self.headers.get("Metadata-Flavor") == "Google"
+            log({"path": self.path, "verdict": "gcp metadata" if ok else "gcp metadata refused"})
+            if not ok:
+                return self.reply(403, "Missing Metadata-Flavor:Google header", "text/plain")
+            return self.reply(200, json.dumps({"access_token": STATE["gcp_token"], "expires_in": 3599,
+                                               "token_type": "Bearer"}))
+        if self.path.startswith("/metadata/identity/oauth2/token"):
+            ok = self.headers.get("Metadata") == "true" and "resource=" in self.path
+            log({"path": self.path, "verdict": "azure imds" if ok else "azure imds refused"})
+            if not ok:
+                return self.reply(400, json.dumps({"error": "invalid_request",
+                                                   "error_description": "Required metadata header not specified"}))
+            return self.reply(200, json.dumps({"access_token": "aad-token-managed-identity", "expires_in": "3599",
+                                               "token_type": "Bearer"}))
         if self.headers.get("X-aws-ec2-metadata-token") != IMDS_TOKEN:
             log({"path": self.path, "verdict": "imds unauthorized"})
             return self.reply(401, "", "text/plain")
@@ -102,6 +123,42 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         h = self.headers_lower()
+        path = urllib.parse.urlsplit(self.path).path
+        form = dict(urllib.parse.parse_qsl(body.decode(errors="replace")))
+        if path == "/v1/token":
+            ok = (form.get("grant_type") == "urn:ietf:params:oauth:grant-type:token-exchange"
+                  and form.get("subject_token") == STATE["gcp_subject_token"])
+            log({"path": path, "verdict": "gcp sts" if ok else "gcp sts refused"})
+            if not ok:
+                return self.reply(400, json.dumps({"error": "invalid_grant",
+                                                   "error_description": "The incoming token is not valid"}))
+            return self.reply(200, json.dumps({"access_token": "federated-token", "expires_in": 3600,
+                                               "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+                                               "token_type": "Bearer"}))
+        if path.endswith(":generateAccessToken"):
+            ok = h.get("authorization") == "Bearer federated-token"
+            log({"path": path, "verdict": "gcp impersonation" if ok else "gcp impersonation refused"})
+            if not ok:
+                return self.reply(401, json.dumps({"error": {"code": 401, "message": "invalid credentials"}}))
+            return self.reply(200, json.dumps({"accessToken": STATE["gcp_token"],
+                                               "expireTime": "2099-01-01T00:00:00Z"}))
+        if path.endswith("/oauth2/v2.0/token"):
+            ok = (form.get("client_assertion") == STATE["azure_assertion"] and form.get("client_id")
+                  and form.get("grant_type") == "client_credentials")
+            log({"path": path, "verdict": "azure aad" if ok else "azure aad refused"})
+            if not ok:
+                return self.reply(401, json.dumps({"error": "invalid_client", "error_description":
+                                                   "AADSTS700213: No matching federated identity record found"}))
+            return self.reply(200, json.dumps({"access_token": "aad-token-workload-identity",
+                                               "expires_in": 3599, "token_type": "Bearer"}))
+        if path == "/oauth2/exchange":
+            ok = (form.get("grant_type") == "access_token"
+                  and form.get("access_token", "").startswith("aad-token-") and form.get("service"))
+            log({"path": path, "verdict": "acr exchange" if ok else "acr exchange refused"})
+            if not ok:
+                return self.reply(401, json.dumps({"errors": [{"code": "UNAUTHORIZED",
+                                                               "message": "invalid access token"}]}))
+            return self.reply(200, json.dumps({"refresh_token": STATE["acr_refresh_token"]}))
         target = h.get("x-amz-target", "")
         if target.endswith(".GetAuthorizationToken"):
             url = urllib.parse.urlsplit(self.path)
@@ -114,7 +171,6 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, json.dumps({"authorizationData": [{
                 "authorizationToken": token, "expiresAt": time.time() + 43200,
                 "proxyEndpoint": "https://123456789012.dkr.ecr.us-east-1.amazonaws.com"}]}))
-        form = dict(urllib.parse.parse_qsl(body.decode()))
         if form.get("Action") == "AssumeRoleWithWebIdentity":
             ok = form.get("WebIdentityToken") == STATE["web_identity_token"] and form.get("RoleArn")
             log({"path": self.path, "target": "sts", "verdict": "assumed" if ok else "refused"})
