@@ -213,3 +213,30 @@ fn unusable_manifests_are_refused_with_the_file_and_object() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_cloud_provider_logs_in_with_the_environment_identity() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(
+        tmp.path(),
+        "ecr.yaml",
+        "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata:\n  name: app\n  namespace: apps\n\
+         spec:\n  image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/app\n  interval: 5m\n  provider: aws\n",
+    );
+    let dir = tmp.path().display().to_string();
+    let state = tmp.path().join("state").display().to_string();
+    // No AWS identity here: the chain ends at the instance metadata service, which does not answer.
+    let (code, outcomes, _) = run(
+        &["--manifests", &dir, "--state-dir", &state],
+        &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:1")],
+    );
+    assert_eq!(code, 1);
+    let o = outcome(&outcomes, "ImageRepository", "app");
+    assert!(
+        o["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("spec.provider aws: aws: instance metadata (IMDSv2): http://127.0.0.1:1"),
+        "{o}"
+    );
+}

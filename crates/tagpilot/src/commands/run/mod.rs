@@ -113,10 +113,11 @@ impl RunArgs {
         let work = self.state_dir.join("work");
         std::fs::create_dir_all(&work).with_context(|| format!("create {}", work.display()))?;
         let registry = RegistryClient::default();
+        let logins = tagpilot_core::cloud::Logins::default();
         let progress = std::io::stderr().is_terminal() && !self.json;
         loop {
             let mut state = State::load(&self.state_dir)?;
-            let outcomes = pass(&m, &mut state, &store, &registry, &work, progress).await;
+            let outcomes = pass(&m, &mut state, &store, &registry, &logins, &work, progress).await;
             state.save(&self.state_dir)?;
             let ok = outcomes.iter().all(|o| o.ready);
             if self.json {
@@ -276,17 +277,37 @@ async fn pass(
     state: &mut State,
     store: &TagStore,
     registry: &RegistryClient,
+    logins: &tagpilot_core::cloud::Logins,
     work: &Path,
     progress: bool,
 ) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
 
     // Scans, all at once (the registry client limits requests per registry).
-    let accesses: BTreeMap<String, Result<Access, String>> = m
+    let mut accesses: BTreeMap<String, Result<Access, String>> = m
         .repositories
         .iter()
         .map(|r| (key_of(r), access(m, r)))
         .collect();
+    // Cloud logins (spec.provider) with the identity of the environment the run is in.
+    let (cloud_http, env) = (reqwest::Client::new(), tagpilot_core::cloud::Env::process());
+    for r in &m.repositories {
+        let Some(p @ ("aws" | "gcp" | "azure")) = r.spec.provider.as_deref() else {
+            continue;
+        };
+        let key = key_of(r);
+        if let Some(Ok(a)) = accesses.get_mut(&key) {
+            match logins
+                .credentials_for(p, &cloud_http, &env, &a.checked.image.registry)
+                .await
+            {
+                Ok(c) => a.credentials = c,
+                Err(e) => {
+                    accesses.insert(key, Err(format!("spec.provider {p}: {e}")));
+                }
+            }
+        }
+    }
     if progress && !m.repositories.is_empty() {
         eprintln!("scanning {} image repositories ...", m.repositories.len());
     }
