@@ -294,16 +294,29 @@ impl Registry {
             let (this, repo, sem) = (self.clone(), repo.to_string(), sem.clone());
             set.spawn(async move {
                 let _permit = sem.acquire().await?;
-                let manifest = this.image_manifest(&repo, &tag, "amd64").await?;
-                let digest = this
-                    .put_manifest(
-                        &repo,
-                        &tag,
-                        "application/vnd.oci.image.manifest.v1+json",
-                        manifest,
-                    )
-                    .await
-                    .with_context(|| format!("push {repo}:{tag}"))?;
+                // docker-registry's filesystem storage can lose a blob that many tests upload at once (the
+                // same content, so the same path): the manifest is then refused as naming an unknown blob.
+                // The blobs are uploaded again, up to three times.
+                let mut attempt = 0;
+                let digest = loop {
+                    attempt += 1;
+                    let manifest = this.image_manifest(&repo, &tag, "amd64").await?;
+                    let pushed = this
+                        .put_manifest(
+                            &repo,
+                            &tag,
+                            "application/vnd.oci.image.manifest.v1+json",
+                            manifest,
+                        )
+                        .await
+                        .with_context(|| format!("push {repo}:{tag}"));
+                    match pushed {
+                        Err(e) if attempt < 3 && format!("{e:#}").contains("BLOB_UNKNOWN") => {
+                            continue;
+                        }
+                        other => break other?,
+                    }
+                };
                 anyhow::Ok((i, digest))
             });
         }
