@@ -58,21 +58,14 @@ pub async fn login(
     if !tenant.is_empty() {
         form.push(("tenant", tenant.as_str()));
     }
-    let resp = http
-        .post(&url)
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| err(STEP, format!("{url}: {e}")))?;
-    let status = resp.status();
-    let body: serde_json::Value = resp.json().await.unwrap_or_default();
-    if !status.is_success() {
-        let why = body["errors"][0]["message"]
-            .as_str()
-            .or(body["error"].as_str())
-            .unwrap_or(status.as_str());
-        return Err(err(STEP, format!("{url} answered {status}: {why}")));
-    }
+    let body = super::answer(
+        http.post(&url).form(&form),
+        &url,
+        "azure",
+        STEP,
+        &["/errors/0/message", "/error"],
+    )
+    .await?;
     let refresh = body["refresh_token"]
         .as_str()
         .ok_or_else(|| err(STEP, "the answer has no refresh_token"))?;
@@ -109,9 +102,8 @@ async fn workload_identity(
         "{}/{tenant}/oauth2/v2.0/token",
         authority.trim_end_matches('/')
     );
-    let resp = http
-        .post(&url)
-        .form(&[
+    let body = super::answer(
+        http.post(&url).form(&[
             ("client_id", client),
             ("grant_type", "client_credentials"),
             (
@@ -120,18 +112,13 @@ async fn workload_identity(
             ),
             ("client_assertion", assertion.trim()),
             ("scope", "https://management.azure.com/.default"),
-        ])
-        .send()
-        .await
-        .map_err(|e| err(STEP, format!("{url}: {e}")))?;
-    let status = resp.status();
-    let body: serde_json::Value = resp.json().await.unwrap_or_default();
-    if !status.is_success() {
-        let why = body["error_description"]
-            .as_str()
-            .unwrap_or(status.as_str());
-        return Err(err(STEP, format!("{url} answered {status}: {why}")));
-    }
+        ]),
+        &url,
+        "azure",
+        STEP,
+        &["/error_description"],
+    )
+    .await?;
     let token = body["access_token"]
         .as_str()
         .ok_or_else(|| err(STEP, "the answer has no access_token"))?;
@@ -150,21 +137,16 @@ async fn managed_identity(http: &reqwest::Client, env: &Env) -> Result<String, C
     if let Some(client) = env.get("AZURE_CLIENT_ID") {
         url.push_str(&format!("&client_id={client}"));
     }
-    let resp = http
-        .get(&url)
-        .header("Metadata", "true")
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .map_err(|e| err(STEP, format!("{base}: {e}")))?;
-    let status = resp.status();
-    let body: serde_json::Value = resp.json().await.unwrap_or_default();
-    if !status.is_success() {
-        let why = body["error_description"]
-            .as_str()
-            .unwrap_or(status.as_str());
-        return Err(err(STEP, format!("{base} answered {status}: {why}")));
-    }
+    let body = super::answer(
+        http.get(&url)
+            .header("Metadata", "true")
+            .timeout(Duration::from_secs(5)),
+        base,
+        "azure",
+        STEP,
+        &["/error_description"],
+    )
+    .await?;
     body["access_token"]
         .as_str()
         .map(str::to_string)

@@ -55,18 +55,16 @@ async fn metadata(http: &reqwest::Client, env: &Env) -> Result<(String, Duration
         .get("GCE_METADATA_HOST")
         .unwrap_or("metadata.google.internal");
     let url = format!("http://{host}/computeMetadata/v1/instance/service-accounts/default/token");
-    let resp = http
-        .get(&url)
-        .header("Metadata-Flavor", "Google")
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .map_err(|e| err(STEP, format!("{url}: {e}")))?;
-    let status = resp.status();
-    let body: serde_json::Value = resp.json().await.unwrap_or_default();
-    if !status.is_success() {
-        return Err(err(STEP, format!("{url} answered {status}")));
-    }
+    let body = super::answer(
+        http.get(&url)
+            .header("Metadata-Flavor", "Google")
+            .timeout(Duration::from_secs(5)),
+        &url,
+        "gcp",
+        STEP,
+        &[],
+    )
+    .await?;
     token_of(&body, "access_token", STEP)
 }
 
@@ -103,9 +101,8 @@ async fn federated(http: &reqwest::Client, file: &str) -> Result<(String, Durati
     let token_url = config["token_url"]
         .as_str()
         .unwrap_or("https://sts.googleapis.com/v1/token");
-    let resp = http
-        .post(token_url)
-        .form(&[
+    let body = super::answer(
+        http.post(token_url).form(&[
             (
                 "grant_type",
                 "urn:ietf:params:oauth:grant-type:token-exchange",
@@ -123,39 +120,28 @@ async fn federated(http: &reqwest::Client, file: &str) -> Result<(String, Durati
                     .unwrap_or("urn:ietf:params:oauth:token-type:jwt"),
             ),
             ("subject_token", subject.trim()),
-        ])
-        .send()
-        .await
-        .map_err(|e| err(STEP, format!("{token_url}: {e}")))?;
-    let status = resp.status();
-    let body: serde_json::Value = resp.json().await.unwrap_or_default();
-    if !status.is_success() {
-        let why = body["error_description"]
-            .as_str()
-            .unwrap_or(status.as_str());
-        return Err(err(STEP, format!("{token_url} answered {status}: {why}")));
-    }
+        ]),
+        token_url,
+        "gcp",
+        STEP,
+        &["/error_description"],
+    )
+    .await?;
     let (federated, lifetime) = token_of(&body, "access_token", STEP)?;
     let Some(impersonate) = config["service_account_impersonation_url"].as_str() else {
         return Ok((federated, lifetime));
     };
     const IMPERSONATE: &str = "service account impersonation";
-    let resp = http
-        .post(impersonate)
-        .bearer_auth(&federated)
-        .json(&serde_json::json!({"scope": ["https://www.googleapis.com/auth/cloud-platform"]}))
-        .send()
-        .await
-        .map_err(|e| err(IMPERSONATE, format!("{impersonate}: {e}")))?;
-    let status = resp.status();
-    let body: serde_json::Value = resp.json().await.unwrap_or_default();
-    if !status.is_success() {
-        let why = body["error"]["message"].as_str().unwrap_or(status.as_str());
-        return Err(err(
-            IMPERSONATE,
-            format!("{impersonate} answered {status}: {why}"),
-        ));
-    }
+    let body = super::answer(
+        http.post(impersonate).bearer_auth(&federated).json(
+            &serde_json::json!({"scope": ["https://www.googleapis.com/auth/cloud-platform"]}),
+        ),
+        impersonate,
+        "gcp",
+        IMPERSONATE,
+        &["/error/message"],
+    )
+    .await?;
     let token = body["accessToken"]
         .as_str()
         .ok_or_else(|| err(IMPERSONATE, "the answer has no accessToken"))?;

@@ -39,6 +39,34 @@ pub fn provider_of(host: &str) -> Option<&'static str> {
     }
 }
 
+/// Sends `req` (to `url`) and reads its JSON answer. A failed connection or a failure status is an error of
+/// `provider`'s `step` with what the remote said: the first string found at the JSON pointers `why`.
+pub(crate) async fn answer(
+    req: reqwest::RequestBuilder,
+    url: &str,
+    provider: &'static str,
+    step: &'static str,
+    why: &[&str],
+) -> Result<serde_json::Value, CloudError> {
+    let fail = |message: String| CloudError {
+        provider,
+        step,
+        message,
+    };
+    let resp = req.send().await.map_err(|e| fail(format!("{url}: {e}")))?;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    if !status.is_success() {
+        let said = why
+            .iter()
+            .find_map(|p| body.pointer(p).and_then(|v| v.as_str()))
+            .map(|w| format!(": {w}"))
+            .unwrap_or_default();
+        return Err(fail(format!("{url} answered {status}{said}")));
+    }
+    Ok(body)
+}
+
 /// `a gcp`, `an aws`, `an azure`.
 pub fn with_article(provider: &str) -> String {
     let article = if provider.starts_with(['a', 'e', 'i', 'o', 'u']) {
