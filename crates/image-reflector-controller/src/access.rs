@@ -141,17 +141,9 @@ async fn transport(
         "spec.proxySecretRef",
     )
     .await?;
-    let transport = secrets::transport(
-        cert.as_ref().map(|(secret, data)| SecretSource {
-            secret,
-            field: "spec.certSecretRef",
-            data,
-        }),
-        proxy.as_ref().map(|(secret, data)| SecretSource {
-            secret,
-            field: "spec.proxySecretRef",
-            data,
-        }),
+    let transport = secrets::repository_transport(
+        cert.as_ref(),
+        proxy.as_ref(),
         spec.insecure.unwrap_or(false),
     )
     .map_err(|e| Failure {

@@ -75,6 +75,27 @@ pub fn credentials(
     Ok(Credentials::Anonymous)
 }
 
+/// The transport of an ImageRepository from its `certSecretRef` and `proxySecretRef` Secrets (each as
+/// `namespace/name` and data) and `insecure`; errors name the field.
+pub fn repository_transport(
+    cert: Option<&(String, SecretData)>,
+    proxy: Option<&(String, SecretData)>,
+    insecure: bool,
+) -> Result<Transport, SecretError> {
+    fn source<'a>(s: Option<&'a (String, SecretData)>, field: &'a str) -> Option<SecretSource<'a>> {
+        s.map(|(secret, data)| SecretSource {
+            secret: secret.as_str(),
+            field,
+            data,
+        })
+    }
+    transport(
+        source(cert, "spec.certSecretRef"),
+        source(proxy, "spec.proxySecretRef"),
+        insecure,
+    )
+}
+
 /// Transport settings from `certSecretRef` (`ca.crt`, `tls.crt` + `tls.key`; `caFile`, `certFile`, `keyFile`
 /// as older Flux secrets have them), `proxySecretRef` (`address`, `username`, `password`) and `insecure`.
 pub fn transport(

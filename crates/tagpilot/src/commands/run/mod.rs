@@ -221,17 +221,9 @@ fn access(m: &Manifests, repo: &ImageRepository) -> Result<Access, String> {
     };
     let cert = optional(spec.cert_secret_ref.as_ref(), "spec.certSecretRef")?;
     let proxy = optional(spec.proxy_secret_ref.as_ref(), "spec.proxySecretRef")?;
-    let transport = secrets::transport(
-        cert.as_ref().map(|(secret, data)| SecretSource {
-            secret,
-            field: "spec.certSecretRef",
-            data,
-        }),
-        proxy.as_ref().map(|(secret, data)| SecretSource {
-            secret,
-            field: "spec.proxySecretRef",
-            data,
-        }),
+    let transport = secrets::repository_transport(
+        cert.as_ref(),
+        proxy.as_ref(),
         spec.insecure.unwrap_or(false),
     )
     .map_err(|e| e.to_string())?;
