@@ -597,26 +597,11 @@ async fn helmrelease_name_and_tag_markers_and_suspend_resume() {
     );
 
     // The push event, Flux's wording, with the message; the metrics and health endpoints.
-    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(s.client.clone(), &s.ns);
     let want = format!(
         "pushed commit '{}' to branch 'main'\nUpdate from image update automation",
         &first.to_string()[..7]
     );
-    let mut notes = Vec::new();
-    for _ in 0..50 {
-        notes = events
-            .list(&Default::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .filter_map(|e| e.note)
-            .collect();
-        if notes.contains(&want) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let notes = event_notes(&s.client, &s.ns, |n| n.contains(&want)).await;
     assert!(notes.contains(&want), "{want:?} in {notes:?}");
     let c = shared_controller();
     let (code, body) = c.http_get(c.metrics_addr, "/metrics").unwrap();

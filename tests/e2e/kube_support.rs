@@ -203,6 +203,33 @@ pub fn assert_message_contains(obj: &DynamicObject, part: &str) {
     );
 }
 
+/// The notes of the events in `namespace`, polled (up to 5 s) until `done` holds for them; returned either way
+/// for the caller's assertions.
+pub async fn event_notes(
+    client: &kube::Client,
+    namespace: &str,
+    done: impl Fn(&[String]) -> bool,
+) -> Vec<String> {
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(client.clone(), namespace);
+    let mut notes = Vec::new();
+    for _ in 0..50 {
+        notes = events
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter_map(|e| e.note)
+            .collect();
+        if done(&notes) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    notes
+}
+
 /// A condition of an object's status.
 pub fn condition(obj: &DynamicObject, type_: &str) -> Option<(String, String, String)> {
     obj.data["status"]["conditions"]

@@ -305,28 +305,10 @@ async fn every_type_takes_a_valid_call_and_refuses_an_invalid_one() {
     );
     assert_eq!(code, 405);
     // Rejections are events on the Receiver, without the token.
-    let events: kube::Api<k8s_openapi::api::events::v1::Event> =
-        kube::Api::namespaced(client.clone(), &ns);
-    let t0 = Instant::now();
-    loop {
-        let notes: Vec<String> = events
-            .list(&Default::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .filter_map(|e| e.note)
-            .collect();
-        if notes
-            .iter()
-            .any(|n| n.contains("call rejected: Authorization header mismatch"))
-        {
-            assert!(notes.iter().all(|n| !n.contains(&token)));
-            break;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(10), "{notes:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let rejected = |n: &String| n.contains("call rejected: Authorization header mismatch");
+    let notes = event_notes(&client, &ns, |n| n.iter().any(rejected)).await;
+    assert!(notes.iter().any(rejected), "{notes:?}");
+    assert!(notes.iter().all(|n| !n.contains(&token)));
 }
 
 #[tokio::test]

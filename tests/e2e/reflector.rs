@@ -308,27 +308,11 @@ async fn a_new_tag_is_resolved_after_a_reconcile_request_with_events_and_metrics
     assert_eq!(r.data["status"]["lastScanResult"]["tagCount"], 5);
 
     // Events for the new tags and the new latest image.
-    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), &ns);
-    let notes = || async {
-        events
-            .list(&Default::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .filter_map(|e| e.note)
-            .collect::<Vec<_>>()
-    };
-    let mut found = Vec::new();
-    for _ in 0..50 {
-        found = notes().await;
-        if found.iter().any(|n| n.contains("resolved to 5.0.2"))
-            && found.iter().any(|n| n.contains("new tags: 5.1.0, 5.0.2"))
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let found = event_notes(&client, &ns, |n| {
+        n.iter().any(|n| n.contains("resolved to 5.0.2"))
+            && n.iter().any(|n| n.contains("new tags: 5.1.0, 5.0.2"))
+    })
+    .await;
     assert!(
         found.iter().any(|n| n.contains("resolved to 5.0.2")),
         "{found:?}"
