@@ -114,6 +114,36 @@ fn default_values_render_config_default_object_for_object() {
 }
 
 #[test]
+fn receiver_values_render_what_install_with_receiver_prints() {
+    let rendered = by_key(render(json!({"receiver": {"enabled": true}})).unwrap());
+    let out = std::process::Command::new(tagpilot_testinfra::binary_path("tagpilot"))
+        .args(["install", "--export", "--with-receiver"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut installed = by_key(docs(&String::from_utf8(out.stdout).unwrap()));
+    installed.retain(|k, _| !k.starts_with("Namespace/"));
+    assert_eq!(
+        rendered.keys().collect::<Vec<_>>(),
+        installed.keys().collect::<Vec<_>>()
+    );
+    for (k, v) in &installed {
+        assert_eq!(&rendered[k], v, "{k}");
+    }
+    let args = &rendered["Deployment/flux-system/image-reflector-controller"]["spec"]["template"]["spec"]
+        ["containers"][0]["args"];
+    assert!(
+        args.as_array()
+            .unwrap()
+            .contains(&json!("--receiver-addr=:9292"))
+    );
+    assert!(rendered.contains_key("Service/flux-system/webhook-receiver"));
+    assert!(
+        rendered.contains_key("CustomResourceDefinition//receivers.notification.toolkit.fluxcd.io")
+    );
+}
+
+#[test]
 fn values_change_what_they_say() {
     let r = by_key(
         render(json!({

@@ -126,6 +126,9 @@ spec:
         - --metrics-addr=:8080
         - --health-addr=:9440
         - {{ .dataArg }}
+        {{- if .receiver }}
+        - --receiver-addr=:9292
+        {{- end }}
         {{- with $root.Values.watchLabelSelector }}
         - --watch-label-selector={{ . }}
         {{- end }}
@@ -148,6 +151,11 @@ spec:
         - name: healthz
           containerPort: 9440
           protocol: TCP
+        {{- if .receiver }}
+        - name: http-webhook
+          containerPort: 9292
+          protocol: TCP
+        {{- end }}
         livenessProbe:
           httpGet:
             path: /healthz

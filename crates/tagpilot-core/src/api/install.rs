@@ -226,6 +226,43 @@ pub fn all(namespace_name: &str, image: &str, with_source_crd: bool) -> Vec<Valu
     out
 }
 
+/// The port of the webhook receiver server in the reflector's pod.
+pub const RECEIVER_PORT: u16 = 9292;
+
+/// Adds the webhook receivers to installed `objects`: `--receiver-addr` and its port on the reflector's
+/// Deployment, the Receiver CRD, and the Service `webhook-receiver` (port 80) in front of it, as Flux's
+/// notification-controller has it.
+pub fn with_receiver(objects: &mut Vec<Value>, namespace: &str) {
+    for o in objects.iter_mut() {
+        if o["kind"] == "Deployment" && o["metadata"]["name"] == "image-reflector-controller" {
+            let c = &mut o["spec"]["template"]["spec"]["containers"][0];
+            if let Some(args) = c["args"].as_array_mut() {
+                args.push(json!(format!("--receiver-addr=:{RECEIVER_PORT}")));
+            }
+            if let Some(ports) = c["ports"].as_array_mut() {
+                ports.push(json!({"name": "http-webhook", "containerPort": RECEIVER_PORT, "protocol": "TCP"}));
+            }
+        }
+    }
+    let at = objects
+        .iter()
+        .rposition(|o| o["kind"] == "CustomResourceDefinition")
+        .map_or(0, |i| i + 1);
+    objects.insert(
+        at,
+        serde_json::to_value(crd::receiver_crd()).expect("a CRD serialises"),
+    );
+    let c = "image-reflector-controller";
+    objects.push(json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "webhook-receiver", "namespace": namespace, "labels": labels(c)},
+        "spec": {
+            "selector": {"app": c},
+            "ports": [{"name": "http", "port": 80, "targetPort": "http-webhook", "protocol": "TCP"}],
+        },
+    }));
+}
+
 /// Objects as one YAML stream (`---` before each).
 pub fn to_yaml(objects: &[Value]) -> String {
     objects
@@ -290,7 +327,8 @@ pub fn files() -> Vec<crd::CrdFile> {
 }
 
 /// The Helm chart's CRD template (`charts/tagpilot/templates/crds.yaml`): the image CRDs under
-/// `.Values.crds.install`, the GitRepository CRD under `.Values.crds.gitRepository`.
+/// `.Values.crds.install`, the Receiver CRD when the receivers are enabled too, the GitRepository CRD under
+/// `.Values.crds.gitRepository`.
 pub fn chart_crds_file() -> crd::CrdFile {
     let body = |c: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition| {
         format!("---\n{}", yaml_serde::to_string(c).expect("a CRD serialises"))
@@ -302,6 +340,8 @@ pub fn chart_crds_file() -> crd::CrdFile {
     for c in crd::image_crds() {
         yaml.push_str(&body(&c));
     }
+    yaml.push_str("{{- end }}\n{{- if and .Values.crds.install .Values.receiver.enabled }}\n");
+    yaml.push_str(&body(&crd::receiver_crd()));
     yaml.push_str("{{- end }}\n{{- if .Values.crds.gitRepository }}\n");
     yaml.push_str(&body(&crd::git_repository_crd()));
     yaml.push_str("{{- end }}\n");

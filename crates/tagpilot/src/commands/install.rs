@@ -26,6 +26,10 @@ pub struct InstallArgs {
     /// Also install the GitRepository CRD (only where Flux's source-controller is absent).
     #[arg(long)]
     with_source_crd: bool,
+    /// Serve webhook Receivers: the Receiver CRD, `--receiver-addr` and the Service `webhook-receiver` (only
+    /// where Flux's notification-controller does not serve them).
+    #[arg(long)]
+    with_receiver: bool,
     /// The controllers' image.
     #[arg(long, default_value_t = install::default_image())]
     image: String,
@@ -97,6 +101,9 @@ struct BootstrapGit {
     /// Also commit the GitRepository CRD.
     #[arg(long)]
     with_source_crd: bool,
+    /// Also commit the webhook receivers (Receiver CRD, `--receiver-addr`, Service `webhook-receiver`).
+    #[arg(long)]
+    with_receiver: bool,
 }
 
 /// The API resource of an installed object's kind.
@@ -204,7 +211,10 @@ impl InstallArgs {
 
     async fn install(&self) -> anyhow::Result<()> {
         let ns = &self.cluster.namespace;
-        let objects = install::all(ns, &self.image, self.with_source_crd);
+        let mut objects = install::all(ns, &self.image, self.with_source_crd);
+        if self.with_receiver {
+            install::with_receiver(&mut objects, ns);
+        }
         if self.export {
             print!("{}", install::to_yaml(&objects));
             return Ok(());
@@ -268,6 +278,7 @@ impl UninstallArgs {
         }
         let client = self.cluster.client().await?;
         let mut objects = install::all(ns, &install::default_image(), self.crds);
+        install::with_receiver(&mut objects, ns);
         // Keep the namespace (Flux may live there); CRDs only when asked.
         objects.retain(|o| {
             o["kind"] != "Namespace" && (self.crds || o["kind"] != "CustomResourceDefinition")
@@ -361,7 +372,10 @@ impl BootstrapArgs {
                     .with_context(|| format!("known_hosts {}", hosts.display()))?,
             );
         }
-        let objects = install::all(ns, &g.image, g.with_source_crd);
+        let mut objects = install::all(ns, &g.image, g.with_source_crd);
+        if g.with_receiver {
+            install::with_receiver(&mut objects, ns);
+        }
         let dir = tempfile::tempdir()?;
         say(
             "►",
