@@ -3,23 +3,52 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 use tagpilot_core::api::{GitRepository, ImagePolicy, ImageUpdateAutomation};
 
+/// How long a fingerprint is kept without being seen again: deleted objects are forgotten after this. An
+/// object forgotten while it lives only costs one more (cheap, clone-less) run when it is next seen.
+const FORGET_AFTER: Duration = Duration::from_secs(24 * 3600);
+
 /// Remembers a fingerprint per object and tells whether it changed since the last call.
 #[derive(Default)]
-struct Seen(Mutex<HashMap<String, String>>);
+struct Seen(Mutex<SeenState>);
+
+#[derive(Default)]
+struct SeenState {
+    entries: HashMap<String, (String, Instant)>,
+    last_prune: Option<Instant>,
+}
 
 impl Seen {
     fn changed(&self, key: String, fingerprint: String) -> bool {
+        self.changed_at(key, fingerprint, Instant::now())
+    }
+
+    fn changed_at(&self, key: String, fingerprint: String, now: Instant) -> bool {
         let mut seen = self.0.lock().expect("seen lock");
-        if seen.get(&key) == Some(&fingerprint) {
-            return false;
+        if seen
+            .last_prune
+            .is_none_or(|t| now.saturating_duration_since(t) >= FORGET_AFTER / 24)
+        {
+            seen.entries
+                .retain(|_, (_, at)| now.saturating_duration_since(*at) < FORGET_AFTER);
+            seen.last_prune = Some(now);
         }
-        seen.insert(key, fingerprint);
-        true
+        let same = seen
+            .entries
+            .get(&key)
+            .is_some_and(|(f, _)| *f == fingerprint);
+        seen.entries.insert(key, (fingerprint, now));
+        !same
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0.lock().expect("seen lock").entries.len()
     }
 }
 
@@ -96,6 +125,19 @@ pub fn on_source_change(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn objects_not_seen_for_a_day_are_forgotten() {
+        let seen = Seen::default();
+        let t0 = Instant::now();
+        assert!(seen.changed_at("ns/gone".into(), "a:1".into(), t0));
+        assert!(seen.changed_at("ns/kept".into(), "a:1".into(), t0));
+        let later = t0 + FORGET_AFTER - Duration::from_secs(60);
+        assert!(!seen.changed_at("ns/kept".into(), "a:1".into(), later));
+        let much_later = t0 + FORGET_AFTER + Duration::from_secs(3600);
+        assert!(!seen.changed_at("ns/kept".into(), "a:1".into(), much_later));
+        assert_eq!(seen.len(), 1, "the deleted object's entry is gone");
+    }
 
     #[test]
     fn a_fingerprint_triggers_once() {
