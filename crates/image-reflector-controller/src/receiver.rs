@@ -1,7 +1,8 @@
 //! Webhook receivers (`--receiver-addr`): Flux's Receiver objects are reconciled into an index of secret
 //! paths, and a small HTTP server verifies each call (`tagpilot_core::receiver`) and asks the ImageRepositories
-//! it names to scan (`reconcile.fluxcd.io/requestedAt`). Calls for the same repository within a second are
-//! coalesced into one request (and one more at the end of the second), so a flood of calls makes a few scans.
+//! it names to scan (`reconcile.fluxcd.io/requestedAt`). Calls for the same repository within half a second
+//! are coalesced into one request (and one more at the end of that half second), so a flood of calls makes a few
+//! scans while pushes seconds apart are each scanned at once.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -31,7 +32,7 @@ use crate::context::{Context, MANAGER};
 use crate::error::Error;
 
 /// How long calls for one repository are folded into one scan request.
-const COALESCE: Duration = Duration::from_secs(1);
+const COALESCE: Duration = Duration::from_millis(500);
 
 /// A served Receiver.
 #[derive(Clone)]
