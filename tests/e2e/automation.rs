@@ -219,6 +219,18 @@ pub const GUIDE_DEPLOYMENT: &str = include_str!("manifests/flux-guide-podinfo-de
 /// The guide's ImageUpdateAutomation (v1beta1), verbatim.
 pub const GUIDE_AUTOMATION: &str = include_str!("manifests/flux-guide-automation-v1beta1.yaml");
 
+/// Sets an ImagePolicy's semver range.
+async fn set_range(policies: &Api<DynamicObject>, name: &str, range: &str) {
+    policies
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"policy": {"semver": {"range": range}}}})),
+        )
+        .await
+        .unwrap();
+}
+
 async fn delete_all(client: &kube::Client, ns: &str, objects: &[(&str, &str)]) {
     for (kind, name) in objects {
         let api = if *kind == "GitRepository" {
@@ -341,14 +353,7 @@ async fn flux_guide_end_to_end_new_tags_become_commits() {
     // 3. The guide's revert: pin the policy to 5.0.0 -> a commit back to 5.0.0.
     let policies = image_api(&client, "flux-system", "v1beta1", "ImagePolicy");
     let t0 = Instant::now();
-    policies
-        .patch(
-            "podinfo",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"policy": {"semver": {"range": "5.0.0"}}}})),
-        )
-        .await
-        .unwrap();
+    set_range(&policies, "podinfo", "5.0.0").await;
     let (third, _) =
         wait_head_change(&git, &name, "main", Some(second), Duration::from_secs(30)).await;
     let policy_to_commit = t0.elapsed();
@@ -367,14 +372,7 @@ async fn flux_guide_end_to_end_new_tags_become_commits() {
         )
         .await
         .unwrap();
-    policies
-        .patch(
-            "podinfo",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"policy": {"semver": {"range": "5.0.x"}}}})),
-        )
-        .await
-        .unwrap();
+    set_range(&policies, "podinfo", "5.0.x").await;
     let (branch_head, _) = wait_head_change(
         &git,
         &name,
@@ -849,27 +847,11 @@ async fn latency_from_tag_and_policy_change_to_commit() {
 
         // Pin the previous patch, then back.
         let t0 = Instant::now();
-        policies
-            .patch(
-                "app",
-                &PatchParams::default(),
-                &Patch::Merge(
-                    json!({"spec": {"policy": {"semver": {"range": format!("1.0.{}", i - 1)}}}}),
-                ),
-            )
-            .await
-            .unwrap();
+        set_range(&policies, "app", &format!("1.0.{}", i - 1)).await;
         let (h, _) = s.next_commit(head).await;
         from_policy.push(t0.elapsed());
         head = Some(h);
-        policies
-            .patch(
-                "app",
-                &PatchParams::default(),
-                &Patch::Merge(json!({"spec": {"policy": {"semver": {"range": "1.0.x"}}}})),
-            )
-            .await
-            .unwrap();
+        set_range(&policies, "app", "1.0.x").await;
         let (h, _) = s.next_commit(head).await;
         head = Some(h);
     }

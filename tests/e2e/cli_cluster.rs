@@ -209,20 +209,7 @@ async fn the_guides_image_commands_work_on_a_cluster() {
 async fn a_cluster_without_the_crds_is_told_how_to_install_them() {
     let infra = Infra::get();
     let port = infra.bare_apiserver_port();
-    let out = Command::new("bash")
-        .arg(infra.scripts_dir().join("up.sh"))
-        .args(["apiserver", "bare", &port.to_string()])
-        .output()
-        .expect("run up.sh apiserver");
-    assert!(
-        out.status.success(),
-        "up.sh apiserver: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let kc = infra
-        .path("TAGPILOT_TESTINFRA")
-        .join("k8s-bare")
-        .join("kubeconfig");
+    let kc = infra.start_apiserver("bare", port);
     let (code, _, err) = tagpilot(&kc, &["get", "image", "repository", "-n", "default"], "");
     assert_eq!(code, 1);
     assert!(

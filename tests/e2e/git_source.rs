@@ -6,7 +6,7 @@ use std::process::Command;
 
 use git2::Signature;
 use tagpilot_core::git::{Checkout, GitAuth, GitError, PushSpec, clone_branch, commit_all, push};
-use tagpilot_testinfra::{GitServer, Infra, unique_name};
+use tagpilot_testinfra::{GitServer, Infra, succeed, unique_name};
 
 fn http_auth(git: &GitServer) -> GitAuth {
     GitAuth {
@@ -74,15 +74,7 @@ fn ls_remote(git: &GitServer, name: &str) -> Vec<(String, String)> {
         &format!("http://{}:{}@", git.username, git.password),
         1,
     );
-    let out = Command::new("git")
-        .args(["ls-remote", &url])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeed(Command::new("git").args(["ls-remote", &url]));
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use base64::Engine;
-use tagpilot_testinfra::{ControllerProcess, Infra, binary_path, unique_name};
+use tagpilot_testinfra::{ControllerProcess, Infra, binary_path, succeed, unique_name};
 
 use crate::automation::{AUTHOR, Setup};
 
@@ -30,16 +30,11 @@ async fn the_controllers_run_from_the_image_rootfs_as_nobody() {
     let infra = Infra::get();
     let debug_dir = binary_path("tagpilot").parent().unwrap().to_path_buf();
     let rootfs = debug_dir.join(format!("../e2e-rootfs-{}", std::process::id()));
-    let out = Command::new("bash")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("hack/image/rootfs.sh"))
-        .arg(&rootfs)
-        .args(["--profile", "debug", "--no-build", "--link"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        Command::new("bash")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("hack/image/rootfs.sh"))
+            .arg(&rootfs)
+            .args(["--profile", "debug", "--no-build", "--link"]),
     );
     for b in [
         "tagpilot",

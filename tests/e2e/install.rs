@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use tagpilot_testinfra::{ControllerProcess, Infra, binary_path, unique_name};
+use tagpilot_testinfra::{ControllerProcess, Infra, binary_path, succeed, unique_name};
 
 use crate::automation::Setup;
 use crate::kube_support::*;
@@ -64,15 +64,10 @@ async fn config_default_applies_and_the_controllers_run_under_their_own_least_pr
     let s = Setup::with_app("install", &["1.0.0", "1.0.1"], "1.0.x", &meta).await;
     let seed = s.head("main");
     let install_ns = unique_name("tagpilot-system");
-    let out = Command::new(binary_path("tagpilot"))
-        .args(["install", "--wait=false", "-n", &install_ns, "--kubeconfig"])
-        .arg(Infra::get().kubeconfig_path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        Command::new(binary_path("tagpilot"))
+            .args(["install", "--wait=false", "-n", &install_ns, "--kubeconfig"])
+            .arg(Infra::get().kubeconfig_path()),
     );
     let out = kubectl(&[
         "-n",
@@ -197,15 +192,10 @@ async fn config_default_applies_and_the_controllers_run_under_their_own_least_pr
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "yes");
 
     // uninstall removes what install applied (the CRDs stay).
-    let out = Command::new(binary_path("tagpilot"))
-        .args(["uninstall", "-s", "-n", &install_ns, "--kubeconfig"])
-        .arg(Infra::get().kubeconfig_path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        Command::new(binary_path("tagpilot"))
+            .args(["uninstall", "-s", "-n", &install_ns, "--kubeconfig"])
+            .arg(Infra::get().kubeconfig_path()),
     );
     let out = kubectl(&["-n", &install_ns, "get", "deployments", "-o", "name"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "");
@@ -306,16 +296,7 @@ async fn bootstrap_commits_the_manifests_next_to_fluxs_own_once() {
         "Flux's kustomization keeps its text, with our file added"
     );
     // The directory builds with kustomize, Flux's objects and ours together.
-    let out = Command::new("kubectl")
-        .arg("kustomize")
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeed(Command::new("kubectl").arg("kustomize").arg(&dir));
     let built = String::from_utf8_lossy(&out.stdout);
     assert!(built.contains("name: gotk-sync"));
     assert!(built.contains("name: image-automation-controller"));

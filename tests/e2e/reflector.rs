@@ -979,19 +979,7 @@ async fn the_controller_recovers_from_an_api_server_restart() {
     shared_controller();
     let infra = Infra::get();
     let port = infra.spare_apiserver_port();
-    let scripts = infra.scripts_dir();
-    let up = || {
-        let out = std::process::Command::new("bash")
-            .arg(scripts.join("up.sh"))
-            .args(["apiserver", "spare", &port.to_string()])
-            .output()
-            .expect("run up.sh apiserver");
-        assert!(
-            out.status.success(),
-            "up.sh apiserver: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let up = || infra.start_apiserver("spare", port);
     up();
     let dir = infra.path("TAGPILOT_TESTINFRA").join("k8s-spare");
     let kubeconfig = dir.join("kubeconfig");

@@ -111,6 +111,19 @@ impl Infra {
             .expect("KUBE_BARE_API_PORT is a port")
     }
 
+    /// Starts (or finds running) the extra API server `name` on `port` over the shared etcd (`up.sh apiserver
+    /// NAME PORT`, its own key prefix); returns its kubeconfig.
+    pub fn start_apiserver(&self, name: &str, port: u16) -> PathBuf {
+        succeed(
+            std::process::Command::new("bash")
+                .arg(self.scripts_dir().join("up.sh"))
+                .args(["apiserver", name, &port.to_string()]),
+        );
+        self.path("TAGPILOT_TESTINFRA")
+            .join(format!("k8s-{name}"))
+            .join("kubeconfig")
+    }
+
     /// A port for a second API server that a test starts (and kills) itself: `up.sh apiserver NAME PORT`.
     pub fn spare_apiserver_port(&self) -> u16 {
         self.var("KUBE_SPARE_API_PORT")
@@ -162,6 +175,19 @@ fn socket_addr_of(value: &str) -> Option<SocketAddr> {
     let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
     let hostport = rest.split('/').next()?;
     hostport.parse().ok()
+}
+
+/// Runs `cmd` and returns its output, failing the test (with the command and its stderr) when it does not
+/// succeed.
+#[track_caller]
+pub fn succeed(cmd: &mut std::process::Command) -> std::process::Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 /// A name unique within this test run, for repositories, namespaces and objects: `<prefix>-<pid>-<n>`.

@@ -125,30 +125,28 @@ async fn instance_metadata(
         .trim_end_matches('/')
         .to_string();
     let fail = |e: reqwest::Error| err(STEP, format!("{base}: {e}"));
-    let token = http
-        .put(format!("{base}/latest/api/token"))
-        .header("X-aws-ec2-metadata-token-ttl-seconds", "21600")
-        .timeout(Duration::from_secs(2))
-        .send()
-        .await
-        .map_err(fail)?
-        .error_for_status()
-        .map_err(fail)?
-        .text()
-        .await
-        .map_err(fail)?;
-    let get = |path: String| {
-        http.get(format!("{base}{path}"))
-            .header("X-aws-ec2-metadata-token", token.clone())
-            .timeout(Duration::from_secs(2))
+    // The body of a successful answer.
+    async fn text(req: reqwest::RequestBuilder) -> Result<String, reqwest::Error> {
+        req.timeout(Duration::from_secs(2))
             .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await
+    }
+    let token = text(
+        http.put(format!("{base}/latest/api/token"))
+            .header("X-aws-ec2-metadata-token-ttl-seconds", "21600"),
+    )
+    .await
+    .map_err(fail)?;
+    let get = |path: String| {
+        text(
+            http.get(format!("{base}{path}"))
+                .header("X-aws-ec2-metadata-token", token.clone()),
+        )
     };
     let roles = get("/latest/meta-data/iam/security-credentials/".into())
-        .await
-        .map_err(fail)?
-        .error_for_status()
-        .map_err(fail)?
-        .text()
         .await
         .map_err(fail)?;
     let role = roles
@@ -156,15 +154,11 @@ async fn instance_metadata(
         .next()
         .filter(|r| !r.is_empty())
         .ok_or_else(|| err(STEP, "no IAM role is attached to the instance"))?;
-    let creds: serde_json::Value =
-        get(format!("/latest/meta-data/iam/security-credentials/{role}"))
-            .await
-            .map_err(fail)?
-            .error_for_status()
-            .map_err(fail)?
-            .json()
-            .await
-            .map_err(fail)?;
+    let answer = get(format!("/latest/meta-data/iam/security-credentials/{role}"))
+        .await
+        .map_err(fail)?;
+    let creds: serde_json::Value = serde_json::from_str(&answer)
+        .map_err(|e| err(STEP, format!("role {role}: the answer is not JSON: {e}")))?;
     match (
         creds["AccessKeyId"].as_str(),
         creds["SecretAccessKey"].as_str(),
