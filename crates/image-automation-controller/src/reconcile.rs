@@ -61,12 +61,7 @@ async fn apply(
             return fail(status, conds, f).await;
         }
     };
-    let commit_spec = auto
-        .spec
-        .git_spec
-        .as_ref()
-        .map(|g| g.commit.clone())
-        .unwrap_or_default();
+    let commit_spec = auto.spec.commit();
     if let Err(e) = automation::check_template(commit_spec.message_template.as_deref()) {
         let f = Failure {
             reason: reason::GIT_OPERATION_FAILED,

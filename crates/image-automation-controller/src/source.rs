@@ -194,13 +194,7 @@ pub async fn policies(
         let Some(latest) = latest_ref(&p) else {
             continue;
         };
-        images.push(PolicyImage {
-            namespace: ns.clone(),
-            name: p.name_any(),
-            image: latest.name.clone(),
-            tag: latest.tag.clone(),
-            digest: latest.digest.clone(),
-        });
+        images.push(latest.policy_image(&ns, &p.name_any()));
         observed.insert(p.name_any(), latest);
     }
     Ok((images, observed))

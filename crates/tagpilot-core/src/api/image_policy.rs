@@ -151,6 +151,17 @@ pub struct ImageRef {
 }
 
 impl ImageRef {
+    /// This image as the setters use it, for the policy `namespace/name`.
+    pub fn policy_image(&self, namespace: &str, name: &str) -> crate::setters::PolicyImage {
+        crate::setters::PolicyImage {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            image: self.name.clone(),
+            tag: self.tag.clone(),
+            digest: self.digest.clone(),
+        }
+    }
+
     /// `name:tag[@digest]`.
     pub fn reference(&self) -> String {
         match &self.digest {

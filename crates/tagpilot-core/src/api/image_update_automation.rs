@@ -304,16 +304,20 @@ impl ImageUpdateAutomationSpec {
             .unwrap_or(CheckoutRef::Branch(None))
     }
 
+    /// `git.commit` (empty when `git` is absent).
+    pub fn commit(&self) -> CommitSpec {
+        self.git_spec
+            .as_ref()
+            .map(|g| g.commit.clone())
+            .unwrap_or_default()
+    }
+
     /// The commit settings of `git.commit` (the author's name defaults to the e-mail), signed by `signer`.
     pub fn commit_settings(
         &self,
         signer: Option<crate::git::Signer>,
     ) -> crate::automation::CommitSettings {
-        let commit = self
-            .git_spec
-            .as_ref()
-            .map(|g| g.commit.clone())
-            .unwrap_or_default();
+        let commit = self.commit();
         crate::automation::CommitSettings {
             author_name: commit
                 .author

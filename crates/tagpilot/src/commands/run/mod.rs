@@ -23,7 +23,6 @@ use tagpilot_core::automation::{self, Run, Source};
 use tagpilot_core::git::{GitAuth, Signer};
 use tagpilot_core::registry::secrets::{self, SecretSource};
 use tagpilot_core::registry::{Credentials, RegistryClient, ScanRequest, Transport};
-use tagpilot_core::setters::PolicyImage;
 use tagpilot_core::tagstore::TagStore;
 
 use manifests::{Manifests, key_of, secret_env_var};
@@ -514,13 +513,7 @@ async fn update(
         p.namespace().unwrap_or_else(|| "default".into()) == ns && selector.matches(p.labels())
     }) {
         if let Some(latest) = state.policies.get(&key_of(p)) {
-            images.push(PolicyImage {
-                namespace: ns.clone(),
-                name: p.name_any(),
-                image: latest.name.clone(),
-                tag: latest.tag.clone(),
-                digest: latest.digest.clone(),
-            });
+            images.push(latest.policy_image(&ns, &p.name_any()));
             observed.insert(p.name_any(), latest.clone());
         }
     }
@@ -540,12 +533,7 @@ async fn update(
         }
     }
 
-    let commit_spec = auto
-        .spec
-        .git_spec
-        .as_ref()
-        .map(|g| g.commit.clone())
-        .unwrap_or_default();
+    let commit_spec = auto.spec.commit();
     let signer = match &commit_spec.signing_key {
         Some(k) => {
             let data = secret(
