@@ -6,6 +6,10 @@
 //! style, double-quoted when a plain value would not read back as a string (`1.10`, `on`, `2024-06-27`).
 //! Every edited text is parsed again and compared with the original documents with only the marked values
 //! changed before anything is written; files are written atomically (temporary file and rename, mode kept).
+//!
+//! Every file is hostile input: one over [`MAX_FILE_BYTES`] is not parsed, the structure scan refuses deep
+//! nesting and alias bombs before the YAML parser (which expands aliases) reads the text, and a refused file
+//! is reported by name while the others are updated.
 
 mod render;
 mod scan;
@@ -18,8 +22,11 @@ use serde::Serialize;
 use yaml_serde::Value;
 
 pub use render::{plain_reads_back, resolves_to_non_string};
-pub use scan::ScanError;
 use scan::Step;
+pub use scan::{MAX_DEPTH, ScanError, alias_budget};
+
+/// The largest marked file the setters read (4 MiB); a larger one is skipped with an error naming it.
+pub const MAX_FILE_BYTES: usize = 4 << 20;
 
 /// The bytes every file with markers contains; other files are never parsed.
 pub const MARKER_NEEDLE: &[u8] = b"\"$imagepolicy\"";
@@ -208,6 +215,11 @@ impl UpdateResult {
 /// Why one text was not updated.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TextError {
+    /// The text is larger than [`MAX_FILE_BYTES`].
+    #[error(
+        "the file has {0} bytes, over the limit of {MAX_FILE_BYTES} for a marked file; not read"
+    )]
+    TooLarge(usize),
     /// The text is not valid YAML.
     #[error("invalid YAML: {0}")]
     InvalidYaml(String),
@@ -242,7 +254,7 @@ pub struct Marker {
 /// The marked scalars of a YAML text, in order (for tools and for checking edits).
 pub fn markers(text: &str) -> Result<Vec<Marker>, ScanError> {
     Ok(scan::find_marked(text)?
-        .0
+        .marked
         .into_iter()
         .map(|m| Marker {
             start: m.start,
@@ -267,15 +279,20 @@ pub fn update_text(text: &str, setters: &Setters) -> Result<Option<TextUpdate>, 
     if memchr::memmem::find(text.as_bytes(), MARKER_NEEDLE).is_none() {
         return Ok(None);
     }
+    if text.len() > MAX_FILE_BYTES {
+        return Err(TextError::TooLarge(text.len()));
+    }
+    // The scan comes first: it bounds nesting and alias expansion before the YAML parser expands aliases.
+    let scanned = scan::find_marked(text)?;
+    let marked = &scanned.marked;
     let documents = parse_documents(text).map_err(TextError::InvalidYaml)?;
-    let (marked, scanned) = scan::find_marked(text)?;
-    if scanned != documents.len() && !marked.is_empty() {
-        return Err(TextError::DocumentCount(documents.len(), scanned));
+    if scanned.documents != documents.len() && !marked.is_empty() {
+        return Err(TextError::DocumentCount(documents.len(), scanned.documents));
     }
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
     let mut objects: Vec<(usize, ObjectChanges)> = Vec::new();
     let mut expected = documents.clone();
-    for m in &marked {
+    for m in marked {
         let Some(new) = setters.get(&m.setter) else {
             continue;
         };
@@ -301,16 +318,20 @@ pub fn update_text(text: &str, setters: &Setters) -> Result<Option<TextUpdate>, 
                 },
             )),
         }
-        let slot = expected
-            .get_mut(m.document)
-            .and_then(|d| value_at(d, &m.path))
-            .ok_or_else(|| {
-                TextError::Verification(format!(
-                    "no value at the marked path in document {}",
-                    m.document
-                ))
-            })?;
-        *slot = Value::String(new.to_string());
+        // The scalar and every alias that reads it (directly or through an anchored collection) read `new`.
+        let budget = alias_budget(scanned.nodes);
+        for at in scanned.anchors.readings(m.document, &m.path, budget) {
+            let slot = expected
+                .get_mut(m.document)
+                .and_then(|d| value_at(d, &at))
+                .ok_or_else(|| {
+                    TextError::Verification(format!(
+                        "no value at the marked path in document {}",
+                        m.document
+                    ))
+                })?;
+            *slot = Value::String(new.to_string());
+        }
     }
     if edits.is_empty() {
         return Ok(None);
@@ -329,7 +350,7 @@ pub fn update_text(text: &str, setters: &Setters) -> Result<Option<TextUpdate>, 
     }
     // The next run must find the same markers in the edited text.
     match scan::find_marked(&out) {
-        Ok((again, _)) if again.len() == marked.len() => {}
+        Ok(again) if again.marked.len() == marked.len() => {}
         Ok(_) => return Err(TextError::Verification("the markers changed".into())),
         Err(e) => return Err(TextError::Verification(e.to_string())),
     }
@@ -528,10 +549,22 @@ fn update_file(
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()
         .join("/");
-    let bytes = std::fs::read(path).map_err(|source| UpdateError::Io {
+    let io = |source| UpdateError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    // A file over the limit is not read at all (its size is all the error needs).
+    let size = std::fs::symlink_metadata(path).map_err(io)?.len();
+    if size > MAX_FILE_BYTES as u64 {
+        if !file_has_marker(path).map_err(io)? {
+            return Ok(None);
+        }
+        return Ok(Some(FileOutcome::Failed(FileError {
+            path: rel,
+            message: TextError::TooLarge(usize::try_from(size).unwrap_or(usize::MAX)).to_string(),
+        })));
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
     if memchr::memmem::find(&bytes, MARKER_NEEDLE).is_none() {
         return Ok(None);
     }
@@ -563,6 +596,29 @@ fn update_file(
             path: rel,
             message: e.to_string(),
         }))),
+    }
+}
+
+/// Whether a file contains [`MARKER_NEEDLE`], read in bounded chunks (for files too large to load).
+fn file_has_marker(path: &Path) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 64 << 10];
+    let keep = MARKER_NEEDLE.len() - 1;
+    let mut filled = 0;
+    loop {
+        let n = f.read(&mut buf[filled..])?;
+        if n == 0 {
+            return Ok(false);
+        }
+        filled += n;
+        if memchr::memmem::find(&buf[..filled], MARKER_NEEDLE).is_some() {
+            return Ok(true);
+        }
+        // Keep the tail that could start a needle split across two reads.
+        let tail = filled.saturating_sub(keep);
+        buf.copy_within(tail..filled, 0);
+        filled -= tail;
     }
 }
 

@@ -6,6 +6,11 @@
 //! read from the text: a scalar's line comment is the `#` comment that follows it on its last line with only
 //! blanks or flow punctuation in between; its head comment is the single comment line right above it, used
 //! only when the scalar starts its line (after indentation and `- ` indicators) and has no line comment.
+//!
+//! A scalar's properties (`&anchor`, `!tag`) are not part of its span: an edit replaces the text after them.
+//! The scan is the first reader of a file and bounds the work of every later one: it refuses nesting deeper
+//! than [`MAX_DEPTH`] as soon as it sees it, and it measures (never performs) alias expansion, refusing a text
+//! whose aliases would expand to more nodes than [`alias_budget`] allows before any parser expands them.
 
 use std::collections::HashMap;
 
@@ -43,6 +48,15 @@ pub struct Marked {
     pub path: Vec<Step>,
 }
 
+/// How deep collections may nest in a marked file (serde_yaml's and kyaml's parsers stop at about this depth).
+pub const MAX_DEPTH: usize = 128;
+
+/// How many nodes a text's aliases may expand to in all: four times the text's own nodes, and at least 10,000.
+/// Anchors and aliases in real manifests repeat a few blocks; a "billion laughs" text exceeds this at once.
+pub fn alias_budget(own_nodes: usize) -> usize {
+    own_nodes.saturating_mul(4).max(10_000)
+}
+
 /// Why a text could not be scanned.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("line {line}, column {column}: {message}")]
@@ -55,25 +69,91 @@ pub struct ScanError {
     pub message: String,
 }
 
+/// Where anchors are defined and aliases used, for reading an edit the way YAML does: an alias of an edited
+/// anchor reads the new value.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Anchors {
+    /// `(document, path)` of each anchored node, by anchor id.
+    pub defined: HashMap<usize, (usize, Vec<Step>)>,
+    /// `(document, path, anchor id)` of each alias.
+    pub aliases: Vec<(usize, Vec<Step>, usize)>,
+}
+
+impl Anchors {
+    /// Every path at which the node at `(document, path)` is read: itself and, through aliases of anchored
+    /// nodes that contain it, its copies. At most `limit` paths (the alias budget bounds the real number).
+    pub fn readings(&self, document: usize, path: &[Step], limit: usize) -> Vec<Vec<Step>> {
+        let mut out = vec![path.to_vec()];
+        let mut i = 0;
+        while i < out.len() && out.len() < limit {
+            let p = out[i].clone();
+            i += 1;
+            for (id, (doc, at)) in &self.defined {
+                if *doc != document || !p.starts_with(at) {
+                    continue;
+                }
+                for (adoc, apath, aid) in &self.aliases {
+                    if adoc == &document && aid == id {
+                        let mut copy = apath.clone();
+                        copy.extend_from_slice(&p[at.len()..]);
+                        if !out.contains(&copy) {
+                            out.push(copy);
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// What a scan found: the marked scalars in document order, the number of documents, the anchors, and the
+/// number of nodes with and without alias expansion.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scan {
+    /// The marked scalars.
+    pub marked: Vec<Marked>,
+    /// How many documents the stream has.
+    pub documents: usize,
+    /// Anchors and aliases.
+    pub anchors: Anchors,
+    /// Nodes as written.
+    pub nodes: usize,
+    /// Nodes with every alias expanded.
+    pub expanded: usize,
+}
+
 enum Frame {
     Map {
         flow: bool,
         expect_key: bool,
         entries: usize,
+        anchor: usize,
+        size: usize,
     },
     Seq {
         flow: bool,
         items: usize,
+        anchor: usize,
+        size: usize,
     },
 }
 
-/// The marked scalars of `text` in document order, and the number of documents.
+impl Frame {
+    fn size(&mut self) -> &mut usize {
+        match self {
+            Frame::Map { size, .. } | Frame::Seq { size, .. } => size,
+        }
+    }
+}
+
+/// The marked scalars of `text` in document order, its documents, anchors and node counts.
 ///
 /// saphyr refuses a tab after `:` before a value that contains `:` (`image:\tghcr.io/a:1`), which YAML
 /// allows and libyaml accepts. Such a text is scanned again as a copy with its tabs turned into spaces, which
 /// keeps every offset (both are one byte); values are then read from the original text, and a quoted or
 /// multi-line scalar with a tab inside it is left alone rather than decoded from the copy.
-pub fn find_marked(text: &str) -> Result<(Vec<Marked>, usize), ScanError> {
+pub fn find_marked(text: &str) -> Result<Scan, ScanError> {
     match scan(text, text) {
         Err(e) if text.contains('\t') => scan(text, &text.replace('\t', " ")).map_err(|_| e),
         result => result,
@@ -82,12 +162,13 @@ pub fn find_marked(text: &str) -> Result<(Vec<Marked>, usize), ScanError> {
 
 /// Scans the structure of `parsed` (the text, or its copy with tabs as spaces) and reads spans, comments and
 /// values from `text`.
-fn scan(text: &str, parsed: &str) -> Result<(Vec<Marked>, usize), ScanError> {
+fn scan(text: &str, parsed: &str) -> Result<Scan, ScanError> {
     let offsets = CharOffsets::new(text);
     let mut stack: Vec<Frame> = Vec::new();
     let mut path: Vec<Step> = Vec::new();
-    let mut documents = 0usize;
-    let mut out = Vec::new();
+    let mut found = Scan::default();
+    // Expanded size of each anchored node, by anchor id (an alias costs what its anchor's node costs).
+    let mut anchor_sizes: HashMap<usize, usize> = HashMap::new();
     let mut parser = Parser::new_from_str(parsed);
     while let Some(next) = parser.next_event() {
         let (event, span) = next.map_err(|e| ScanError {
@@ -96,42 +177,114 @@ fn scan(text: &str, parsed: &str) -> Result<(Vec<Marked>, usize), ScanError> {
             message: e.info().to_string(),
         })?;
         let start = offsets.byte(span.start.index());
+        let refuse = |message: String| {
+            let line = text[..start].matches('\n').count() + 1;
+            let column = start - text[..start].rfind('\n').map_or(0, |n| n + 1) + 1;
+            ScanError {
+                line,
+                column,
+                message,
+            }
+        };
+        // Every node adds its expanded size to the collection it is in and to the whole text.
+        let node_size = match &event {
+            Event::Alias(id) => Some(anchor_sizes.get(id).copied().unwrap_or(1)),
+            Event::Scalar(..) | Event::MappingStart(..) | Event::SequenceStart(..) => Some(1),
+            _ => None,
+        };
+        if let Some(n) = node_size {
+            found.nodes += 1;
+            found.expanded = found.expanded.saturating_add(n);
+            if let Some(top) = stack.last_mut() {
+                *top.size() = top.size().saturating_add(n);
+            }
+            if found.expanded > alias_budget(found.nodes) {
+                return Err(refuse(format!(
+                    "aliases expand to more than {} nodes (the limit for a text of {} nodes); not expanded",
+                    alias_budget(found.nodes),
+                    found.nodes
+                )));
+            }
+        }
         match event {
             Event::DocumentStart(_) => {
-                documents += 1;
+                found.documents += 1;
                 stack.clear();
                 path.clear();
             }
-            Event::MappingStart(..) | Event::SequenceStart(..) => {
+            Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(refuse(format!(
+                        "collections nest deeper than {MAX_DEPTH} levels"
+                    )));
+                }
+                let is_map = matches!(event, Event::MappingStart(..));
                 let role = node_role(&mut stack, &mut path);
                 let flow = matches!(text.as_bytes().get(start), Some(b'{' | b'['));
                 if role == Role::Key {
                     // A complex key: its contents are never candidates; keep the structure consistent.
                     path.push(Step::Entry(usize::MAX));
                 }
-                stack.push(if matches!(event, Event::MappingStart(..)) {
+                if anchor != 0 {
+                    found
+                        .anchors
+                        .defined
+                        .insert(anchor, (found.documents.saturating_sub(1), path.clone()));
+                }
+                stack.push(if is_map {
                     Frame::Map {
                         flow,
                         expect_key: true,
                         entries: 0,
+                        anchor,
+                        size: 1,
                     }
                 } else {
-                    Frame::Seq { flow, items: 0 }
+                    Frame::Seq {
+                        flow,
+                        items: 0,
+                        anchor,
+                        size: 1,
+                    }
                 });
             }
             Event::MappingEnd | Event::SequenceEnd => {
-                stack.pop();
+                if let Some(Frame::Map { anchor, size, .. } | Frame::Seq { anchor, size, .. }) =
+                    stack.pop()
+                {
+                    if anchor != 0 {
+                        anchor_sizes.insert(anchor, size);
+                    }
+                    // The collection's own node was counted when it started.
+                    if let Some(top) = stack.last_mut() {
+                        *top.size() = top.size().saturating_add(size - 1);
+                    }
+                }
                 path.pop();
             }
-            Event::Alias(_) => {
+            Event::Alias(id) => {
                 // An alias is a node like any other; only its path step has to be undone.
                 let role = node_role(&mut stack, &mut path);
                 if role != Role::Key {
+                    found.anchors.aliases.push((
+                        found.documents.saturating_sub(1),
+                        path.clone(),
+                        id,
+                    ));
                     path.pop();
                 }
             }
-            Event::Scalar(value, style, _, _) => {
+            Event::Scalar(value, style, anchor, _) => {
                 let role = node_role(&mut stack, &mut path);
+                if anchor != 0 {
+                    anchor_sizes.insert(anchor, 1);
+                    if role != Role::Key {
+                        found
+                            .anchors
+                            .defined
+                            .insert(anchor, (found.documents.saturating_sub(1), path.clone()));
+                    }
+                }
                 if role == Role::Key {
                     continue;
                 }
@@ -140,6 +293,9 @@ fn scan(text: &str, parsed: &str) -> Result<(Vec<Marked>, usize), ScanError> {
                 if role == Role::Root {
                     continue;
                 }
+                // The scalar's text starts after its properties (`&anchor`, `!tag`), which an edit keeps.
+                let props_start = start;
+                let start = skip_properties(text, start);
                 let style = match style {
                     ScalarStyle::Plain => Style::Plain,
                     ScalarStyle::SingleQuoted => Style::SingleQuoted,
@@ -157,7 +313,7 @@ fn scan(text: &str, parsed: &str) -> Result<(Vec<Marked>, usize), ScanError> {
                 else {
                     continue;
                 };
-                let Some(setter) = marker_of(text, start, end, in_flow) else {
+                let Some(setter) = marker_of(text, props_start, end, in_flow) else {
                     continue;
                 };
                 let source = &text[start..end];
@@ -168,14 +324,14 @@ fn scan(text: &str, parsed: &str) -> Result<(Vec<Marked>, usize), ScanError> {
                 } else {
                     continue;
                 };
-                out.push(Marked {
+                found.marked.push(Marked {
                     start,
                     end,
                     style,
                     in_flow,
                     value,
                     setter,
-                    document: documents.saturating_sub(1),
+                    document: found.documents.saturating_sub(1),
                     path: here,
                 });
             }
@@ -183,7 +339,29 @@ fn scan(text: &str, parsed: &str) -> Result<(Vec<Marked>, usize), ScanError> {
             _ => {}
         }
     }
-    Ok((out, documents))
+    Ok(found)
+}
+
+/// The offset past a node's properties (`&anchor`, `!tag`, `!<verbatim>`, in any order) and the blanks,
+/// line breaks and comments after them; `start` itself when the node has none.
+fn skip_properties(text: &str, start: usize) -> usize {
+    let b = text.as_bytes();
+    let mut i = start;
+    while matches!(b.get(i), Some(b'&' | b'!')) {
+        while i < b.len() && !matches!(b[i], b' ' | b'\t' | b'\r' | b'\n') {
+            i += 1;
+        }
+        loop {
+            match b.get(i) {
+                Some(b' ' | b'\t' | b'\r' | b'\n') => i += 1,
+                Some(b'#') => {
+                    i = memchr::memchr(b'\n', &b[i..]).map_or(b.len(), |n| i + n);
+                }
+                _ => break,
+            }
+        }
+    }
+    i
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -378,7 +556,7 @@ mod tests {
     fn marked(text: &str) -> Vec<(String, String, String)> {
         find_marked(text)
             .unwrap()
-            .0
+            .marked
             .into_iter()
             .map(|m| (text[m.start..m.end].to_string(), m.value, m.setter))
             .collect()
@@ -445,7 +623,8 @@ mod tests {
     #[test]
     fn documents_paths_and_non_ascii_offsets() {
         let text = "\u{feff}---\r\nnäme: wert\r\nimage: app:1 # {\"$imagepolicy\": \"ns:a\"}\r\n---\r\nlist:\r\n- é\r\n- \"app:2\" # {\"$imagepolicy\": \"ns:b\"}\r\n";
-        let (found, docs) = find_marked(text).unwrap();
+        let scan = find_marked(text).unwrap();
+        let (found, docs) = (scan.marked, scan.documents);
         assert_eq!(docs, 2);
         assert_eq!(&text[found[0].start..found[0].end], "app:1");
         assert_eq!(

@@ -67,10 +67,133 @@ fn update_text_reports_changes_and_edits_only_the_value() {
 }
 
 #[test]
-fn anchored_values_that_aliases_repeat_are_refused_rather_than_half_edited() {
-    let text = "a: &img ghcr.io/stefanprodan/podinfo:5.0.0 # {\"$imagepolicy\": \"flux-system:podinfo\"}\nb: *img\n";
-    let err = update_text(text, &setters()).unwrap_err();
-    assert!(matches!(err, TextError::Verification(_)), "{err}");
+fn anchors_and_tags_of_a_marked_scalar_are_kept_and_aliases_read_the_new_value() {
+    let m = "# {\"$imagepolicy\": \"flux-system:podinfo\"}";
+    let cases = [
+        // (before, after): block and flow, plain and quoted, anchors and tags in either order.
+        (
+            format!("anchored: &img ghcr.io/stefanprodan/podinfo:5.0.0 {m}\nother: *img\n"),
+            format!("anchored: &img ghcr.io/stefanprodan/podinfo:5.0.3 {m}\nother: *img\n"),
+        ),
+        (
+            format!("t: !!str ghcr.io/stefanprodan/podinfo:5.0.0 {m}\n"),
+            format!("t: !!str ghcr.io/stefanprodan/podinfo:5.0.3 {m}\n"),
+        ),
+        (
+            format!("t: !custom 'ghcr.io/stefanprodan/podinfo:5.0.0' {m}\n"),
+            format!("t: !custom 'ghcr.io/stefanprodan/podinfo:5.0.3' {m}\n"),
+        ),
+        (
+            format!("t: &a !!str \"ghcr.io/stefanprodan/podinfo:5.0.0\" {m}\nu: *a\n"),
+            format!("t: &a !!str \"ghcr.io/stefanprodan/podinfo:5.0.3\" {m}\nu: *a\n"),
+        ),
+        (
+            format!("t: !!str &a ghcr.io/stefanprodan/podinfo:5.0.0 {m}\nu: [*a, *a]\n"),
+            format!("t: !!str &a ghcr.io/stefanprodan/podinfo:5.0.3 {m}\nu: [*a, *a]\n"),
+        ),
+        (
+            format!("f: {{i: &a ghcr.io/stefanprodan/podinfo:5.0.0}} {m}\ng: *a\n"),
+            format!("f: {{i: &a ghcr.io/stefanprodan/podinfo:5.0.3}} {m}\ng: *a\n"),
+        ),
+        (
+            format!("l:\n- &a\n  ghcr.io/stefanprodan/podinfo:5.0.0 {m}\n- *a\n"),
+            format!("l:\n- &a\n  ghcr.io/stefanprodan/podinfo:5.0.3 {m}\n- *a\n"),
+        ),
+        // An anchored collection holding the marked value: its alias is a copy with the new value.
+        (
+            format!(
+                "base: &b\n  image: ghcr.io/stefanprodan/podinfo:5.0.0 {m}\ncopy: *b\nnested: {{x: *b}}\n"
+            ),
+            format!(
+                "base: &b\n  image: ghcr.io/stefanprodan/podinfo:5.0.3 {m}\ncopy: *b\nnested: {{x: *b}}\n"
+            ),
+        ),
+    ];
+    for (before, after) in cases {
+        let u = update_text(&before, &setters())
+            .unwrap_or_else(|e| panic!("{before}: {e}"))
+            .unwrap_or_else(|| panic!("{before}: no change"));
+        assert_eq!(u.text, after);
+        assert_eq!(update_text(&after, &setters()), Ok(None), "{after}");
+    }
+}
+
+#[test]
+fn alias_bombs_deep_nesting_and_large_files_are_refused_before_parsing() {
+    let marked =
+        "image: ghcr.io/stefanprodan/podinfo:5.0.0 # {\"$imagepolicy\": \"flux-system:podinfo\"}\n";
+    // 2,000 x 2,000 aliases: 4 million nodes if expanded (1.2 GB through an expanding parser).
+    let items = vec!["x"; 2000].join(", ");
+    let aliases = vec!["*a"; 2000].join(", ");
+    let bomb = format!("a: &a [{items}]\nb: [{aliases}]\n{marked}");
+    let t0 = std::time::Instant::now();
+    let err = update_text(&bomb, &setters()).unwrap_err().to_string();
+    assert!(err.contains("aliases expand to more than"), "{err}");
+    // Deep nesting: refused at the limit, not after reading everything.
+    let deep = format!("{}{}\n{marked}", "[".repeat(100_000), "]".repeat(100_000));
+    let err = update_text(&deep, &setters()).unwrap_err().to_string();
+    // saphyr's scanner stops flow nesting itself (at 256); block nesting meets our limit.
+    assert!(err.contains("recursion limit exceeded"), "{err}");
+    let block: String = (0..200)
+        .map(|i| format!("{}- \n", "  ".repeat(i)))
+        .collect();
+    let err = update_text(&format!("{marked}x:\n{block}"), &setters())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("nest deeper than {MAX_DEPTH}")),
+        "{err}"
+    );
+    let large = format!("{marked}big: {}\n", "x".repeat(MAX_FILE_BYTES));
+    assert_eq!(
+        update_text(&large, &setters()),
+        Err(TextError::TooLarge(large.len()))
+    );
+    // Bounded work: far below the 40 s the expanding parser took; a generous bound for debug builds.
+    assert!(t0.elapsed() < std::time::Duration::from_secs(20));
+    // A few aliases, as real manifests have them, stay within the budget.
+    let small = format!("a: &a [x, y]\nb: [*a, *a]\n{marked}");
+    assert!(update_text(&small, &setters()).unwrap().is_some());
+}
+
+#[test]
+fn a_refused_file_is_named_and_the_others_are_updated() {
+    let root = tempfile::tempdir().unwrap();
+    let items = vec!["x"; 2000].join(", ");
+    let aliases = vec!["*a"; 2000].join(", ");
+    std::fs::write(
+        root.path().join("bomb.yaml"),
+        format!("a: &a [{items}]\nb: [{aliases}]\n{MARKED}"),
+    )
+    .unwrap();
+    let big = format!("{MARKED}big: {}\n", "x".repeat(MAX_FILE_BYTES));
+    std::fs::write(root.path().join("big.yaml"), &big).unwrap();
+    std::fs::write(
+        root.path().join("huge-unmarked.yaml"),
+        "y".repeat(MAX_FILE_BYTES + 1),
+    )
+    .unwrap();
+    std::fs::write(root.path().join("ok.yaml"), MARKED).unwrap();
+    let r = update_tree(root.path(), ".", &setters(), true).unwrap();
+    assert_eq!(r.files.len(), 1);
+    assert_eq!(r.files[0].path, "ok.yaml");
+    let errors: Vec<(&str, &str)> = r
+        .errors
+        .iter()
+        .map(|e| (e.path.as_str(), e.message.as_str()))
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!(errors[0].0, "big.yaml");
+    assert!(
+        errors[0].1.contains("over the limit of 4194304"),
+        "{errors:?}"
+    );
+    assert_eq!(errors[1].0, "bomb.yaml");
+    assert!(errors[1].1.contains("aliases expand"), "{errors:?}");
+    assert_eq!(
+        std::fs::read_to_string(root.path().join("big.yaml")).unwrap(),
+        big
+    );
 }
 
 #[test]
