@@ -6,7 +6,7 @@ PORT_BASE ?= $(or $(TAGPILOT_PORT_BASE),17000)
 export TAGPILOT_PORT_BASE := $(PORT_BASE)
 export TAGPILOT_TESTINFRA_ENV ?= $(or $(TAGPILOT_TESTINFRA),/tmp/tagpilot-testinfra-$(PORT_BASE))/testinfra.env
 
-.PHONY: demo demo-cluster image-rootfs all build test test-unit lint fmt testinfra-up testinfra-down k8s-build bench bench-compare fuzz template-conformance crds scale-reflector clean
+.PHONY: demo demo-cluster image-rootfs all build test test-unit lint fmt testinfra-up testinfra-down k8s-build bench bench-compare fuzz template-conformance semver-conformance crds scale-reflector clean
 
 all: build
 
@@ -82,6 +82,14 @@ template-conformance:
 	bash $(TESTINFRA)/install-deps.sh --templates
 	GOPATH=/usr/share/gocode GO111MODULE=off GOFLAGS= go run hack/template-conformance/main.go crates/tagpilot-core/tests/data/templates
 	$(CARGO) test -p tagpilot-core --test template_conformance
+
+## semver-conformance: check the range table (crates/tagpilot-core/tests/data/semver-ranges.tsv) against Go's
+##   Masterminds/semver as Debian ships it (v3.2.0: lines marked group-pre / v3.2.1 are counted apart); with
+##   SEMVER_GOPATH=<a GOPATH holding Masterminds/semver v3.3+> every line must agree
+semver-conformance:
+	bash $(TESTINFRA)/install-deps.sh --bench
+	GOPATH=$(or $(SEMVER_GOPATH),/usr/share/gocode) SEMVERCHECK_STRICT=$(if $(SEMVER_GOPATH),1,0) GO111MODULE=off GOFLAGS= \
+	  go run hack/go-harness/semvercheck/main.go crates/tagpilot-core/tests/data/semver-ranges.tsv | tee /dev/stderr | grep -q ' 0 mismatches'
 
 ## bench-compare: tagpilot vs the Go libraries Flux uses, timed side by side on the same inputs
 bench-compare:

@@ -335,12 +335,14 @@ impl fmt::Display for Range {
     }
 }
 
-/// Masterminds' `rewriteRange`: each `A - B` becomes `>= A, <= B` (the first occurrence of the matched text).
+/// Masterminds' `rewriteRange`: each `A - B` becomes `>= A, <= B ` (the first occurrence of the matched text).
+/// The match takes the blanks around it, so the replacement ends with a blank: a comparator right after the
+/// range (`1.0.0 - 2.0.0 <=2.0.0`) stays a comparator of its own (Masterminds v3.2.1 and later).
 fn rewrite_hyphen_ranges(text: &str) -> String {
     let mut out = text.to_string();
     for caps in RANGE_HYPHEN.captures_iter(text) {
         let whole = caps.get(0).unwrap().as_str();
-        let replacement = format!(">= {}, <= {}", &caps[1], &caps[11]);
+        let replacement = format!(">= {}, <= {} ", &caps[1], &caps[11]);
         out = out.replacen(whole, &replacement, 1);
     }
     out
@@ -580,7 +582,11 @@ mod tests {
 
     #[test]
     fn hyphen_ranges_are_rewritten() {
-        assert_eq!(rewrite_hyphen_ranges("1.2 - 1.4.5"), ">= 1.2, <= 1.4.5");
+        assert_eq!(rewrite_hyphen_ranges("1.2 - 1.4.5"), ">= 1.2, <= 1.4.5 ");
+        assert_eq!(
+            rewrite_hyphen_ranges("1.0.0 - 2.0.0 <=2.0.0"),
+            ">= 1.0.0, <= 2.0.0 <=2.0.0"
+        );
         assert_eq!(rewrite_hyphen_ranges("1.2-1.4.5"), "1.2-1.4.5");
     }
 }
