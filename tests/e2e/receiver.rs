@@ -72,6 +72,18 @@ async fn token_secret(client: &kube::Client, ns: &str, name: &str, token: &str) 
     .await;
 }
 
+/// An ImageRepository `app` for the Receivers to name (a call naming a missing one answers 500, as Flux).
+async fn app_repository(client: &kube::Client, ns: &str) {
+    apply_yaml(
+        client,
+        &format!(
+            "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata:\n  name: app\n  namespace: {ns}\n\
+             spec:\n  image: 127.0.0.1:1/none/app\n  interval: 1h\n"
+        ),
+    )
+    .await;
+}
+
 fn receivers(client: &kube::Client, ns: &str) -> kube::Api<kube::api::DynamicObject> {
     dynamic_api(
         client,
@@ -195,6 +207,16 @@ async fn every_type_takes_a_valid_call_and_refuses_an_invalid_one() {
     namespace(&client, &ns, &[]).await;
     let token = unique_name("tok");
     token_secret(&client, &ns, "token", &token).await;
+    app_repository(&client, &ns).await;
+    // gcr Receivers also need the e-mail and audience the ID token must name.
+    apply_yaml(
+        &client,
+        &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: gcr-token\n  namespace: {ns}\nstringData:\n  \
+             token: {token}\n  email: push@p.iam.gserviceaccount.com\n  audience: https://hooks.example/gcr\n"
+        ),
+    )
+    .await;
     let github = payload("github");
     let generic = b"{\"image\":\"app\"}".to_vec();
     let now = std::time::SystemTime::now()
@@ -206,7 +228,7 @@ async fn every_type_takes_a_valid_call_and_refuses_an_invalid_one() {
     let google = format!(
         "Bearer {}.{}.c2ln",
         b64.encode(br#"{"alg":"RS256","typ":"JWT"}"#),
-        b64.encode(json!({"iss": "https://accounts.google.com", "exp": now + 600, "email": "push@p.iam.gserviceaccount.com"}).to_string())
+        b64.encode(json!({"iss": "https://accounts.google.com", "exp": now + 600, "email": "push@p.iam.gserviceaccount.com", "aud": "https://hooks.example/gcr"}).to_string())
     );
     let nexus = payload("nexus");
     // (type, body, good headers, bad headers, bad status)
@@ -273,7 +295,8 @@ async fn every_type_takes_a_valid_call_and_refuses_an_invalid_one() {
         ("acr", payload("acr"), vec![], vec![], 400),
     ];
     for (kind, ..) in &cases {
-        apply_yaml(&client, &receiver_yaml(&ns, kind, kind, "token", "app")).await;
+        let secret = if *kind == "gcr" { "gcr-token" } else { "token" };
+        apply_yaml(&client, &receiver_yaml(&ns, kind, kind, secret, "app")).await;
     }
     for (kind, body, good, bad, bad_status) in &cases {
         let path = wait_path(&client, &ns, kind, &token).await;
@@ -318,6 +341,7 @@ async fn a_new_token_moves_the_url() {
     let ns = unique_name("hook-rotate");
     namespace(&client, &ns, &[]).await;
     token_secret(&client, &ns, "token", "first-token").await;
+    app_repository(&client, &ns).await;
     apply_yaml(&client, &receiver_yaml(&ns, "r", "generic", "token", "app")).await;
     let old = wait_path(&client, &ns, "r", "first-token").await;
     assert_eq!(post(&format!("{base}{old}"), &[], b"{}").0, 200);
@@ -504,5 +528,254 @@ async fn the_cli_creates_a_receiver_and_lists_it() {
     assert!(
         lines[1].starts_with("r   \tFalse    \tTrue \tReceiver initialised with URL: /hook/"),
         "{out}"
+    );
+}
+
+/// Polls a call until it answers `want` (the controller's caches follow the API server within moments);
+/// returns the last answer.
+fn answers(url: &str, headers: &[(&str, String)], body: &[u8], want: u16) -> (u16, String) {
+    let t0 = Instant::now();
+    loop {
+        let got = post(url, headers, body);
+        if got.0 == want || t0.elapsed() > Duration::from_secs(30) {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// notification-controller's `Test_handlePayload` cases (internal/server/receiver_handler_test.go) replayed on
+/// the real API server: each status as Flux answers it.
+#[tokio::test]
+async fn notification_controllers_cases_are_answered_as_flux_answers_them() {
+    let base = receiver_base();
+    let client = Infra::get().kube_client().await;
+    let ns = unique_name("hook-flux");
+    namespace(&client, &ns, &[]).await;
+    token_secret(&client, &ns, "token", "flux-token").await;
+    let repos = image_api(&client, &ns, "v1", "ImageRepository");
+    for (name, labels) in [("dummy-resource", "app: x"), ("dummy-resource-2", "app: y")] {
+        apply_yaml(
+            &client,
+            &format!(
+                "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata:\n  name: {name}\n  \
+                 namespace: {ns}\n  labels:\n    {labels}\nspec:\n  image: 127.0.0.1:1/none/{name}\n  interval: 1h\n"
+            ),
+        )
+        .await;
+    }
+    let receiver = |name: &str, kind: &str, secret: &str, resources: &str| {
+        format!(
+            "apiVersion: notification.toolkit.fluxcd.io/v1\nkind: Receiver\nmetadata:\n  name: {name}\n  \
+             namespace: {ns}\nspec:\n  type: {kind}\n  secretRef:\n    name: {secret}\n  resources:\n{resources}"
+        )
+    };
+    let named = |n: &str| format!("  - kind: ImageRepository\n    name: {n}\n");
+    // "annotating resource by name" and "resource by name not found".
+    apply_yaml(
+        &client,
+        &receiver("by-name", "generic", "token", &named("dummy-resource")),
+    )
+    .await;
+    apply_yaml(
+        &client,
+        &receiver("not-found", "generic", "token", &named("does-not-exist")),
+    )
+    .await;
+    // "annotating resources by label match" and "cannot annotate all resources if name is * and no labels".
+    apply_yaml(
+        &client,
+        &receiver(
+            "by-labels",
+            "generic",
+            "token",
+            "  - kind: ImageRepository\n    name: \"*\"\n    matchLabels:\n      app: y\n",
+        ),
+    )
+    .await;
+    apply_yaml(
+        &client,
+        &receiver(
+            "wildcard",
+            "generic",
+            "token",
+            "  - kind: ImageRepository\n    name: \"*\"\n",
+        ),
+    )
+    .await;
+
+    let url = |name: &str| format!("{base}{}", webhook_path("flux-token", name, &ns));
+    for r in ["by-name", "not-found", "by-labels", "wildcard"] {
+        wait_path(&client, &ns, r, "flux-token").await;
+    }
+    let (code, text) = post(&url("by-name"), &[], b"{}");
+    assert_eq!(code, 200, "{text}");
+    let (code, text) = post(&url("not-found"), &[], b"{}");
+    assert_eq!(code, 500, "{text}");
+    assert!(
+        text.contains(&format!("ImageRepository '{ns}/does-not-exist' not found")),
+        "{text}"
+    );
+    let (code, text) = post(&url("wildcard"), &[], b"{}");
+    assert_eq!(code, 500, "{text}");
+    assert!(text.contains("a wildcard name needs matchLabels"), "{text}");
+    assert!(
+        text.contains("0 ImageRepository scan(s) requested"),
+        "nothing annotated: {text}"
+    );
+    let (code, text) = post(&url("by-labels"), &[], b"{}");
+    assert_eq!(code, 200, "{text}");
+    assert!(
+        text.contains("1 ImageRepository scan(s) requested"),
+        "{text}"
+    );
+    // By name and by label, each repository was asked once; nothing else.
+    for name in ["dummy-resource", "dummy-resource-2"] {
+        wait_for(&repos, name, Duration::from_secs(10), "requestedAt", |o| {
+            o.metadata
+                .annotations
+                .as_ref()
+                .is_some_and(|a| a.contains_key("reconcile.fluxcd.io/requestedAt"))
+        })
+        .await;
+    }
+
+    // "no receiver configured": 404.
+    assert_eq!(
+        post(&format!("{base}/hook/{}", "1".repeat(64)), &[], b"{}").0,
+        404
+    );
+
+    // "suspended receiver ignored": 503, and again 200 after resume.
+    let receivers_api = receivers(&client, &ns);
+    let suspend = |on: bool| kube::api::Patch::Merge(json!({"spec": {"suspend": on}}));
+    receivers_api
+        .patch("by-name", &Default::default(), &suspend(true))
+        .await
+        .unwrap();
+    let (code, text) = answers(&url("by-name"), &[], b"{}", 503);
+    assert_eq!(code, 503, "{text}");
+    receivers_api
+        .patch("by-name", &Default::default(), &suspend(false))
+        .await
+        .unwrap();
+    assert_eq!(answers(&url("by-name"), &[], b"{}", 200).0, 200);
+
+    // "missing secret": the Secret deleted under a Ready Receiver closes its URL at once (400).
+    token_secret(&client, &ns, "gone", "flux-token").await;
+    apply_yaml(
+        &client,
+        &receiver(
+            "missing-secret",
+            "generic",
+            "gone",
+            &named("dummy-resource"),
+        ),
+    )
+    .await;
+    wait_path(&client, &ns, "missing-secret", "flux-token").await;
+    assert_eq!(post(&url("missing-secret"), &[], b"{}").0, 200);
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(client.clone(), &ns);
+    secrets.delete("gone", &Default::default()).await.unwrap();
+    let (code, text) = post(&url("missing-secret"), &[], b"{}");
+    assert_eq!(code, 400, "{text}");
+    assert!(
+        text.contains(&format!("secret '{ns}/gone' not found")),
+        "{text}"
+    );
+
+    // "not ready receiver is ignored": its Secret loses the token; once the Receiver says so, 503.
+    apply_yaml(
+        &client,
+        &format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: gone\n  namespace: {ns}\nstringData:\n  other: x\n"),
+    )
+    .await;
+    request_reconcile(&receivers_api, "missing-secret").await;
+    wait_for(
+        &receivers_api,
+        "missing-secret",
+        Duration::from_secs(30),
+        "not ready",
+        |o| {
+            o.data["status"]["conditions"].as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "False")
+            })
+        },
+    )
+    .await;
+    let (code, text) = answers(&url("missing-secret"), &[], b"{}", 503);
+    assert_eq!(code, 503, "{text}");
+
+    // Docker Hub's payload naming the repository by URL only is accepted.
+    apply_yaml(
+        &client,
+        &receiver("hub", "dockerhub", "token", &named("dummy-resource")),
+    )
+    .await;
+    wait_path(&client, &ns, "hub", "flux-token").await;
+    let (code, text) = post(
+        &url("hub"),
+        &[],
+        br#"{"push_data": {"tag": "latest"}, "repository": {"repo_url": "https://hub.docker.com/r/svendowideit/testhook"}}"#,
+    );
+    assert_eq!(code, 200, "{text}");
+
+    // A gcr Receiver whose Secret lacks `email` (and `audience`) names the missing key.
+    apply_yaml(
+        &client,
+        &receiver("gcr", "gcr", "token", &named("dummy-resource")),
+    )
+    .await;
+    wait_path(&client, &ns, "gcr", "flux-token").await;
+    let (code, text) = post(
+        &url("gcr"),
+        &[("Authorization", "Bearer a.b.c".into())],
+        &payload("gcr"),
+    );
+    assert_eq!(code, 400, "{text}");
+    assert!(
+        text.contains("the Secret has no 'email' key, which gcr receivers require"),
+        "{text}"
+    );
+}
+
+/// "no cross-namespace refs": a controller with --no-cross-namespace-refs answers 500 for a Receiver naming
+/// another namespace's ImageRepository, and annotates nothing there.
+#[tokio::test]
+async fn a_cross_namespace_resource_refused_by_the_flag_answers_500() {
+    let id = unique_name("hook-xns");
+    let reflector = crate::reflector::start_controller(
+        &Infra::get().kubeconfig_path(),
+        &id,
+        &[
+            "--watch-label-selector",
+            &format!("tagpilot.test/dedicated={id}"),
+            "--receiver-addr",
+            "127.0.0.1:0",
+            "--no-cross-namespace-refs",
+        ],
+    );
+    let base = receiver_addr_of(&reflector).await;
+    let client = Infra::get().kube_client().await;
+    let ns = unique_name("hook-xns");
+    namespace(&client, &ns, &[]).await;
+    token_secret(&client, &ns, "token", "xns-token").await;
+    apply_yaml(
+        &client,
+        &format!(
+            "apiVersion: notification.toolkit.fluxcd.io/v1\nkind: Receiver\nmetadata:\n  name: r\n  namespace: {ns}\n  \
+             labels:\n    tagpilot.test/dedicated: {id}\nspec:\n  type: generic\n  secretRef:\n    name: token\n  \
+             resources:\n  - kind: ImageRepository\n    name: some-resource\n    namespace: another-namespace\n"
+        ),
+    )
+    .await;
+    let path = wait_path(&client, &ns, "r", "xns-token").await;
+    let (code, text) = post(&format!("{base}{path}"), &[], b"{}");
+    assert_eq!(code, 500, "{text}");
+    assert!(
+        text.contains("ImageRepository 'another-namespace/some-resource': cross-namespace references are disabled"),
+        "{text}"
     );
 }

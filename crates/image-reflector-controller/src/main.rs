@@ -99,6 +99,7 @@ async fn main() -> anyhow::Result<()> {
     let config = common.controller_config();
 
     let (repo_store, repo_events) = cached(repos.clone(), wc.clone());
+    let repo_store_for_receivers = repo_store.clone();
     let repo_controller = Controller::for_stream(repo_events, repo_store)
         .with_config(config.clone())
         .shutdown_on_signal()
@@ -116,17 +117,21 @@ async fn main() -> anyhow::Result<()> {
     let receiver_controller = match &receivers {
         Some(index) => {
             let addr = ops::parse_addr("receiver-addr", &args.receiver_addr)?;
+            let api: Api<Receiver> = common.api(&client, &started.runtime_namespace);
+            let (store, events) = cached(api, common.watcher_config());
             let bound = receiver::serve(
                 addr,
-                client.clone(),
-                ctx.events.clone(),
-                index.clone(),
-                common.no_cross_namespace_refs,
+                receiver::Served {
+                    client: client.clone(),
+                    events: ctx.events.clone(),
+                    index: index.clone(),
+                    receivers: store.clone(),
+                    repositories: repo_store_for_receivers.clone(),
+                    no_cross_namespace_refs: common.no_cross_namespace_refs,
+                },
             )
             .await?;
             tracing::info!(receiver = %bound, "serving webhook receivers");
-            let api: Api<Receiver> = common.api(&client, &started.runtime_namespace);
-            let (store, events) = cached(api, common.watcher_config());
             Controller::for_stream(events, store)
                 .with_config(common.controller_config())
                 .shutdown_on_signal()

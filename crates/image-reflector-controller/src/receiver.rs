@@ -3,6 +3,15 @@
 //! it names to scan (`reconcile.fluxcd.io/requestedAt`). Calls for the same repository within half a second
 //! are coalesced into one request (and one more at the end of that half second), so a flood of calls makes a few
 //! scans while pushes seconds apart are each scanned at once.
+//!
+//! A call is answered as notification-controller answers it: 404 for a path no Receiver has (or whose token has
+//! changed since: the URL is the secret), 503 while the Receiver is suspended or not Ready, 400 when its Secret
+//! or the Secret's token is gone (the Secret is read per call, so deleting it closes the URL at once) or the
+//! call does not verify, 500 when a named resource does not exist, a wildcard has no `matchLabels`, or a
+//! cross-namespace reference is refused (the other resources are still asked to scan), else 200. Targets are
+//! looked up in the reflector's cache of ImageRepositories (a GET only for a name the cache lacks), so a flood
+//! of calls makes no LIST; events about calls are written at most once per Receiver and reason per
+//! [`EVENT_EVERY`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -15,8 +24,10 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::routing::any;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 use tagpilot_core::api::conditions::{self, reason};
@@ -24,7 +35,7 @@ use tagpilot_core::api::{
     ImageRepository, REQUESTED_AT_ANNOTATION, Receiver, ReceiverResource, ReceiverStatus, duration,
     requested_at,
 };
-use tagpilot_core::receiver::{self, MAX_BODY, Verdict};
+use tagpilot_core::receiver::{self, MAX_BODY, ReceiverSecret, Verdict};
 use tagpilot_runtime::secrets::secret;
 use tagpilot_runtime::{Events, Failure, ReconcileLog, write_status};
 
@@ -34,34 +45,39 @@ use crate::error::Error;
 /// How long calls for one repository are folded into one scan request.
 const COALESCE: Duration = Duration::from_millis(500);
 
-/// A served Receiver.
-#[derive(Clone)]
-struct Entry {
-    receiver: Arc<Receiver>,
-    token: String,
-}
+/// At most one event about calls per Receiver and reason in this time (the log has every call).
+pub const EVENT_EVERY: Duration = Duration::from_secs(10);
 
-/// The served paths and what they lead to.
+/// The served paths and the Receivers (`namespace/name`) they lead to.
 #[derive(Clone, Default)]
 pub struct Index {
-    by_path: Arc<RwLock<HashMap<String, Entry>>>,
+    by_path: Arc<RwLock<HashMap<String, String>>>,
 }
 
 impl Index {
-    fn set(&self, key: &str, path: String, entry: Entry) {
+    fn set(&self, key: &str, path: String) {
         let mut m = self.by_path.write().expect("index lock");
-        m.retain(|_, e| tagpilot_runtime::key(e.receiver.as_ref()) != key);
-        m.insert(path, entry);
+        m.retain(|_, k| k != key);
+        m.insert(path, key.to_string());
     }
 
     fn remove(&self, key: &str) {
         self.by_path
             .write()
             .expect("index lock")
-            .retain(|_, e| tagpilot_runtime::key(e.receiver.as_ref()) != key);
+            .retain(|_, k| k != key);
     }
 
-    fn get(&self, path: &str) -> Option<Entry> {
+    /// Keeps serving the path the Receiver's status names (answered 503 while it is suspended or not Ready,
+    /// as Flux, whose index is `status.webhookPath`); nothing when it never had one.
+    fn keep_status_path(&self, key: &str, r: &Receiver) {
+        match r.status.as_ref().and_then(|s| s.webhook_path.clone()) {
+            Some(path) if !path.is_empty() => self.set(key, path),
+            _ => self.remove(key),
+        }
+    }
+
+    fn get(&self, path: &str) -> Option<String> {
         self.by_path.read().expect("index lock").get(path).cloned()
     }
 }
@@ -82,7 +98,7 @@ pub async fn reconcile(r: Arc<Receiver>, ctx: Arc<Context>) -> Result<Action, Er
     let interval = match r.spec.interval.as_deref().map(duration::parse).transpose() {
         Ok(i) => i.unwrap_or(Duration::from_secs(600)),
         Err(e) => {
-            index.remove(&key);
+            index.keep_status_path(&key, &r);
             let f = Failure {
                 reason: reason::FAILURE,
                 message: format!(
@@ -95,8 +111,8 @@ pub async fn reconcile(r: Arc<Receiver>, ctx: Arc<Context>) -> Result<Action, Er
         }
     };
     if r.spec.suspend == Some(true) {
-        index.remove(&key);
-        log.debug("suspended: calls are not served");
+        index.keep_status_path(&key, &r);
+        log.debug("suspended: calls are answered 503");
         return Ok(Action::await_change());
     }
     let failure = if !receiver::TYPES.contains(&r.spec.type_.as_str()) {
@@ -124,7 +140,7 @@ pub async fn reconcile(r: Arc<Receiver>, ctx: Arc<Context>) -> Result<Action, Er
         None
     };
     if let Some(f) = failure {
-        index.remove(&key);
+        index.keep_status_path(&key, &r);
         return fail(&r, &api, &ctx, &log, status, conds, f).await;
     }
     let data = match secret(
@@ -138,35 +154,27 @@ pub async fn reconcile(r: Arc<Receiver>, ctx: Arc<Context>) -> Result<Action, Er
     {
         Ok(d) => d,
         Err(f) => {
-            index.remove(&key);
+            index.keep_status_path(&key, &r);
             return fail(&r, &api, &ctx, &log, status, conds, f).await;
         }
     };
-    let Some(token) = data
-        .get("token")
-        .map(|t| String::from_utf8_lossy(t).trim().to_string())
-        .filter(|t| !t.is_empty())
-    else {
-        index.remove(&key);
-        let f = Failure {
-            reason: reason::FAILURE,
-            message: format!(
-                "secret '{ns}/{}' (spec.secretRef) has no 'token' key",
-                r.spec.secret_ref.name
-            ),
-            stalled: false,
-        };
-        return fail(&r, &api, &ctx, &log, status, conds, f).await;
+    let token = match ReceiverSecret::from_data(&data) {
+        Ok(s) => s.token,
+        Err(why) => {
+            index.keep_status_path(&key, &r);
+            let f = Failure {
+                reason: reason::FAILURE,
+                message: format!(
+                    "secret '{ns}/{}' (spec.secretRef): {why}",
+                    r.spec.secret_ref.name
+                ),
+                stalled: false,
+            };
+            return fail(&r, &api, &ctx, &log, status, conds, f).await;
+        }
     };
     let path = receiver::webhook_path(&token, &name, &ns);
-    index.set(
-        &key,
-        path.clone(),
-        Entry {
-            receiver: r.clone(),
-            token,
-        },
-    );
+    index.set(&key, path.clone());
     let message = format!("Receiver initialised with URL: {path}");
     conditions::mark_ready(&mut conds, reason::SUCCEEDED, &message, generation);
     status.conditions = Some(conds);
@@ -221,24 +229,41 @@ struct Server {
     client: Client,
     events: Events,
     index: Index,
+    receivers: Store<Receiver>,
+    repositories: Store<ImageRepository>,
     no_cross_namespace_refs: bool,
     coalescer: Coalescer,
+    /// When an event about calls was last written, per Receiver and reason.
+    last_events: Mutex<HashMap<(String, &'static str), Instant>>,
+}
+
+/// The caches and settings the receiver server reads.
+pub struct Served {
+    /// The API client (Secrets per call, scan requests).
+    pub client: Client,
+    /// Events about calls.
+    pub events: Events,
+    /// Paths to Receivers.
+    pub index: Index,
+    /// The Receivers' cache.
+    pub receivers: Store<Receiver>,
+    /// The ImageRepositories' cache.
+    pub repositories: Store<ImageRepository>,
+    /// `--no-cross-namespace-refs`.
+    pub no_cross_namespace_refs: bool,
 }
 
 /// Starts the receiver server on `addr`; returns the bound address.
-pub async fn serve(
-    addr: SocketAddr,
-    client: Client,
-    events: Events,
-    index: Index,
-    no_cross_namespace_refs: bool,
-) -> anyhow::Result<SocketAddr> {
+pub async fn serve(addr: SocketAddr, served: Served) -> anyhow::Result<SocketAddr> {
     let server = Arc::new(Server {
-        client,
-        events,
-        index,
-        no_cross_namespace_refs,
+        client: served.client,
+        events: served.events,
+        index: served.index,
+        receivers: served.receivers,
+        repositories: served.repositories,
+        no_cross_namespace_refs: served.no_cross_namespace_refs,
         coalescer: Coalescer::default(),
+        last_events: Mutex::default(),
     });
     let router = Router::new()
         .route("/hook/{id}", any(handle))
@@ -257,6 +282,12 @@ pub async fn serve(
     Ok(bound)
 }
 
+fn answer(code: StatusCode, text: impl Into<String>) -> (StatusCode, String) {
+    let mut text = text.into();
+    text.push('\n');
+    (code, text)
+}
+
 async fn handle(
     State(server): State<Arc<Server>>,
     Path(id): Path<String>,
@@ -264,49 +295,153 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, String) {
-    let Some(entry) = server.index.get(&format!("/hook/{id}")) else {
-        return (StatusCode::NOT_FOUND, "not found\n".into());
+    let path = format!("/hook/{id}");
+    let Some(key) = server.index.get(&path) else {
+        return answer(StatusCode::NOT_FOUND, "not found");
+    };
+    let (ns, name) = key.split_once('/').unwrap_or(("", &key));
+    let Some(r) = server.receivers.get(&ObjectRef::new(name).within(ns)) else {
+        // Deleted since it was indexed.
+        server.index.remove(&key);
+        return answer(StatusCode::NOT_FOUND, "not found");
     };
     if method != Method::POST {
-        return (StatusCode::METHOD_NOT_ALLOWED, "only POST\n".into());
+        return answer(StatusCode::METHOD_NOT_ALLOWED, "only POST");
+    }
+    let ready = r
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_deref())
+        .is_some_and(conditions::is_ready);
+    if r.spec.suspend == Some(true) || !ready {
+        let why = if r.spec.suspend == Some(true) {
+            "the Receiver is suspended"
+        } else {
+            "the Receiver is not ready"
+        };
+        tracing::info!(namespace = %ns, name = %name, "call refused: {why}");
+        return answer(StatusCode::SERVICE_UNAVAILABLE, why);
+    }
+    // The Secret as it is now: deleting it, or its token, closes the URL at once.
+    let secrets: Api<Secret> = Api::namespaced(server.client.clone(), ns);
+    let data = match secrets.get_opt(&r.spec.secret_ref.name).await {
+        Ok(Some(s)) => {
+            let mut data: std::collections::BTreeMap<String, Vec<u8>> = s
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.0))
+                .collect();
+            for (k, v) in s.string_data.unwrap_or_default() {
+                data.entry(k).or_insert_with(|| v.into_bytes());
+            }
+            data
+        }
+        Ok(None) => {
+            return server
+                .reject(
+                    &r,
+                    400,
+                    format!("secret '{ns}/{}' not found", r.spec.secret_ref.name),
+                )
+                .await;
+        }
+        Err(e) => {
+            tracing::warn!(namespace = %ns, name = %name, error = %e, "cannot read the receiver's secret");
+            return answer(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot read the Receiver's secret",
+            );
+        }
+    };
+    let secret = match ReceiverSecret::from_data(&data) {
+        Ok(s) => s,
+        Err(why) => {
+            return server
+                .reject(
+                    &r,
+                    400,
+                    format!("secret '{ns}/{}': {why}", r.spec.secret_ref.name),
+                )
+                .await;
+        }
+    };
+    if receiver::webhook_path(&secret.token, name, ns) != path {
+        // The token changed: this URL is no longer the Receiver's.
+        return answer(StatusCode::NOT_FOUND, "not found");
     }
     let pairs: Vec<(String, String)> = headers
         .iter()
         .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.to_string(), v.to_string())))
         .collect();
-    let r = &entry.receiver;
     let events = r.spec.events.clone().unwrap_or_default();
-    match receiver::verify(&r.spec.type_, &entry.token, &events, &pairs, &body) {
-        Verdict::Reject(code, why) => {
-            server
-                .events
-                .publish(
-                    r.as_ref(),
-                    true,
-                    "ValidationFailed",
-                    &format!("call rejected: {why}"),
-                )
-                .await;
-            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST);
-            (status, format!("{why}\n"))
-        }
-        Verdict::Ignore(why) => (StatusCode::OK, format!("ignored: {why}\n")),
+    match receiver::verify(&r.spec.type_, &secret, &events, &pairs, &body) {
+        Verdict::Reject(code, why) => server.reject(&r, code, why).await,
+        Verdict::Ignore(why) => answer(StatusCode::OK, format!("ignored: {why}")),
         Verdict::Accept(note) => {
-            let (requested, problems) = server.request_scans(r).await;
+            let (requested, problems) = server.request_scans(&r).await;
             let mut message = format!("{note}: {requested} ImageRepository scan(s) requested");
             for p in &problems {
                 message.push_str(&format!("; {p}"));
             }
+            let failed = !problems.is_empty();
             server
-                .events
-                .publish(r.as_ref(), !problems.is_empty(), "Succeeded", &message)
+                .event(
+                    &r,
+                    failed,
+                    if failed {
+                        "ReconciliationFailed"
+                    } else {
+                        "Succeeded"
+                    },
+                    &message,
+                )
                 .await;
-            (StatusCode::OK, format!("{message}\n"))
+            let code = if failed {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::OK
+            };
+            answer(code, message)
         }
     }
 }
 
 impl Server {
+    /// Refuses a call: an event (rate-limited), the status and the reason.
+    async fn reject(&self, r: &Receiver, code: u16, why: String) -> (StatusCode, String) {
+        self.event(
+            r,
+            true,
+            "ValidationFailed",
+            &format!("call rejected: {why}"),
+        )
+        .await;
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST);
+        answer(status, why)
+    }
+
+    /// Writes an event about a call unless one of this reason was written for the Receiver within
+    /// [`EVENT_EVERY`]; logs every call.
+    async fn event(&self, r: &Receiver, warning: bool, reason: &'static str, message: &str) {
+        let key = tagpilot_runtime::key(r);
+        tracing::info!(receiver = %key, reason, "{message}");
+        let now = Instant::now();
+        {
+            let mut last = self.last_events.lock().expect("event limiter lock");
+            if last.len() > 10_000 {
+                last.retain(|_, at| now.duration_since(*at) < EVENT_EVERY);
+            }
+            match last.get(&(key.clone(), reason)) {
+                Some(at) if now.duration_since(*at) < EVENT_EVERY => return,
+                _ => {
+                    last.insert((key, reason), now);
+                }
+            }
+        }
+        self.events.publish(r, warning, reason, message).await;
+    }
+
     /// Asks every ImageRepository the Receiver names to scan; returns how many and what went wrong.
     async fn request_scans(self: &Arc<Self>, r: &Receiver) -> (usize, Vec<String>) {
         let own = r.namespace().unwrap_or_default();
@@ -326,6 +461,7 @@ impl Server {
         (count, problems)
     }
 
+    /// The ImageRepositories a resource entry names, from the cache.
     async fn targets(
         &self,
         own: &str,
@@ -349,22 +485,36 @@ impl Server {
             ));
         }
         if res.name != "*" {
+            let cached = self
+                .repositories
+                .get(&ObjectRef::new(&res.name).within(&ns))
+                .is_some();
+            // Outside this controller's watch (another shard's): asked of the API server.
+            let exists = cached
+                || Api::<ImageRepository>::namespaced(self.client.clone(), &ns)
+                    .get_metadata_opt(&res.name)
+                    .await
+                    .map_err(|e| format!("cannot read ImageRepository '{ns}/{}': {e}", res.name))?
+                    .is_some();
+            if !exists {
+                return Err(format!("ImageRepository '{ns}/{}' not found", res.name));
+            }
             return Ok(vec![(ns, res.name.clone())]);
         }
-        let selector: Vec<String> = res
-            .match_labels
+        let Some(labels) = res.match_labels.as_ref().filter(|l| !l.is_empty()) else {
+            return Err(format!(
+                "ImageRepository '{ns}/*': a wildcard name needs matchLabels"
+            ));
+        };
+        Ok(self
+            .repositories
+            .state()
             .iter()
-            .flatten()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        let api: Api<ImageRepository> = Api::namespaced(self.client.clone(), &ns);
-        let list = api
-            .list(&ListParams::default().labels(&selector.join(",")))
-            .await
-            .map_err(|e| format!("cannot list the ImageRepositories of '{ns}': {e}"))?;
-        Ok(list
-            .items
-            .iter()
+            .filter(|i| i.namespace().as_deref() == Some(ns.as_str()))
+            .filter(|i| {
+                let have = i.labels();
+                labels.iter().all(|(k, v)| have.get(k) == Some(v))
+            })
             .map(|i| (ns.clone(), i.name_any()))
             .collect())
     }

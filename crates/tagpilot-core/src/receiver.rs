@@ -6,11 +6,11 @@
 //! | `generic` | nothing but the URL (the token is in the path) |
 //! | `generic-hmac` | `X-Signature: <sha1\|sha256\|sha512>=<hex HMAC of the body with the token>` |
 //! | `github` | `X-Hub-Signature-256` (or `X-Hub-Signature`, sha1) HMAC; `X-GitHub-Event` in `events` when set; `ping` answered |
-//! | `dockerhub` | a Docker Hub push payload (`push_data.tag`, `repository.repo_name`) |
+//! | `dockerhub` | a Docker Hub push payload (`push_data.tag`, and `repository.repo_name` or `repository.repo_url`) |
 //! | `harbor` | `Authorization` equals the token |
 //! | `quay` | a Quay push payload (`docker_url`, `updated_tags`) |
 //! | `nexus` | `X-Nexus-Webhook-Signature`: hex HMAC-SHA1 of the body with the token |
-//! | `gcr` | a Pub/Sub push (`message.data`, base64 JSON with `action` INSERT) and an `Authorization: Bearer` Google ID token that is well formed, issued by Google, not expired and names an e-mail; its RSA signature needs Google's keys online and is not checked here |
+//! | `gcr` | a Pub/Sub push (`message.data`, base64 JSON with `action` INSERT) and an `Authorization: Bearer` Google ID token that is well formed, issued by Google, not expired, for the Secret's `email` and `audience` (both required, as Flux); its RSA signature needs Google's keys online and is not checked here |
 //! | `acr` | an Azure Container Registry push payload (`action` push, `target.repository`) |
 //!
 //! Every comparison with a secret is constant-time.
@@ -48,6 +48,35 @@ fn hex(bytes: &[u8]) -> String {
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
     a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// What a Receiver's Secret holds: the token, and for `gcr` the e-mail and audience the ID token must name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReceiverSecret {
+    /// `token`.
+    pub token: String,
+    /// `email` (gcr).
+    pub email: Option<String>,
+    /// `audience` (gcr).
+    pub audience: Option<String>,
+}
+
+impl ReceiverSecret {
+    /// Reads the Secret's data; the error names the missing key (never a value).
+    pub fn from_data(
+        data: &std::collections::BTreeMap<String, Vec<u8>>,
+    ) -> Result<ReceiverSecret, String> {
+        let text = |k: &str| {
+            data.get(k)
+                .map(|v| String::from_utf8_lossy(v).trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        Ok(ReceiverSecret {
+            token: text("token").ok_or("required key 'token' is missing or empty")?,
+            email: text("email"),
+            audience: text("audience"),
+        })
+    }
 }
 
 /// What to do with a call.
@@ -135,26 +164,27 @@ fn field<'v>(v: &'v serde_json::Value, path: &[&str]) -> Option<&'v str> {
     cur.as_str()
 }
 
-/// Verifies a call to a receiver of type `kind` with `token` (and its `events` filter).
+/// Verifies a call to a receiver of type `kind` with its Secret (and its `events` filter).
 pub fn verify(
     kind: &str,
-    token: &str,
+    secret: &ReceiverSecret,
     events: &[String],
     headers: &dyn Headers,
     body: &[u8],
 ) -> Verdict {
-    match verify_inner(kind, token, events, headers, body) {
+    match verify_inner(kind, secret, events, headers, body) {
         Ok(v) | Err(v) => v,
     }
 }
 
 fn verify_inner(
     kind: &str,
-    token: &str,
+    secret: &ReceiverSecret,
     events: &[String],
     headers: &dyn Headers,
     body: &[u8],
 ) -> Result<Verdict, Verdict> {
+    let token = secret.token.as_str();
     Ok(match kind {
         "generic" => Verdict::Accept("generic call".into()),
         "generic-hmac" => {
@@ -186,11 +216,13 @@ fn verify_inner(
             let v = json(body)?;
             let (Some(tag), Some(repo)) = (
                 field(&v, &["push_data", "tag"]),
-                field(&v, &["repository", "repo_name"]),
+                field(&v, &["repository", "repo_name"])
+                    .or_else(|| field(&v, &["repository", "repo_url"])),
             ) else {
                 return Err(Verdict::Reject(
                     400,
-                    "not a Docker Hub push payload (push_data.tag, repository.repo_name)".into(),
+                    "not a Docker Hub push payload (push_data.tag, repository.repo_name or repo_url)"
+                        .into(),
                 ));
             };
             Verdict::Accept(format!("Docker Hub push of {repo}:{tag}"))
@@ -228,7 +260,18 @@ fn verify_inner(
             Verdict::Accept(format!("Nexus {action}"))
         }
         "gcr" => {
-            check_google_token(headers.get("Authorization"))?;
+            let missing = |key: &str| {
+                Verdict::Reject(
+                    400,
+                    format!("the Secret has no '{key}' key, which gcr receivers require"),
+                )
+            };
+            let email = secret.email.as_deref().ok_or_else(|| missing("email"))?;
+            let audience = secret
+                .audience
+                .as_deref()
+                .ok_or_else(|| missing("audience"))?;
+            check_google_token(headers.get("Authorization"), email, audience)?;
             let v = json(body)?;
             let Some(data) = field(&v, &["message", "data"]) else {
                 return Err(Verdict::Reject(
@@ -273,9 +316,9 @@ fn verify_inner(
     })
 }
 
-/// The checks of a Google ID token that need no network: three parts, a JSON payload issued by Google for an
-/// e-mail, not expired.
-fn check_google_token(header: Option<&str>) -> Result<(), Verdict> {
+/// The checks of a Google ID token that need no network: three parts, a JSON payload issued by Google for
+/// `email` and `audience`, not expired.
+fn check_google_token(header: Option<&str>, email: &str, audience: &str) -> Result<(), Verdict> {
     use base64::Engine;
     let reject = |why: &str| Verdict::Reject(401, format!("Authorization: {why}"));
     let token = header
@@ -302,8 +345,16 @@ fn check_google_token(header: Option<&str>) -> Result<(), Verdict> {
     if exp <= now {
         return Err(reject("the token has expired"));
     }
-    if claims["email"].as_str().is_none_or(str::is_empty) {
-        return Err(reject("the token names no e-mail"));
+    if claims["email"].as_str() != Some(email) {
+        return Err(reject("the token is not for the Secret's e-mail"));
+    }
+    let aud_matches = match &claims["aud"] {
+        serde_json::Value::String(a) => a == audience,
+        serde_json::Value::Array(list) => list.iter().any(|a| a.as_str() == Some(audience)),
+        _ => false,
+    };
+    if !aud_matches {
+        return Err(reject("the token is not for the Secret's audience"));
     }
     Ok(())
 }

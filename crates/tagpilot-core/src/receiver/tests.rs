@@ -24,8 +24,19 @@ fn sign(algo: &str, body: &[u8]) -> String {
     )
 }
 
+const EMAIL: &str = "push@my-project.iam.gserviceaccount.com";
+const AUDIENCE: &str = "https://tagpilot.example/hook";
+
+fn secret() -> ReceiverSecret {
+    ReceiverSecret {
+        token: TOKEN.into(),
+        email: Some(EMAIL.into()),
+        audience: Some(AUDIENCE.into()),
+    }
+}
+
 fn check(kind: &str, h: &[(&str, &str)], body: &[u8]) -> Verdict {
-    verify(kind, TOKEN, &[], &headers(h), body)
+    verify(kind, &secret(), &[], &headers(h), body)
 }
 
 fn accepted(v: &Verdict) -> bool {
@@ -100,7 +111,7 @@ fn github_signature_event_filter_and_ping() {
     assert!(matches!(
         verify(
             "github",
-            TOKEN,
+            &secret(),
             &only_packages,
             &headers(&[("X-Hub-Signature-256", &sig), ("X-GitHub-Event", "push")]),
             &body
@@ -192,7 +203,7 @@ fn google_token(iss: &str, exp_from_now: i64, email: &str) -> String {
         .as_secs() as i64;
     let header = b64.encode(br#"{"alg":"RS256","kid":"k1","typ":"JWT"}"#);
     let claims = b64.encode(
-        serde_json::json!({"iss": iss, "exp": now + exp_from_now, "email": email, "email_verified": true})
+        serde_json::json!({"iss": iss, "exp": now + exp_from_now, "email": email, "email_verified": true, "aud": AUDIENCE})
             .to_string(),
     );
     format!("Bearer {header}.{claims}.c2lnbmF0dXJl")
@@ -201,11 +212,7 @@ fn google_token(iss: &str, exp_from_now: i64, email: &str) -> String {
 #[test]
 fn gcr_pubsub_push() {
     let body = payload("gcr");
-    let good = google_token(
-        "https://accounts.google.com",
-        600,
-        "push@my-project.iam.gserviceaccount.com",
-    );
+    let good = google_token("https://accounts.google.com", 600, EMAIL);
     assert_eq!(
         check("gcr", &[("Authorization", &good)], &body),
         Verdict::Accept("GCR insert of gcr.io/my-project/hello-world:1.1".into())
@@ -221,6 +228,53 @@ fn gcr_pubsub_push() {
         Verdict::Reject(401, _)
     ));
     assert!(matches!(check("gcr", &[], &body), Verdict::Reject(401, _)));
+    let other = google_token(
+        "https://accounts.google.com",
+        600,
+        "other@x.iam.gserviceaccount.com",
+    );
+    assert_eq!(
+        check("gcr", &[("Authorization", &other)], &body),
+        Verdict::Reject(
+            401,
+            "Authorization: the token is not for the Secret's e-mail".into()
+        )
+    );
+    // A Secret without the e-mail or audience is named, whatever the call (notification-controller: 400).
+    for key in ["email", "audience"] {
+        let mut s = secret();
+        if key == "email" {
+            s.email = None;
+        } else {
+            s.audience = None;
+        }
+        assert_eq!(
+            verify("gcr", &s, &[], &headers(&[("Authorization", &good)]), &body),
+            Verdict::Reject(
+                400,
+                format!("the Secret has no '{key}' key, which gcr receivers require")
+            )
+        );
+    }
+}
+
+#[test]
+fn receiver_secrets_name_a_missing_token_without_values() {
+    let mut data = std::collections::BTreeMap::new();
+    data.insert("email".to_string(), b"8675309123".to_vec());
+    let e = ReceiverSecret::from_data(&data).unwrap_err();
+    assert_eq!(e, "required key 'token' is missing or empty");
+    data.insert("token".to_string(), b" t0k \n".to_vec());
+    assert_eq!(ReceiverSecret::from_data(&data).unwrap().token, "t0k");
+}
+
+#[test]
+fn dockerhub_payloads_name_the_repository_by_name_or_url() {
+    let body = br#"{"push_data": {"tag": "1.2.3"}, "repository": {"repo_url": "https://hub.docker.com/r/acme/app"}}"#;
+    assert_eq!(
+        check("dockerhub", &[], body),
+        Verdict::Accept("Docker Hub push of https://hub.docker.com/r/acme/app:1.2.3".into())
+    );
 }
 
 #[test]
