@@ -22,6 +22,8 @@ use crate::kube_support::*;
 const DEDICATED: &str = "tagpilot.test/dedicated";
 
 pub fn start_controller(label: &str, args: &[&str]) -> ControllerProcess {
+    // Whichever test starts a controller first: the CRDs exist before anything is applied.
+    crds_installed();
     let dir = Infra::get()
         .path("TAGPILOT_TESTINFRA")
         .join(format!("automation-{}-{label}", std::process::id()));

@@ -38,6 +38,13 @@ fn tagpilot(kubeconfig: &Path, args: &[&str], stdin: &str) -> (i32, String, Stri
     )
 }
 
+/// A table as the commands print it (tab-separated, padded), as rows of trimmed cells.
+fn table(out: &str) -> Vec<Vec<String>> {
+    out.lines()
+        .map(|l| l.split('\t').map(|c| c.trim().to_string()).collect())
+        .collect()
+}
+
 #[tokio::test]
 async fn the_guides_image_commands_work_on_a_cluster() {
     crate::reflector::shared_controller();
@@ -111,24 +118,44 @@ async fn the_guides_image_commands_work_on_a_cluster() {
     // Tables as Flux's.
     let (code, out, _) = run(&["get", "image", "repository"]);
     assert_eq!(code, 0);
-    let lines: Vec<&str> = out.lines().collect();
-    assert!(lines[0].starts_with("NAME   \tLAST SCAN"), "{out}");
-    assert!(lines[0].ends_with("SUSPENDED\tREADY\tMESSAGE"), "{out}");
-    assert!(lines[1].starts_with("podinfo\t"), "{out}");
-    assert!(
-        lines[1].contains("\tFalse    \tTrue \tsuccessful scan: found 5 tags"),
+    let rows = table(&out);
+    assert_eq!(
+        rows[0],
+        ["NAME", "LAST SCAN", "SUSPENDED", "READY", "MESSAGE"],
         "{out}"
+    );
+    assert_eq!(rows[1][0], "podinfo", "{out}");
+    assert_eq!(rows[1][2..4], ["False", "True"], "{out}");
+    assert!(
+        rows[1][4].starts_with("successful scan: found 5 tags"),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .next()
+            .unwrap()
+            .starts_with("NAME   \tLAST SCAN"),
+        "columns padded as Flux's: {out}"
     );
     let (_, out, _) = run(&["get", "image", "policy", "podinfo", "-o", "json"]);
     let p: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(p["status"]["latestRef"]["tag"], "5.0.3");
     assert!(p["metadata"]["managedFields"].is_null());
+    // Every namespace: other tests' objects are in this table too, so only cells are compared (the padding
+    // of a column depends on its longest cell, whoever's it is).
     let (_, out, _) = tagpilot(&kc, &["get", "images", "all", "-A"], "");
-    assert!(out.contains("NAMESPACE"), "{out}");
+    let rows = table(&out);
     assert!(
-        out.lines().any(|l| l.starts_with(&ns)
-            && l.contains("imagepolicy/podinfo ")
-            && l.contains(&format!("\t{image}:5.0.3"))),
+        rows.iter()
+            .any(|r| r.first().map(String::as_str) == Some("NAMESPACE")),
+        "{out}"
+    );
+    let latest = format!("{image}:5.0.3");
+    assert!(
+        rows.iter().any(|r| r.len() > 2
+            && r[0] == ns
+            && r[1] == "imagepolicy/podinfo"
+            && r.contains(&latest)),
         "{out}"
     );
 
@@ -136,10 +163,7 @@ async fn the_guides_image_commands_work_on_a_cluster() {
     let (code, _, err) = run(&["suspend", "image", "repository", "podinfo"]);
     assert_eq!(code, 0, "{err}");
     let (_, out, _) = run(&["get", "image", "repository"]);
-    assert!(
-        out.lines().nth(1).unwrap().contains("\tTrue     \t"),
-        "SUSPENDED True: {out}"
-    );
+    assert_eq!(table(&out)[1][2], "True", "SUSPENDED True: {out}");
     let (code, _, err) = run(&["reconcile", "image", "repository", "podinfo"]);
     assert_eq!(code, 1);
     assert!(

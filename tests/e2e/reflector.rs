@@ -43,6 +43,9 @@ fn start_controller_env(
     args: &[&str],
     envs: &[(&str, &str)],
 ) -> ControllerProcess {
+    // Whichever test starts a controller first: the CRDs exist on the shared API server before anything
+    // is applied there.
+    crds_installed();
     let dir = work_dir(label);
     let storage = dir.join(format!("data-{}", unique_name("s")));
     let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
