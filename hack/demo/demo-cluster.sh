@@ -6,10 +6,12 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CARGO=${CARGO:-cargo}
+echo "== starting kube-apiserver, a registry and a git server on loopback (built or installed on first use)"
 bash "$ROOT/hack/testinfra/up.sh" >/dev/null
 . "$ROOT/hack/testinfra/config.sh"
 export KUBECONFIG=$TESTINFRA/k8s/kubeconfig
-"$CARGO" build -q -p tagpilot -p tagpilot-testinfra -p image-reflector-controller -p image-automation-controller \
+echo "== building tagpilot and both controllers (cargo build; the first build takes a few minutes)"
+"$CARGO" build -p tagpilot -p tagpilot-testinfra -p image-reflector-controller -p image-automation-controller \
   --bin tagpilot --bin demo-setup --bin image-reflector-controller --bin image-automation-controller
 BIN=$ROOT/target/debug
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tagpilot-demo-cluster.XXXXXX")

@@ -11,8 +11,10 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CARGO=${CARGO:-cargo}
+echo "== starting a loopback registry and git server (Debian's packages are installed on first use)"
 bash "$ROOT/hack/testinfra/up.sh" registry git >/dev/null
-"$CARGO" build -q -p tagpilot -p tagpilot-testinfra --bin tagpilot --bin demo-setup
+echo "== building tagpilot and the demo's setup tool (cargo build; the first build takes a few minutes)"
+"$CARGO" build -p tagpilot -p tagpilot-testinfra --bin tagpilot --bin demo-setup
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tagpilot-demo.XXXXXX")
 eval "$("$ROOT/target/debug/demo-setup" "$WORK/manifests")"
 echo "== manifests: $MANIFESTS"

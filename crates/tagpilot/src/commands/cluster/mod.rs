@@ -48,7 +48,15 @@ impl ClusterArgs {
                 kube::Config::from_custom_kubeconfig(kc, &options).await?
             }
             None if self.context.is_some() => kube::Config::from_kubeconfig(&options).await?,
-            None => kube::Config::infer().await?,
+            None => {
+                if let Some(why) = no_cluster_configured() {
+                    anyhow::bail!(
+                        "no cluster found: {why}. Point at one with --kubeconfig FILE or KUBECONFIG=FILE \
+                         (or run inside a cluster)"
+                    );
+                }
+                kube::Config::infer().await?
+            }
         };
         Ok(kube::Client::try_from(config)?)
     }
@@ -58,6 +66,40 @@ impl ClusterArgs {
         tagpilot_core::api::duration::parse(&self.timeout)
             .map_err(|e| anyhow!("--timeout {:?}: {e}", self.timeout))
     }
+}
+
+/// Why no cluster configuration can be found, when none can: not in a cluster (no `KUBERNETES_SERVICE_HOST`),
+/// and neither `$KUBECONFIG` nor `~/.kube/config` names an existing file.
+fn no_cluster_configured() -> Option<String> {
+    if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
+        return None;
+    }
+    let kubeconfig = match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+        Some(v) => {
+            let paths: Vec<_> = std::env::split_paths(&v).collect();
+            if paths.iter().any(|p| p.is_file()) {
+                return None;
+            }
+            format!(
+                "$KUBECONFIG ({}) names no existing file",
+                v.to_string_lossy()
+            )
+        }
+        None => {
+            let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+            let default = home.map(|h| h.join(".kube").join("config"));
+            if default.as_ref().is_some_and(|p| p.is_file()) {
+                return None;
+            }
+            format!(
+                "$KUBECONFIG is not set and {} does not exist",
+                default.map_or("~/.kube/config".into(), |p| p.display().to_string())
+            )
+        }
+    };
+    Some(format!(
+        "not running in a cluster (KUBERNETES_SERVICE_HOST is not set), {kubeconfig}"
+    ))
 }
 
 /// An image kind as the commands name it.
