@@ -4,6 +4,7 @@
 use super::funcs::{Func, Param, lookup};
 use super::parse::{Command, Control, Node, Number, Operand, Pipe, Tree};
 use super::value::Value;
+use super::{MAX_ITEMS, MAX_OUTPUT, MAX_STEPS};
 
 /// Go allows 100,000 nested template calls on its growable stacks; ours are fixed, so the limit is lower and
 /// counts nested `if`/`with`/`range` bodies too.
@@ -57,6 +58,7 @@ pub fn execute(
         out: String::new(),
         vars: vec![("$".into(), data.clone())],
         depth: 0,
+        steps: 0,
         at: At::None,
         name: root_name.to_string(),
     };
@@ -75,6 +77,7 @@ struct State<'a> {
     out: String,
     vars: Vec<(String, Value)>,
     depth: usize,
+    steps: u64,
     at: At<'a>,
     name: String,
 }
@@ -110,7 +113,34 @@ impl<'a> State<'a> {
         Ok(())
     }
 
+    /// Counts a step; refuses the execution past [`MAX_STEPS`].
+    fn step(&mut self) -> Res<()> {
+        self.steps += 1;
+        if self.steps > MAX_STEPS {
+            return self.err(format!(
+                "the template takes more than {MAX_STEPS} steps (tagpilot's limit)"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses the execution once its output passes [`MAX_OUTPUT`].
+    fn check_output(&self) -> Res<()> {
+        if self.out.len() > MAX_OUTPUT {
+            return self.err(format!(
+                "the output exceeds {MAX_OUTPUT} bytes (tagpilot's limit)"
+            ));
+        }
+        Ok(())
+    }
+
     fn walk(&mut self, dot: &Value, node: &'a Node) -> Res<()> {
+        self.step()?;
+        self.walk_node(dot, node)?;
+        self.check_output()
+    }
+
+    fn walk_node(&mut self, dot: &Value, node: &'a Node) -> Res<()> {
         match node {
             Node::Text(t) => self.out.push_str(t),
             Node::Action(pipe) => {
@@ -200,6 +230,11 @@ impl<'a> State<'a> {
                         "can't use {n} to iterate over more than one variable"
                     ));
                 }
+                if *n > MAX_STEPS as i64 {
+                    return self.err(format!(
+                        "range over {n}: more iterations than the template step limit of {MAX_STEPS}"
+                    ));
+                }
                 (0..*n).map(|i| (Value::int(i), Value::int(i))).collect()
             }
             Value::Nil => Vec::new(),
@@ -212,6 +247,10 @@ impl<'a> State<'a> {
             }
         } else {
             for (index, elem) in items {
+                if let Err(e) = self.step() {
+                    result = Err(e);
+                    break;
+                }
                 let n = self.vars.len();
                 if !c.pipe.decl.is_empty() {
                     self.vars[n - 1].1 = elem.clone();
@@ -263,6 +302,7 @@ impl<'a> State<'a> {
     }
 
     fn eval_command(&mut self, dot: &Value, cmd: &'a Command, final_: Option<Value>) -> Res<Value> {
+        self.step()?;
         let first = &cmd.args[0];
         match first {
             Operand::Field { idents, .. } => {
@@ -529,7 +569,26 @@ impl<'a> State<'a> {
             argv.push(self.validate(f, p)?);
         }
         match (func.call)(argv) {
-            Ok(v) => Ok(v),
+            Ok(v) => {
+                let too_big = match &v {
+                    Value::Str(s) if s.len() > MAX_OUTPUT => Some(format!(
+                        "the result has {} bytes, over the template limit of {MAX_OUTPUT}",
+                        s.len()
+                    )),
+                    Value::List(l) if l.items.len() > MAX_ITEMS => Some(format!(
+                        "the result has {} items, over the template limit of {MAX_ITEMS}",
+                        l.items.len()
+                    )),
+                    _ => None,
+                };
+                match too_big {
+                    Some(why) => {
+                        self.at = At::Command(cmd);
+                        self.err(format!("error calling {name}: {why}"))
+                    }
+                    None => Ok(v),
+                }
+            }
             Err(e) => {
                 self.at = At::Command(cmd);
                 self.err(format!("error calling {name}: {e}"))

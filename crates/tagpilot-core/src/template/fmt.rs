@@ -4,6 +4,9 @@
 
 use std::fmt::Write as _;
 
+/// The largest width or precision honoured: one past the template output limit.
+const CAP: u64 = super::MAX_OUTPUT as u64 + 1;
+
 use super::value::{Value, format_float, quote, write_value};
 
 /// `fmt.Sprint`: spaces between operands when neither side is a string.
@@ -72,8 +75,10 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
          -> Option<usize> {
             if chars.peek().map(|&(_, c)| c) == Some('*') {
                 chars.next();
+                // A width or precision past the output limit is cut to just past it: the result is then
+                // refused by the limit on function results instead of being allocated whole.
                 let v = match args.get(*argi) {
-                    Some(Value::Int(i, _)) => Some((*i).max(0) as usize),
+                    Some(Value::Int(i, _)) => Some(((*i).max(0) as u64).min(CAP) as usize),
                     _ => None,
                 };
                 *argi += 1;
@@ -82,7 +87,10 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
             let mut n: Option<usize> = None;
             while let Some(&(_, d)) = chars.peek() {
                 let Some(v) = d.to_digit(10) else { break };
-                n = Some(n.unwrap_or(0) * 10 + v as usize);
+                n = Some(
+                    (n.unwrap_or(0).saturating_mul(10).saturating_add(v as usize))
+                        .min(CAP as usize),
+                );
                 chars.next();
             }
             n

@@ -14,6 +14,7 @@ use sha2::Digest as _;
 use super::fmt::{sprint, sprintf, sprintln};
 use super::parse::parse_go_int;
 use super::value::{IntType, Map, Value, compare, quote};
+use super::{MAX_ITEMS, MAX_OUTPUT};
 
 /// The Go type a parameter has, which decides how arguments are checked and number constants typed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,6 +120,7 @@ static FUNCS: LazyLock<HashMap<&'static str, Func>> = LazyLock::new(|| {
             if n < 0 {
                 return Err("strings: negative Repeat count".into());
             }
+            within_output(s(&a[1]).len().saturating_mul(n as usize))?;
             Ok(Value::str(&s(&a[1]).repeat(n as usize)))
         }),
         "trimall" => ([Str, Str], None, |a| Ok(Value::str(s(&a[1]).trim_matches(|c| s(&a[0]).contains(c))))),
@@ -137,9 +139,9 @@ static FUNCS: LazyLock<HashMap<&'static str, Func>> = LazyLock::new(|| {
         "quote" => ([], Some(Any), |a| Ok(Value::str(&a.iter().filter(|v| !matches!(v, Value::Nil)).map(|v| quote(&strval(v))).collect::<Vec<_>>().join(" ")))),
         "squote" => ([], Some(Any), |a| Ok(Value::str(&a.iter().filter(|v| !matches!(v, Value::Nil)).map(|v| format!("'{}'", strval(v))).collect::<Vec<_>>().join(" ")))),
         "cat" => ([], Some(Any), |a| Ok(Value::str(&a.iter().filter(|v| !matches!(v, Value::Nil)).map(Value::to_go_string).collect::<Vec<_>>().join(" ")))),
-        "indent" => ([PInt, Str], None, |a| Ok(Value::str(&indent(int(&a[0]), s(&a[1]))))),
-        "nindent" => ([PInt, Str], None, |a| Ok(Value::str(&format!("\n{}", indent(int(&a[0]), s(&a[1])))))),
-        "replace" => ([Str, Str, Str], None, |a| Ok(Value::str(&go_replace(s(&a[2]), s(&a[0]), s(&a[1]))))),
+        "indent" => ([PInt, Str], None, |a| Ok(Value::str(&indent(int(&a[0]), s(&a[1]))?))),
+        "nindent" => ([PInt, Str], None, |a| Ok(Value::str(&format!("\n{}", indent(int(&a[0]), s(&a[1]))?)))),
+        "replace" => ([Str, Str, Str], None, |a| Ok(Value::str(&go_replace(s(&a[2]), s(&a[0]), s(&a[1]))?))),
         "plural" => ([Str, Str, PInt], None, |a| Ok(if int(&a[2]) == 1 { a[0].clone() } else { a[1].clone() })),
         "sha256sum" => ([Str], None, |a| Ok(Value::str(&hex(&sha2::Sha256::digest(s(&a[0]).as_bytes()))))),
         "adler32sum" => ([Str], None, |a| Ok(Value::str(&adler32(s(&a[0]).as_bytes()).to_string()))),
@@ -150,15 +152,15 @@ static FUNCS: LazyLock<HashMap<&'static str, Func>> = LazyLock::new(|| {
         "int" => ([Any], None, |a| Ok(Value::int(to_int64(&a[0])))),
         "float64" => ([Any], None, |a| Ok(Value::Float(to_float64(&a[0])))),
         "toDecimal" => ([Any], None, |a| Ok(Value::Int(i64::from_str_radix(&a[0].to_go_string(), 8).unwrap_or(0), IntType::Int64))),
-        "seq" => ([], Some(PInt), |a| Ok(Value::str(&seq(&a.iter().map(int).collect::<Vec<_>>())))),
+        "seq" => ([], Some(PInt), |a| Ok(Value::str(&seq(&a.iter().map(int).collect::<Vec<_>>())?))),
         "split" => ([Str, Str], None, |a| Ok(indexed_parts(go_split(s(&a[1]), s(&a[0]), -1)))),
         "splitList" => ([Str, Str], None, |a| Ok(strings(go_split(s(&a[1]), s(&a[0]), -1)))),
         "splitn" => ([Str, PInt, Str], None, |a| Ok(indexed_parts(go_split(s(&a[2]), s(&a[0]), int(&a[1]))))),
         "until" => ([PInt], None, |a| {
             let n = int(&a[0]);
-            Ok(ints(until_step(0, n, if n < 0 { -1 } else { 1 })))
+            Ok(ints(until_step(0, n, if n < 0 { -1 } else { 1 })?))
         }),
-        "untilStep" => ([PInt, PInt, PInt], None, |a| Ok(ints(until_step(int(&a[0]), int(&a[1]), int(&a[2]))))),
+        "untilStep" => ([PInt, PInt, PInt], None, |a| Ok(ints(until_step(int(&a[0]), int(&a[1]), int(&a[2]))?))),
         "join" => ([Str, Any], None, |a| Ok(Value::str(&strslice(&a[1]).join(s(&a[0]))))),
         "sortAlpha" => ([Any], None, |a| Ok(strings(match &a[0] {
             Value::List(_) => {
@@ -693,7 +695,30 @@ fn indexed_parts(parts: Vec<String>) -> Value {
     Value::map(m)
 }
 
-fn go_replace(s: &str, old: &str, new: &str) -> String {
+/// Refuses a result of `bytes` over [`MAX_OUTPUT`] before it is built.
+fn within_output(bytes: usize) -> Result<(), String> {
+    if bytes > MAX_OUTPUT {
+        return Err(format!(
+            "the result would have {bytes} bytes, over the template limit of {MAX_OUTPUT}"
+        ));
+    }
+    Ok(())
+}
+
+fn go_replace(s: &str, old: &str, new: &str) -> Result<String, String> {
+    let count = if old.is_empty() {
+        s.chars().count() + 1
+    } else {
+        s.matches(old).count()
+    };
+    within_output(
+        s.len()
+            .saturating_add(count.saturating_mul(new.len().saturating_sub(old.len()))),
+    )?;
+    Ok(go_replace_unchecked(s, old, new))
+}
+
+fn go_replace_unchecked(s: &str, old: &str, new: &str) -> String {
     if old.is_empty() {
         // Go inserts `new` before every rune and at the end.
         let mut out = String::new();
@@ -707,9 +732,12 @@ fn go_replace(s: &str, old: &str, new: &str) -> String {
     s.replace(old, new)
 }
 
-fn indent(spaces: i64, v: &str) -> String {
-    let pad = " ".repeat(spaces.max(0) as usize);
-    format!("{pad}{}", v.replace('\n', &format!("\n{pad}")))
+fn indent(spaces: i64, v: &str) -> Result<String, String> {
+    let spaces = spaces.max(0) as usize;
+    let lines = v.matches('\n').count() + 1;
+    within_output(v.len().saturating_add(lines.saturating_mul(spaces)))?;
+    let pad = " ".repeat(spaces);
+    Ok(format!("{pad}{}", v.replace('\n', &format!("\n{pad}"))))
 }
 
 fn title(s: &str) -> String {
@@ -752,7 +780,23 @@ fn untitle(s: &str) -> String {
     out
 }
 
-fn until_step(start: i64, stop: i64, step: i64) -> Vec<i64> {
+/// sprig's `untilStep`; refused when it would have more than [`MAX_ITEMS`] items.
+fn until_step(start: i64, stop: i64, step: i64) -> Result<Vec<i64>, String> {
+    let count = match step {
+        0 => 0,
+        s if s > 0 && stop > start => (stop as i128 - start as i128 + s as i128 - 1) / s as i128,
+        s if s < 0 && stop < start => (start as i128 - stop as i128 - s as i128 - 1) / -(s as i128),
+        _ => 0,
+    };
+    if count > MAX_ITEMS as i128 {
+        return Err(format!(
+            "the list would have {count} items, over the template limit of {MAX_ITEMS}"
+        ));
+    }
+    Ok(until_step_unchecked(start, stop, step))
+}
+
+fn until_step_unchecked(start: i64, stop: i64, step: i64) -> Vec<i64> {
     let mut v = Vec::new();
     if stop < start {
         if step >= 0 {
@@ -776,29 +820,29 @@ fn until_step(start: i64, stop: i64, step: i64) -> Vec<i64> {
     v
 }
 
-fn seq(p: &[i64]) -> String {
+fn seq(p: &[i64]) -> Result<String, String> {
     let v = match *p {
         [end] => {
             let inc = if end < 1 { -1 } else { 1 };
-            until_step(1, end + inc, inc)
+            until_step(1, end.saturating_add(inc), inc)?
         }
         [start, end] => {
             let step = if end < start { -1 } else { 1 };
-            until_step(start, end + step, step)
+            until_step(start, end.saturating_add(step), step)?
         }
         [start, step, end] => {
             let mut inc = 1;
             if end < start {
                 inc = -1;
                 if step > 0 {
-                    return String::new();
+                    return Ok(String::new());
                 }
             }
-            until_step(start, end + inc, step)
+            until_step(start, end.saturating_add(inc), step)?
         }
-        _ => return String::new(),
+        _ => return Ok(String::new()),
     };
-    v.iter().map(i64::to_string).collect::<Vec<_>>().join(" ")
+    Ok(v.iter().map(i64::to_string).collect::<Vec<_>>().join(" "))
 }
 
 fn hex(b: &[u8]) -> String {
@@ -1211,10 +1255,14 @@ mod tests {
 
     #[test]
     fn seq_and_split_as_sprig() {
-        assert_eq!(seq(&[5]), "1 2 3 4 5");
-        assert_eq!(seq(&[0]), "1 0");
-        assert_eq!(seq(&[2, -2]), "2 1 0 -1 -2");
-        assert_eq!(seq(&[0, 2, 10]), "0 2 4 6 8 10");
+        assert_eq!(seq(&[5]).unwrap(), "1 2 3 4 5");
+        assert_eq!(seq(&[0]).unwrap(), "1 0");
+        assert_eq!(seq(&[2, -2]).unwrap(), "2 1 0 -1 -2");
+        assert_eq!(seq(&[0, 2, 10]).unwrap(), "0 2 4 6 8 10");
+        assert!(seq(&[i64::MAX]).is_err());
+        assert_eq!(until_step(0, 10, 3).unwrap(), [0, 3, 6, 9]);
+        assert_eq!(until_step(10, 0, -4).unwrap(), [10, 6, 2]);
+        assert!(until_step(i64::MIN, i64::MAX, 1).is_err());
         assert_eq!(go_split("a,b,c", ",", 2), ["a", "b,c"]);
         assert_eq!(go_split("abc", "", -1), ["a", "b", "c"]);
         assert_eq!(to_int64(&Value::str("12.00")), 12);

@@ -22,6 +22,16 @@ pub mod value;
 
 pub use value::{Field, IntType, List, Map, Struct, Value};
 
+/// The most bytes a template may write, and the longest string any function may return (1 MiB). Go's engine
+/// has no such limit; here one tenant's template must not exhaust the memory every tenant's automations share.
+pub const MAX_OUTPUT: usize = 1 << 20;
+
+/// The most items a function may return as a list (`until`, `untilStep`, `seq`, `append`, ...).
+pub const MAX_ITEMS: usize = 100_000;
+
+/// The most steps (nodes walked, commands evaluated, range iterations) one execution may take.
+pub const MAX_STEPS: u64 = 2_000_000;
+
 /// A template that failed to parse or to execute.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {

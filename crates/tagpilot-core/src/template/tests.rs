@@ -145,3 +145,78 @@ image: {{ required "image.repository is required" .Values.image.repository }}"#;
     // Not functions outside Helm's dialect.
     assert!(Template::parse("msg", "{{ include \"x\" . }}").is_err());
 }
+
+#[test]
+fn templates_over_the_budgets_fail_and_name_the_limit() {
+    let data = Value::from_json(&serde_json::json!({}));
+    let run = |text: &str| {
+        Template::parse("msg", text)
+            .unwrap()
+            .execute(&data)
+            .map_err(|e| e.to_string())
+    };
+    // Each of these aborted the process (allocation failure) before the budgets.
+    let cases = [
+        (
+            r#"{{ repeat 100000000000 "x" }}"#,
+            "over the template limit of 1048576",
+        ),
+        (
+            r#"{{ printf "%*d" 100000000000 1 }}"#,
+            "over the template limit of 1048576",
+        ),
+        (
+            r#"{{ printf "%.100000000000f" 1.0 }}"#,
+            "over the template limit of 1048576",
+        ),
+        (
+            "{{ range until 100000000000 }}x{{ end }}",
+            "over the template limit of 100000",
+        ),
+        (
+            "{{ range untilStep 0 100000000000 1 }}x{{ end }}",
+            "over the template limit of 100000",
+        ),
+        (
+            "{{ seq 100000000000 }}",
+            "over the template limit of 100000",
+        ),
+        (
+            "{{ range 100000000000 }}x{{ end }}",
+            "step limit of 2000000",
+        ),
+        (
+            r#"{{ indent 100000000000 "x" }}"#,
+            "over the template limit of 1048576",
+        ),
+        (
+            r#"{{ replace "" (repeat 1000 "y") (repeat 2000 "z") }}"#,
+            "over the template limit of 1048576",
+        ),
+        // Doubling a string: refused at the first result over the limit.
+        (
+            r#"{{ $x := "ab" }}{{ range until 60 }}{{ $x = printf "%s%s" $x $x }}{{ end }}{{ $x }}"#,
+            "over the template limit of 1048576",
+        ),
+        // Output: many small writes.
+        (
+            "{{ range until 90000 }}0123456789abcdef{{ end }}",
+            "output exceeds 1048576 bytes",
+        ),
+        // Steps: a long loop writing nothing.
+        (
+            "{{ range until 100000 }}{{ range until 100000 }}{{ end }}{{ end }}",
+            "more than 2000000 steps",
+        ),
+    ];
+    for (text, want) in cases {
+        let t0 = std::time::Instant::now();
+        let e = run(text).unwrap_err();
+        assert!(e.contains(want), "{text}: {e}");
+        assert!(t0.elapsed() < std::time::Duration::from_secs(30), "{text}");
+    }
+    // Within the budgets, Go's results.
+    assert_eq!(run(r#"{{ repeat 3 "ab" }}"#).unwrap(), "ababab");
+    assert_eq!(run(r#"{{ printf "%5d" 42 }}"#).unwrap(), "   42");
+    assert_eq!(run(r#"{{ replace "" "-" "ab" }}"#).unwrap(), "-a-b-");
+}

@@ -454,7 +454,14 @@ pub fn format_float(f: f64, verb: char, prec: Option<usize>) -> String {
         (_, None) => shortest_digits(a),
         ('e', Some(p)) => rounded_digits(a, p + 1),
         ('g', Some(p)) => rounded_digits(a, p.max(1)),
-        (_, Some(p)) => return format!("{}{a:.p$}", if neg { "-" } else { "" }),
+        (_, Some(p)) => {
+            // A double's exact decimal expansion ends within 1,074 fraction digits: past that, zeros (Rust's
+            // formatter takes at most 65,535 digits of precision).
+            let exact = p.min(EXACT_FRACTION_DIGITS);
+            let mut text = format!("{}{a:.exact$}", if neg { "-" } else { "" });
+            text.extend(std::iter::repeat_n('0', p - exact));
+            return text;
+        }
     };
     let mut out = String::new();
     if neg {
@@ -534,11 +541,17 @@ fn shortest_digits(a: f64) -> (String, i32) {
 }
 
 /// `n` significant digits of `a`, correctly rounded.
+/// Past this many fraction digits (and significant digits) a double's decimal expansion is all zeros.
+const EXACT_FRACTION_DIGITS: usize = 1100;
+
 fn rounded_digits(a: f64, n: usize) -> (String, i32) {
     if a == 0.0 {
         return ("0".repeat(n), 1);
     }
-    split_exp(&format!("{a:.prec$e}", prec = n - 1))
+    let exact = n.min(EXACT_FRACTION_DIGITS);
+    let (mut digits, dp) = split_exp(&format!("{a:.prec$e}", prec = exact - 1));
+    digits.extend(std::iter::repeat_n('0', n - exact));
+    (digits, dp)
 }
 
 fn split_exp(s: &str) -> (String, i32) {
