@@ -10,6 +10,7 @@
 //! - [`receiver`]: webhook receivers: the secret path and the verification of each registry's calls.
 //! - [`re2`]: Go RE2 regular-expression semantics for `filterTags` and `exclusionList`.
 //! - [`registry`]: tag listing and digests over the OCI distribution API, with auth, TLS, paging and retries.
+//! - [`sanitize`]: credentials redacted from URLs, and outside text capped, before anything prints it.
 //! - [`setters`]: byte-preserving updates of the values marked `# {"$imagepolicy": ...}`.
 //! - [`template`]: Go `text/template` with sprig's functions, for commit messages.
 
@@ -22,6 +23,7 @@ pub mod policy;
 pub mod re2;
 pub mod receiver;
 pub mod registry;
+pub mod sanitize;
 pub mod semver;
 pub mod setters;
 pub mod tagstore;

@@ -45,7 +45,7 @@ impl Events {
             event_time: Some(MicroTime(now)),
             type_: Some(if warning { "Warning" } else { "Normal" }.into()),
             reason: Some(reason.to_string()),
-            note: Some(truncate(note, 1024)),
+            note: Some(truncate(&tagpilot_core::sanitize::text(note), 1024)),
             action: Some("Reconcile".into()),
             regarding: Some(obj.object_ref(&())),
             reporting_controller: Some(self.reporter.clone()),

@@ -30,8 +30,10 @@ impl Failure {
     /// the object was not already failing with this message (so an event and an error log are due).
     pub fn record(&self, conds: &mut Vec<Condition>, generation: Option<i64>) -> bool {
         let before = conditions::get(conds, conditions::READY).cloned();
-        conditions::mark_failed(conds, self.reason, &self.message, self.stalled, generation);
-        before.is_none_or(|c| c.message != self.message || c.status != "False")
+        // The one way a failure reaches a status: credentials in URLs redacted, outside text capped.
+        let message = tagpilot_core::sanitize::message(&self.message);
+        conditions::mark_failed(conds, self.reason, &message, self.stalled, generation);
+        before.is_none_or(|c| c.message != message || c.status != "False")
     }
 }
 
@@ -135,18 +137,21 @@ impl ReconcileLog {
 
     /// An info line.
     pub fn info(&self, message: &str) {
+        let message = tagpilot_core::sanitize::message(message);
         tracing::info!(controller = self.controller, namespace = %self.namespace, name = %self.name,
             reconcileID = %self.id, "{message}");
     }
 
     /// A debug line.
     pub fn debug(&self, message: &str) {
+        let message = tagpilot_core::sanitize::message(message);
         tracing::debug!(controller = self.controller, namespace = %self.namespace, name = %self.name,
             reconcileID = %self.id, "{message}");
     }
 
     /// An error line.
     pub fn error(&self, message: &str) {
+        let message = tagpilot_core::sanitize::message(message);
         tracing::error!(controller = self.controller, namespace = %self.namespace, name = %self.name,
             reconcileID = %self.id, "{message}");
     }

@@ -84,18 +84,7 @@ pub enum GitError {
 /// `url` without the password of its user part (`https://user:secret@host/r` -> `https://user:***@host/r`), as
 /// errors show it.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
-    }
+    crate::sanitize::url(url)
 }
 
 /// A clone checked out on a branch (or detached at a commit), ready to commit.
@@ -270,7 +259,8 @@ impl Checkout {
 }
 
 fn git_error(operation: &'static str, url: &str, e: git2::Error) -> GitError {
-    let message = e.message().to_string();
+    // The git server's words: redacted and capped (they can quote URLs and be of any length).
+    let message = crate::sanitize::message(e.message());
     let lower = message.to_lowercase();
     let url = url.to_string();
     if e.code() == git2::ErrorCode::Certificate
@@ -459,16 +449,34 @@ fn fetch(
     depth: i32,
     auth: &GitAuth,
 ) -> Result<(), GitError> {
-    let mut remote = repo
-        .find_remote("origin")
-        .map_err(|x| git_error("fetch", url, x))?;
+    fetch_listing(repo, url, refspecs, depth, auth).0
+}
+
+/// Fetches, and returns with the outcome the refs the remote advertised in that conversation (`None` when
+/// it never got that far): what the remote has is read from them, never from an error's wording.
+fn fetch_listing(
+    repo: &Repository,
+    url: &str,
+    refspecs: &[String],
+    depth: i32,
+    auth: &GitAuth,
+) -> (Result<(), GitError>, Option<Vec<String>>) {
+    let mut remote = match repo.find_remote("origin") {
+        Ok(r) => r,
+        Err(x) => return (Err(git_error("fetch", url, x)), None),
+    };
     let mut options = auth.fetch_options(url);
     if depth > 0 && !is_local(url) {
         options.depth(depth);
     }
-    remote
+    let result = remote
         .fetch(refspecs, Some(&mut options), None)
-        .map_err(|x| git_error("fetch", url, x))
+        .map_err(|x| git_error("fetch", url, x));
+    let advertised = remote
+        .list()
+        .ok()
+        .map(|heads| heads.iter().map(|h| h.name().to_string()).collect());
+    (result, advertised)
 }
 
 /// Moves a branch checkout to `branch` for pushing there, as Flux does when `git.push.branch` differs from
@@ -482,20 +490,21 @@ pub fn switch_branch(
     let url = checkout.url.clone();
     let e = |op, err| git_error(op, &url, err);
     let remote_ref = format!("refs/remotes/origin/{branch}");
-    let found = match fetch(
+    // Whether the branch exists is what the remote advertised; an error is never read as "absent" (that
+    // would rebuild the branch from the checkout and force-push it over its history).
+    let wanted = format!("refs/heads/{branch}");
+    let (fetched, advertised) = fetch_listing(
         &checkout.repo,
         &url,
         &[format!("+refs/heads/{branch}:{remote_ref}")],
         1,
         auth,
-    ) {
-        Ok(()) => checkout.repo.find_reference(&remote_ref).is_ok(),
-        Err(GitError::Git { message, .. })
-            if message.contains("not found") || message.contains("couldn't find remote ref") =>
-        {
-            false
-        }
-        Err(other) => return Err(other),
+    );
+    let found = match (fetched, advertised) {
+        (Ok(()), Some(refs)) => refs.contains(&wanted),
+        (Ok(()), None) => checkout.repo.find_reference(&remote_ref).is_ok(),
+        (Err(_), Some(refs)) if !refs.contains(&wanted) => false,
+        (Err(e), _) => return Err(e),
     };
     let target = if found {
         resolve(
@@ -813,7 +822,7 @@ pub fn apply_and_push<E: From<GitError>>(
         match push(&checkout, auth, &spec(&checkout)) {
             Ok(()) => return Ok(Some(Pushed { commit, attempts })),
             Err(GitError::NonFastForward { .. }) if attempts == 1 => {
-                tracing::info!(url = %checkout.url, "push lost a race; re-cloning and re-applying once");
+                tracing::info!(url = %redact_url(&checkout.url), "push lost a race; re-cloning and re-applying once");
                 drop(checkout);
                 let _ = std::fs::remove_dir_all(&work);
             }
@@ -843,5 +852,71 @@ mod tests {
         };
         assert!(!e.to_string().contains("s3cret"), "{e}");
         assert!(e.to_string().contains("bot:***@host"), "{e}");
+    }
+
+    /// A bare repository with `main` and `auto` (one commit each); returns its path and `auto`'s commit.
+    fn remote_with_push_branch(dir: &Path) -> (PathBuf, Oid) {
+        let bare = dir.join("remote.git");
+        let repo = Repository::init_bare(&bare).unwrap();
+        let sig = git2::Signature::now("t", "t@example.com").unwrap();
+        let tree = {
+            let mut b = repo.treebuilder(None).unwrap();
+            let blob = repo.blob(b"a: 1\n").unwrap();
+            b.insert("a.yaml", blob, 0o100644).unwrap();
+            b.write().unwrap()
+        };
+        let tree = repo.find_tree(tree).unwrap();
+        let main = repo
+            .commit(Some("refs/heads/main"), &sig, &sig, "main", &tree, &[])
+            .unwrap();
+        let main = repo.find_commit(main).unwrap();
+        let auto = repo
+            .commit(
+                Some("refs/heads/auto"),
+                &sig,
+                &sig,
+                "history",
+                &tree,
+                &[&main],
+            )
+            .unwrap();
+        repo.set_head("refs/heads/main").unwrap();
+        (bare, auto)
+    }
+
+    #[test]
+    fn a_failed_fetch_of_an_existing_push_branch_is_an_error_not_an_absent_branch() {
+        let dir = tempfile::tempdir().unwrap();
+        let (bare, auto) = remote_with_push_branch(dir.path());
+        let url = bare.display().to_string();
+        let auth = GitAuth::default();
+        // Healthy: the branch exists and is checked out.
+        let mut c = clone_branch(&url, &dir.path().join("c1"), Some("main"), &auth).unwrap();
+        assert!(switch_branch(&mut c, "auto", &auth).unwrap());
+        assert_eq!(c.head().unwrap(), auto);
+        // Absent: starts at the checkout.
+        let mut c = clone_branch(&url, &dir.path().join("c2"), Some("main"), &auth).unwrap();
+        assert!(!switch_branch(&mut c, "new-branch", &auth).unwrap());
+        // The branch moves on the remote to a commit that is then lost: fetching it fails with "object not
+        // found". That is an error, not "the branch does not exist" (which would rebuild the branch from the
+        // checkout and overwrite its history).
+        let mut c = clone_branch(&url, &dir.path().join("c3"), Some("main"), &auth).unwrap();
+        let remote = Repository::open_bare(&bare).unwrap();
+        let sig = git2::Signature::now("t", "t@example.com").unwrap();
+        let parent = remote.find_commit(auto).unwrap();
+        let next = remote
+            .commit(
+                Some("refs/heads/auto"),
+                &sig,
+                &sig,
+                "more history",
+                &parent.tree().unwrap(),
+                &[&parent],
+            )
+            .unwrap();
+        let hex = next.to_string();
+        std::fs::remove_file(bare.join("objects").join(&hex[..2]).join(&hex[2..])).unwrap();
+        let e = switch_branch(&mut c, "auto", &auth).unwrap_err();
+        assert!(e.to_string().contains("not found"), "{e}");
     }
 }

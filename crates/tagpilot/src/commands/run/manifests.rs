@@ -93,6 +93,24 @@ fn parse<K: DeserializeOwned>(doc: serde_json::Value, at: &str) -> anyhow::Resul
     serde_json::from_value(doc).with_context(|| at.to_string())
 }
 
+/// A Secret; an error names the key whose value is not a string (or the Secret), never a value (serde's
+/// messages quote the value they could not read).
+fn parse_secret(doc: serde_json::Value, at: &str) -> anyhow::Result<Secret> {
+    for field in ["data", "stringData"] {
+        if let Some(map) = doc.get(field).and_then(|m| m.as_object()) {
+            for (key, value) in map {
+                if !value.is_string() {
+                    anyhow::bail!(
+                        "{at}: {field}.{key} is not a string (quote it in the YAML; the value is not shown)"
+                    );
+                }
+            }
+        }
+    }
+    serde_json::from_value(doc)
+        .map_err(|_| anyhow::anyhow!("{at}: not a valid Secret (the values are not shown)"))
+}
+
 /// Reads every object of the kinds `tagpilot run` uses from `paths`; other kinds are counted and skipped.
 pub fn load(paths: &[PathBuf]) -> anyhow::Result<Manifests> {
     let mut m = Manifests::default();
@@ -148,7 +166,7 @@ fn load_text(m: &mut Manifests, text: &str, file: &Path) -> anyhow::Result<()> {
             }
             ("source.toolkit.fluxcd.io", "GitRepository") => m.sources.push(parse(doc, &at)?),
             ("", "Secret") => {
-                let s: Secret = parse(doc, &at)?;
+                let s = parse_secret(doc, &at)?;
                 let mut data: SecretData = s
                     .data
                     .clone()
@@ -246,6 +264,24 @@ data:
   password: czNjcmV0
 "#
     );
+
+    #[test]
+    fn a_secret_value_that_is_not_a_string_is_named_by_key_never_echoed() {
+        let mut m = Manifests::default();
+        let text = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: ns\nstringData:\n  token: 8675309123\n";
+        let e = format!(
+            "{:#}",
+            load_text(&mut m, text, Path::new("s.yaml")).unwrap_err()
+        );
+        assert!(e.contains("stringData.token is not a string"), "{e}");
+        assert!(!e.contains("8675309123"), "{e}");
+        let text = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  token: \"%%not-base64-8675309123\"\n";
+        let e = format!(
+            "{:#}",
+            load_text(&mut m, text, Path::new("s.yaml")).unwrap_err()
+        );
+        assert!(!e.contains("8675309123"), "{e}");
+    }
 
     #[test]
     fn reads_the_kinds_it_uses_in_any_version_and_skips_others() {
