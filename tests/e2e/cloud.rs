@@ -145,6 +145,7 @@ async fn list(repo: &str, credentials: &Credentials) -> Vec<String> {
             exclusions: &Exclusions::new(DEFAULT_EXCLUSIONS).unwrap(),
             page_size: 1000,
             timeout: Duration::from_secs(30),
+            max_tags: tagpilot_core::registry::DEFAULT_MAX_TAGS,
         })
         .await
         .unwrap()

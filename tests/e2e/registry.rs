@@ -46,6 +46,7 @@ async fn scan(
             exclusions: &exclusions,
             page_size: n,
             timeout: Duration::from_secs(60),
+            max_tags: tagpilot_core::registry::DEFAULT_MAX_TAGS,
         })
         .await
 }
@@ -492,6 +493,7 @@ async fn missing_repositories_and_timeouts() {
             exclusions: &ex,
             page_size: 100,
             timeout: Duration::from_secs(2),
+            max_tags: tagpilot_core::registry::DEFAULT_MAX_TAGS,
         })
         .await
         .unwrap_err();

@@ -14,12 +14,14 @@ use crate::metrics::Metrics;
 pub const MANAGER: &str = "image-reflector-controller";
 
 /// Settings from the command line that reconciles read.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Options {
     /// `--no-cross-namespace-refs`: ImagePolicies may only refer to repositories in their namespace.
     pub no_cross_namespace_refs: bool,
     /// `--aws-autologin-for-ecr`, `--gcp-autologin-for-gcr`, `--azure-autologin-for-acr`.
     pub autologin: Autologin,
+    /// `--max-tags-per-repository`.
+    pub max_tags: usize,
     /// `--default-service-account`: whose imagePullSecrets serve ImageRepositories without
     /// `serviceAccountName`.
     pub default_service_account: Option<String>,

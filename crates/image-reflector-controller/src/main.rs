@@ -53,6 +53,10 @@ struct Args {
     /// ImageRepository names none.
     #[arg(long)]
     default_service_account: Option<String>,
+    /// The most tags one ImageRepository may hold (tagpilot's flag); a repository with more is Stalled with a
+    /// message giving the limit, and nothing of it is stored.
+    #[arg(long, default_value_t = tagpilot_core::registry::DEFAULT_MAX_TAGS)]
+    max_tags_per_repository: usize,
     /// Serve Flux's webhook Receivers on this address (`:9292`); off when empty.
     #[arg(long, default_value = "")]
     receiver_addr: String,
@@ -80,6 +84,7 @@ async fn main() -> anyhow::Result<()> {
         std::env::var("POD_NAME").unwrap_or_else(|_| MANAGER.into()),
         Options {
             no_cross_namespace_refs: common.no_cross_namespace_refs,
+            max_tags: args.max_tags_per_repository,
             default_service_account: args
                 .default_service_account
                 .clone()

@@ -115,6 +115,7 @@ async fn apply(
             exclusions: &checked.exclusions,
             page_size: 1000,
             timeout: checked.timeout,
+            max_tags: ctx.options.max_tags,
         })
         .await;
     let scan = match scan {
@@ -129,13 +130,20 @@ async fn apply(
             let failure = Failure {
                 reason,
                 message: format!("scan failed: {e}"),
-                stalled: false,
+                // Over the tag limit: no retry helps until the limit or the registry changes.
+                stalled: matches!(e, RegistryError::TooManyTags { .. }),
             };
             return fail(repo, api, ctx, log, status, conds, failure).await;
         }
     };
     ctx.metrics
         .scanned(true, t0.elapsed(), scan.requests, scan.tags.len());
+    if scan.invalid > 0 {
+        log.info(&format!(
+            "scan listed {} names that are not OCI tags; dropped",
+            scan.invalid
+        ));
+    }
 
     let previous = match &stored {
         Some(_) => ctx.store.read(&namespace, &name)?,

@@ -129,7 +129,19 @@ impl GitAuth {
         let headers = self.extra_headers();
         let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
         options.custom_headers(&header_refs);
+        options.follow_redirects(self.redirects());
         options
+    }
+
+    /// Which redirects libgit2 may follow: none with a bearer token (a custom header goes wherever a redirect
+    /// leads), else the first request's, as git does (credentials then go only to the configured host: see
+    /// [`GitAuth::callbacks`]).
+    pub(crate) fn redirects(&self) -> git2::RemoteRedirect {
+        if self.bearer_token.is_some() {
+            git2::RemoteRedirect::None
+        } else {
+            git2::RemoteRedirect::Initial
+        }
     }
 
     /// libgit2 callbacks: credentials (each kind offered once, so a wrong one fails instead of looping) and
@@ -139,7 +151,18 @@ impl GitAuth {
         let me = self.clone();
         let tried_userpass = Cell::new(false);
         let tried_key = Cell::new(false);
-        cb.credentials(move |_url, username_from_url, allowed| {
+        let configured = url.to_string();
+        cb.credentials(move |asking, username_from_url, allowed| {
+            // Credentials go to the configured scheme, host and port only, wherever an HTTP redirect led (SSH
+            // has no redirects).
+            let http = configured.starts_with("http://") || configured.starts_with("https://");
+            if http && !same_origin(&configured, asking) {
+                return Err(git2::Error::from_str(&format!(
+                    "refusing to send the credentials for {} to {}",
+                    origin(&configured),
+                    origin(asking)
+                )));
+            }
             if allowed.contains(CredentialType::USER_PASS_PLAINTEXT)
                 && !tried_userpass.replace(true)
                 && let (Some(u), Some(p)) = (&me.username, &me.password)
@@ -193,6 +216,35 @@ impl GitAuth {
         });
         cb
     }
+}
+
+/// `scheme://host:port` of a URL (userinfo dropped, default port made explicit); the text itself otherwise.
+fn origin(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let scheme = scheme.to_ascii_lowercase();
+    let default = match scheme.as_str() {
+        "https" => "443",
+        "http" => "80",
+        "ssh" => "22",
+        _ => "",
+    };
+    let has_port = hostport.rsplit_once(':').is_some_and(|(h, p)| {
+        !h.is_empty() && !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())
+    });
+    if has_port || default.is_empty() {
+        format!("{scheme}://{}", hostport.to_ascii_lowercase())
+    } else {
+        format!("{scheme}://{}:{default}", hostport.to_ascii_lowercase())
+    }
+}
+
+/// Whether two URLs have the same scheme, host and port.
+fn same_origin(a: &str, b: &str) -> bool {
+    origin(a) == origin(b)
 }
 
 /// Percent-encodes a proxy user or password for the userinfo part of a URL.
@@ -282,6 +334,19 @@ fn verify_with_ca(ca_pem: &[u8], der: &[u8], host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origins_compare_scheme_host_and_port() {
+        assert!(same_origin("https://h/a.git", "https://user:x@H:443/b"));
+        assert!(same_origin(
+            "http://h:8080/a",
+            "http://h:8080/info/refs?service=git-upload-pack"
+        ));
+        assert!(!same_origin("https://h/a", "https://h2/a"));
+        assert!(!same_origin("https://h/a", "http://h/a"));
+        assert!(!same_origin("http://127.0.0.1:1/a", "http://127.0.0.2:1/a"));
+        assert!(!same_origin("http://h:1/a", "http://h:2/a"));
+    }
 
     #[test]
     fn proxy_from_secret_with_encoded_credentials() {

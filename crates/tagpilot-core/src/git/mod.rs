@@ -685,6 +685,7 @@ pub fn push(checkout: &Checkout, auth: &GitAuth, spec: &PushSpec) -> Result<(), 
     let headers = auth.extra_headers();
     let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
     options.custom_headers(&header_refs);
+    options.follow_redirects(auth.redirects());
     let push_options: Vec<&str> = spec.options.iter().map(String::as_str).collect();
     options.remote_push_options(&push_options);
     let mut refspecs = vec![format!(

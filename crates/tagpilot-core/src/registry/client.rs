@@ -129,6 +129,22 @@ impl RegistryClient {
     ) -> Result<reqwest::Response, RegistryError> {
         let http = self.http(t.transport)?;
         let registry = &t.image.registry;
+        // Credentials belong to the registry's host and port: a request elsewhere is refused, not sent
+        // without them (it would be a Link or redirect the registry has no business making).
+        let parsed = reqwest::Url::parse(url).map_err(|_| RegistryError::Protocol {
+            registry: registry.clone(),
+            message: format!("invalid URL {url:?}"),
+        })?;
+        if !is_registry_origin(&parsed, registry) {
+            return Err(RegistryError::Protocol {
+                registry: registry.clone(),
+                message: format!(
+                    "refusing to send a request for {registry} to another host: {}",
+                    crate::sanitize::url(url)
+                ),
+            });
+        }
+        let https = parsed.scheme() == "https";
         let token_key = format!(
             "{registry}/{}#{}",
             t.image.repository,
@@ -142,6 +158,23 @@ impl RegistryClient {
                 req = req.header(reqwest::header::AUTHORIZATION, a.as_str());
             }
             let resp = self.with_retries(registry, req, stats).await?;
+            if resp.status().is_redirection() {
+                // Only a redirect to another scheme, host or port is left unfollowed.
+                let to = resp
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(crate::sanitize::url)
+                    .unwrap_or_default();
+                return Err(RegistryError::Protocol {
+                    registry: registry.clone(),
+                    message: format!(
+                        "refusing to follow a redirect to another scheme, host or port ({}): {}",
+                        resp.status(),
+                        crate::sanitize::cap(&to, 200)
+                    ),
+                });
+            }
             if resp.status() != StatusCode::UNAUTHORIZED {
                 return Ok(resp);
             }
@@ -174,6 +207,15 @@ impl RegistryClient {
                     }
                 },
                 Challenge::Bearer { realm, service } => {
+                    if https && !realm.to_ascii_lowercase().starts_with("https://") {
+                        return Err(RegistryError::Protocol {
+                            registry: registry.clone(),
+                            message: format!(
+                                "refusing the token realm {}: not HTTPS for an HTTPS registry",
+                                crate::sanitize::cap(&crate::sanitize::url(&realm), 200)
+                            ),
+                        });
+                    }
                     let scope = format!("repository:{}:pull", t.image.repository);
                     let token = self
                         .fetch_token(&http, t, &realm, service.as_deref(), &scope, stats)
@@ -225,6 +267,18 @@ impl RegistryClient {
             registry: registry.clone(),
             message: format!("the token realm \"{realm}\" is not a URL"),
         })?;
+        // The realm is the protocol's one other host: it gets the credentials (that is what it is for) but
+        // not the registry's client certificate.
+        let other_host = !is_registry_origin(&realm_url, registry);
+        let stripped;
+        let http = if other_host && t.transport.client_identity_pem.is_some() {
+            let mut without = t.transport.clone();
+            without.client_identity_pem = None;
+            stripped = self.http(&without)?;
+            &stripped
+        } else {
+            http
+        };
         let mut query: Vec<(&str, &str)> = vec![("scope", scope)];
         if let Some(s) = service {
             query.push(("service", s));
@@ -478,6 +532,27 @@ pub(crate) fn parse_challenge(header: &str) -> Option<Challenge> {
     }
 }
 
+/// Whether `url` is on the registry's own host and port (`registry` is `host` or `host:port`).
+pub(crate) fn is_registry_origin(url: &reqwest::Url, registry: &str) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let (reg_host, reg_port) = match registry.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || registry.starts_with('[') => match p.parse::<u16>() {
+            Ok(port) => (h, Some(port)),
+            Err(_) => (registry, None),
+        },
+        _ => (registry, None),
+    };
+    let reg_host = reg_host.trim_start_matches('[').trim_end_matches(']');
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case(reg_host)
+        && match reg_port {
+            Some(p) => url.port_or_known_default() == Some(p),
+            None => url.port().is_none(),
+        }
+}
+
 /// Reads a body up to [`MAX_BODY`].
 pub(crate) async fn read_body(
     mut resp: reqwest::Response,
@@ -500,8 +575,13 @@ pub(crate) async fn read_body(
     Ok(body)
 }
 
-/// The registry's own error message: `errors[].message` of a distribution error body, else the text (short).
+/// The registry's own error message: `errors[].message` of a distribution error body, else the text; capped
+/// and redacted (it is the registry's text).
 pub(crate) async fn registry_message(resp: reqwest::Response) -> String {
+    crate::sanitize::message(&registry_message_uncapped(resp).await)
+}
+
+async fn registry_message_uncapped(resp: reqwest::Response) -> String {
     let status = resp.status();
     let body = read_body(resp, "").await.unwrap_or_default();
     #[derive(serde::Deserialize)]

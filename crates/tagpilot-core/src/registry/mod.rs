@@ -14,10 +14,18 @@
 //!   `Retry-After`; a concurrency limit per registry; bodies capped at 32 MiB.
 //! - Digests ([`RegistryClient::digest`]) by `HEAD` of the manifest with the index and manifest media types.
 //!
-//! Credentials never appear in errors, logs or `Debug` output.
+//! Credentials never appear in errors, logs or `Debug` output, and go only to the registry's own scheme, host
+//! and port: a redirect is followed only within them, a `Link` elsewhere is refused, and the one protocol
+//! exception, the Bearer token realm, is never plain HTTP for an HTTPS registry and never gets the client
+//! certificate when it is another host.
+//!
+//! A registry is outside input: a `tags/list` page is parsed as a stream straight into the set of tags (no
+//! intermediate list), names that are not OCI tags (`[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`) are dropped and
+//! counted, and a repository may hold at most [`ScanRequest::max_tags`] tags.
 
 mod client;
 mod credentials;
+mod page;
 mod reference;
 pub mod secrets;
 
@@ -91,6 +99,20 @@ impl Transport {
         let mut b = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(15))
             .timeout(Duration::from_secs(120))
+            // Redirects only within the first request's scheme, host and port (at most 5): credentials and
+            // the client certificate never follow one elsewhere; such a redirect reaches the caller, which
+            // refuses it.
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                let first = &attempt.previous()[0];
+                let same = attempt.url().scheme() == first.scheme()
+                    && attempt.url().host_str() == first.host_str()
+                    && attempt.url().port_or_known_default() == first.port_or_known_default();
+                if same && attempt.previous().len() <= 5 {
+                    attempt.follow()
+                } else {
+                    attempt.stop()
+                }
+            }))
             .pool_max_idle_per_host(8)
             .user_agent(concat!("tagpilot/", env!("CARGO_PKG_VERSION")));
         if let Some(ca) = &self.ca_pem {
@@ -179,6 +201,16 @@ pub enum RegistryError {
     /// CA, client certificate or proxy settings that cannot be used.
     #[error("invalid registry transport settings: {0}")]
     InvalidTransport(String),
+    /// The repository holds more tags than the limit.
+    #[error(
+        "{image} has more than {limit} tags (the limit is --max-tags-per-repository); not stored"
+    )]
+    TooManyTags {
+        /// Canonical image name.
+        image: String,
+        /// The limit.
+        limit: usize,
+    },
     /// An exclusion pattern that does not compile.
     #[error("invalid exclusionList pattern \"{pattern}\": {reason}")]
     InvalidExclusion {
@@ -266,6 +298,22 @@ pub struct ScanRequest<'a> {
     pub page_size: u32,
     /// Deadline for the whole scan.
     pub timeout: Duration,
+    /// The most tags the repository may hold ([`DEFAULT_MAX_TAGS`]); more is [`RegistryError::TooManyTags`].
+    pub max_tags: usize,
+}
+
+/// The default of `--max-tags-per-repository`.
+pub const DEFAULT_MAX_TAGS: usize = 100_000;
+
+/// Whether a name is an OCI tag: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
+pub fn is_valid_tag(tag: &str) -> bool {
+    let b = tag.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 /// The tags of a repository.
@@ -279,6 +327,8 @@ pub struct ScanResult {
     pub pages: u32,
     /// HTTP requests made (including token requests and retries).
     pub requests: u32,
+    /// Names the registry listed that are not OCI tags (dropped).
+    pub invalid: usize,
 }
 
 impl RegistryClient {
@@ -303,8 +353,8 @@ impl RegistryClient {
         let mut n = req.page_size.max(1);
         let mut last: Option<String> = None;
         let mut next_link: Option<reqwest::Url> = None;
-        let mut seen = HashSet::new();
-        let mut tags = Vec::new();
+        let mut tags: HashSet<String> = HashSet::new();
+        let mut invalid = 0usize;
         let (mut pages, mut requests) = (0u32, 0u32);
         loop {
             let headers = accept("application/json");
@@ -377,39 +427,37 @@ impl RegistryClient {
                 .map(str::to_string);
             let page_url = resp.url().clone();
             let body = read_body(resp, registry).await?;
-            #[derive(serde::Deserialize)]
-            struct Page {
-                tags: Option<Vec<String>>,
-            }
-            let page: Page =
-                serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
+            let page = page::read(&body, &mut tags, req.max_tags).map_err(|e| match e {
+                page::Error::TooMany => RegistryError::TooManyTags {
+                    image: req.image.canonical(),
+                    limit: req.max_tags,
+                },
+                page::Error::Json(e) => RegistryError::Protocol {
                     registry: registry.into(),
                     message: format!("tags/list reply is not the expected JSON: {e}"),
-                })?;
-            let page = page.tags.unwrap_or_default();
+                },
+            })?;
+            drop(body);
             pages += 1;
-            let mut new = 0;
-            for t in &page {
-                if seen.insert(t.clone()) {
-                    tags.push(t.clone());
-                    new += 1;
-                }
-            }
-            if new == 0 {
+            invalid += page.invalid;
+            if page.new == 0 {
                 break;
             }
             if let Some(link) = link.as_deref().and_then(next_link_target) {
                 next_link = Some(resolve_link(&page_url, link, registry)?);
                 continue;
             }
-            if page.len() == n as usize {
-                last = page.last().cloned();
+            if page.count == n as usize {
+                last = page.last;
                 continue;
             }
             break;
         }
         let before = tags.len();
-        tags.retain(|t| !req.exclusions.excludes(t));
+        let mut tags: Vec<String> = tags
+            .into_iter()
+            .filter(|t| !req.exclusions.excludes(t))
+            .collect();
         let excluded = before - tags.len();
         tags.sort_unstable_by(|a, b| b.cmp(a));
         Ok(ScanResult {
@@ -417,6 +465,7 @@ impl RegistryClient {
             excluded,
             pages,
             requests,
+            invalid,
         })
     }
 

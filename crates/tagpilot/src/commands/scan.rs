@@ -153,6 +153,7 @@ impl ScanArgs {
                 exclusions: &exclusions,
                 page_size: self.page_size,
                 timeout: Duration::from_secs(self.timeout),
+                max_tags: tagpilot_core::registry::DEFAULT_MAX_TAGS,
             })
             .await?;
         if self.json {

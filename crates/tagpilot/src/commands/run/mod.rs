@@ -248,6 +248,7 @@ async fn scan(
             exclusions: &access.checked.exclusions,
             page_size: 1000,
             timeout: access.checked.timeout,
+            max_tags: tagpilot_core::registry::DEFAULT_MAX_TAGS,
         })
         .await
         .map_err(|e| e.to_string())?;
