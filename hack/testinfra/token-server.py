@@ -1,17 +1,21 @@
 #!/usr/bin/env python3
 """Docker-distribution bearer-token server for tests (stdlib + the openssl CLI).
 
-Usage: token-server.py PORT SIGNING_KEY.pem SIGNING_CERT.pem ISSUER USER:PASS [EXTRA_USERS_FILE]
+Usage: token-server.py PORT SIGNING_KEY.pem SIGNING_CERT.pem ISSUER USER:PASS [EXTRA_USERS_FILE [TLS_CERT TLS_KEY]]
+
+With TLS_CERT and TLS_KEY it serves HTTPS (a token realm for an HTTPS registry must be HTTPS: clients refuse a
+plain-HTTP realm there).
 
 Grants every requested action on every requested scope to USER:PASS, and to every USER:PASS line of
 EXTRA_USERS_FILE (read on each request: tests add the logins cloud providers hand out). Anonymous or wrong credentials get 401
 with a JSON error, as real token servers do. Binds 127.0.0.1 only."""
-import base64, json, subprocess, sys, time, uuid
+import base64, json, ssl, subprocess, sys, time, uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse, parse_qs
 
 port, key, cert, issuer, userpass = sys.argv[1:6]
 extra_users = sys.argv[6] if len(sys.argv) > 6 else None
+tls = sys.argv[7:9] if len(sys.argv) > 8 else None
 
 
 def known(given):
@@ -72,4 +76,9 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-ThreadingHTTPServer(("127.0.0.1", int(port)), Handler).serve_forever()
+server = ThreadingHTTPServer(("127.0.0.1", int(port)), Handler)
+if tls:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tls[0], tls[1])
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+server.serve_forever()

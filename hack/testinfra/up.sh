@@ -142,7 +142,7 @@ up_registry() {
   common "$REG_PLAIN_PORT" "$B/data-plain" > "$B/plain.yml"
   { common "$REG_BASIC_PORT" "$B/data-basic"; tls; printf 'auth:\n  htpasswd:\n    realm: tagpilot-test\n    path: %s/htpasswd\n' "$B"; } > "$B/basic.yml"
   { common "$REG_TOKEN_PORT" "$B/data-token"; tls
-    printf 'auth:\n  token:\n    realm: http://127.0.0.1:%s/token\n    service: tagpilot-test-registry\n    issuer: tagpilot-test-issuer\n    rootcertbundle: %s/tls/token.crt\n' "$TOKEN_PORT" "$B"; } > "$B/token.yml"
+    printf 'auth:\n  token:\n    realm: https://127.0.0.1:%s/token\n    service: tagpilot-test-registry\n    issuer: tagpilot-test-issuer\n    rootcertbundle: %s/tls/token.crt\n' "$TOKEN_PORT" "$B"; } > "$B/token.yml"
   { common "$REG_MTLS_PORT" "$B/data-mtls"; tls; printf '    clientcas:\n      - %s/tls/ca.crt\n' "$B"; } > "$B/mtls.yml"
   local started=
   for n in plain basic token mtls; do
@@ -152,7 +152,7 @@ up_registry() {
   done
   if ! alive "$B/token-server.pid"; then
     nohup python3 "$HERE/token-server.py" "$TOKEN_PORT" "$B/tls/token.key" "$B/tls/token.crt" tagpilot-test-issuer "$REG_USER:$REG_PASS" "$B/token-extra-users" \
-      > "$B/token-server.log" 2>&1 &
+      "$B/tls/server.crt" "$B/tls/server.key" > "$B/token-server.log" 2>&1 &
     echo $! > "$B/token-server.pid"; started=1
   fi
   code() { [ "$(curl -s -o /dev/null -w '%{http_code}' "${@:3}" "$1")" = "$2" ]; }
@@ -162,7 +162,7 @@ up_registry() {
   wait_for 20 code "https://127.0.0.1:$REG_TOKEN_PORT/v2/" 401 --cacert "$B/tls/ca.crt" || { echo "token registry did not start; see $B/token.log" >&2; exit 1; }
   wait_for 20 code "https://127.0.0.1:$REG_MTLS_PORT/v2/" 200 --cacert "$B/tls/ca.crt" --cert "$B/tls/client.crt" --key "$B/tls/client.key" \
     || { echo "mTLS registry did not start; see $B/mtls.log" >&2; exit 1; }
-  wait_for 20 code "http://127.0.0.1:$TOKEN_PORT/token?service=tagpilot-test-registry" 200 -u "$REG_USER:$REG_PASS" \
+  wait_for 20 code "https://127.0.0.1:$TOKEN_PORT/token?service=tagpilot-test-registry" 200 --cacert "$B/tls/ca.crt" -u "$REG_USER:$REG_PASS" \
     || { echo "token server did not start; see $B/token-server.log" >&2; exit 1; }
   local what="already running"; [ -n "$started" ] && what=started
   echo "registry: $what: plain :$REG_PLAIN_PORT, TLS+basic :$REG_BASIC_PORT, TLS+token :$REG_TOKEN_PORT, mTLS :$REG_MTLS_PORT"
@@ -253,7 +253,7 @@ KUBE_BARE_API_PORT=$BARE_API_PORT
 REGISTRY_PLAIN=127.0.0.1:$REG_PLAIN_PORT
 REGISTRY_BASIC=127.0.0.1:$REG_BASIC_PORT
 REGISTRY_TOKEN=127.0.0.1:$REG_TOKEN_PORT
-REGISTRY_TOKEN_REALM=http://127.0.0.1:$TOKEN_PORT/token
+REGISTRY_TOKEN_REALM=https://127.0.0.1:$TOKEN_PORT/token
 REGISTRY_TOKEN_SERVICE=tagpilot-test-registry
 REGISTRY_MTLS=127.0.0.1:$REG_MTLS_PORT
 REGISTRY_CLIENT_CERT_FILE=$R/tls/client.crt
