@@ -98,7 +98,8 @@ bench-compare:
 	bash hack/bench-compare/registry.sh
 	bash hack/bench-compare/git.sh
 
-## fuzz: run the setters fuzz target (stable toolchain: no sanitizer) for FUZZ_SECONDS, seeded from the fixtures
-FUZZ_SECONDS ?= 600
+## fuzz: run each fuzz target (setters, template, registry, receiver, credentials; cargo-fuzz on the stable
+##   toolchain, no sanitizer) for FUZZ_SECONDS, seeded from the test data; FUZZ_TARGETS picks some
+FUZZ_TARGETS ?= setters template registry receiver credentials
 fuzz:
-	bash hack/fuzz-setters.sh $(FUZZ_SECONDS)
+	for t in $(FUZZ_TARGETS); do bash hack/fuzz.sh $$t $(FUZZ_SECONDS) || exit 1; done

@@ -1059,3 +1059,49 @@ async fn request_reconcile_opt(api: &Api<DynamicObject>, name: &str) -> bool {
     .await
     .is_ok()
 }
+
+/// An API server that accepts connections and never answers: SIGTERM still ends the controller within its
+/// graceful-shutdown timeout (before: over 50 s, its reconciles and Lease release stuck in retries).
+#[tokio::test]
+async fn sigterm_ends_the_controller_when_the_api_server_never_answers() {
+    let blackhole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = blackhole.local_addr().unwrap().port();
+    // Accepted connections are kept open and never read.
+    let held = std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for c in blackhole.incoming().take(64).flatten() {
+            open.push(c);
+        }
+        open
+    });
+    let text = std::fs::read_to_string(Infra::get().kubeconfig_path()).unwrap();
+    let at = text
+        .find("https://127.0.0.1:")
+        .expect("the API server's URL");
+    let end = at + text[at..].find(['"', ',', '}', '\n']).unwrap();
+    let server = text[at..end].to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        text.replace(&server, &format!("https://127.0.0.1:{port}")),
+    )
+    .unwrap();
+    let mut c = start_controller(
+        &kubeconfig,
+        "blackhole",
+        &[
+            "--enable-leader-election",
+            "--graceful-shutdown-timeout",
+            "2s",
+        ],
+    );
+    // Let it get stuck in its first requests.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        c.stop(),
+        "still running 15 s after SIGTERM:\n{}",
+        c.log_text()
+    );
+    drop(held);
+}

@@ -274,11 +274,11 @@ pub async fn serve(addr: SocketAddr, served: Served) -> anyhow::Result<SocketAdd
         .await
         .with_context(|| format!("bind the receiver address {addr}"))?;
     let bound = listener.local_addr()?;
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            tracing::error!(error = %e, "receiver server stopped");
-        }
-    });
+    tokio::spawn(tagpilot_runtime::http::serve(
+        listener,
+        router,
+        tagpilot_runtime::http::Limits::default(),
+    ));
     Ok(bound)
 }
 

@@ -17,6 +17,8 @@
 pub mod api;
 pub mod automation;
 pub mod cloud;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod git;
 pub mod message;
 pub mod policy;

@@ -20,9 +20,12 @@ pub fn text(s: &str) -> String {
     let mut rest = s;
     while let Some(i) = rest.find("://") {
         let (before, after) = rest.split_at(i);
+        // Past the last character that cannot be in a scheme (whatever its width: found by the fuzz target).
         let scheme_start = before
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
-            .map_or(0, |n| n + 1);
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+            .map_or(0, |(n, c)| n + c.len_utf8());
         let scheme = &before[scheme_start..];
         out.push_str(before);
         out.push_str("://");
@@ -104,6 +107,8 @@ mod tests {
             ("ssh://git:secret@host/r.git", "ssh://git:***@host/r.git"),
             ("git+https://TOKEN@host/r", "git+https://***@host/r"),
             ("https://host/r.git", "https://host/r.git"),
+            ("é€://TOKEN@h/x", "é€://***@h/x"),
+            ("«https://u:p@h»", "«https://u:***@h»"),
             ("https://host/path?x=a@b", "https://host/path?x=a@b"),
             ("git@github.com:org/repo.git", "git@github.com:org/repo.git"),
             (

@@ -1,6 +1,7 @@
 //! What tagpilot's controllers share, so that each controller crate holds only its reconcilers:
 //!
 //! - [`ops`]: `/metrics`, `/healthz` and `/readyz`, leader election on a Lease, log setup (JSON by default);
+//! - [`http`]: the HTTP servers' bounds (header and connection timeouts, a connection cap);
 //! - [`metrics`]: Flux's reconcile metrics in a registry each controller extends;
 //! - [`events`]: one Kubernetes event per call (events.k8s.io/v1);
 //! - [`reconcile`]: failures recorded in conditions, status writes by server-side apply, per-reconcile log
@@ -9,6 +10,7 @@
 //! - [`watch`]: watches that feed caches without `managedFields`.
 
 pub mod events;
+pub mod http;
 pub mod metrics;
 pub mod ops;
 pub mod reconcile;

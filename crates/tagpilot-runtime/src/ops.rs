@@ -46,6 +46,37 @@ pub struct CommonArgs {
     /// Log encoding: json or console.
     #[arg(long, default_value = "json")]
     pub log_encoding: String,
+    /// After SIGTERM or SIGINT, how long in-flight reconciles may finish before the process exits anyway,
+    /// whatever the API server does (tagpilot's flag; Flux's Deployments give pods 10 s).
+    #[arg(long, default_value = "8s", value_parser = parse_duration_flag)]
+    pub graceful_shutdown_timeout: std::time::Duration,
+}
+
+fn parse_duration_flag(v: &str) -> Result<std::time::Duration, String> {
+    tagpilot_core::api::duration::parse(v).map_err(|e| e.to_string())
+}
+
+/// Exits the process `timeout` after the first SIGTERM or SIGINT, in case a graceful stop hangs (an
+/// unreachable API server holds reconciles and the Lease release in retries).
+fn exit_after_signal(timeout: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot watch SIGTERM");
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::info!(timeout = ?timeout, "shutting down");
+        tokio::time::sleep(timeout).await;
+        tracing::warn!(timeout = ?timeout, "graceful shutdown did not finish in time; exiting");
+        std::process::exit(0);
+    });
 }
 
 impl CommonArgs {
@@ -95,6 +126,7 @@ pub async fn start(
     metrics: Arc<Metrics>,
 ) -> anyhow::Result<Started> {
     init_logging(&args.log_encoding, &args.log_level)?;
+    exit_after_signal(args.graceful_shutdown_timeout);
     let metrics_addr = parse_addr("metrics-addr", &args.metrics_addr)?;
     let health_addr = parse_addr("health-addr", &args.health_addr)?;
     let runtime_namespace =
@@ -194,16 +226,9 @@ pub async fn serve(
         .await
         .with_context(|| format!("bind the health address {health_addr}"))?;
     let (ma, ha) = (m.local_addr()?, h.local_addr()?);
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(m, metrics_router).await {
-            tracing::error!(error = %e, "metrics server stopped");
-        }
-    });
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(h, health_router).await {
-            tracing::error!(error = %e, "health server stopped");
-        }
-    });
+    let limits = crate::http::Limits::default();
+    tokio::spawn(crate::http::serve(m, metrics_router, limits));
+    tokio::spawn(crate::http::serve(h, health_router, limits));
     Ok((ma, ha))
 }
 

@@ -95,15 +95,22 @@ async fn web_identity(
         .await
         .map_err(|e| err(STEP, e.to_string()))?;
     let status = resp.status();
-    let body = resp.text().await.map_err(|e| err(STEP, e.to_string()))?;
+    let body = super::read_capped(resp).await.map_err(|e| err(STEP, e))?;
+    let body = String::from_utf8_lossy(&body);
     if !status.is_success() {
         let why = xml_field(&body, "Message").unwrap_or(status.as_str());
         return Err(err(STEP, format!("{endpoint} answered {status}: {why}")));
     }
+    sts_credentials(&body)
+}
+
+/// The credentials of an STS AssumeRoleWithWebIdentity answer (XML).
+pub fn sts_credentials(body: &str) -> Result<AwsCredentials, CloudError> {
+    const STEP: &str = "STS AssumeRoleWithWebIdentity";
     match (
-        xml_field(&body, "AccessKeyId"),
-        xml_field(&body, "SecretAccessKey"),
-        xml_field(&body, "SessionToken"),
+        xml_field(body, "AccessKeyId"),
+        xml_field(body, "SecretAccessKey"),
+        xml_field(body, "SessionToken"),
     ) {
         (Some(id), Some(secret), token) => Ok(AwsCredentials {
             access_key_id: id.to_string(),
@@ -124,15 +131,17 @@ async fn instance_metadata(
         .unwrap_or("http://169.254.169.254")
         .trim_end_matches('/')
         .to_string();
-    let fail = |e: reqwest::Error| err(STEP, format!("{base}: {e}"));
-    // The body of a successful answer.
-    async fn text(req: reqwest::RequestBuilder) -> Result<String, reqwest::Error> {
-        req.timeout(Duration::from_secs(2))
+    let fail = |e: String| err(STEP, format!("{base}: {e}"));
+    // The body of a successful answer (at most 1 MiB).
+    async fn text(req: reqwest::RequestBuilder) -> Result<String, String> {
+        let resp = req
+            .timeout(Duration::from_secs(2))
             .send()
-            .await?
-            .error_for_status()?
-            .text()
             .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| e.to_string())?;
+        let body = super::read_capped(resp).await?;
+        Ok(String::from_utf8_lossy(&body).into_owned())
     }
     let token = text(
         http.put(format!("{base}/latest/api/token"))
@@ -230,7 +239,9 @@ pub async fn authorization_token(
     }
     let resp = req.send().await.map_err(|e| err(STEP, e.to_string()))?;
     let status = resp.status();
-    let answer: serde_json::Value = resp.json().await.unwrap_or_default();
+    let answer: serde_json::Value =
+        serde_json::from_slice(&super::read_capped(resp).await.map_err(|e| err(STEP, e))?)
+            .unwrap_or_default();
     if !status.is_success() {
         let why = answer["message"]
             .as_str()
@@ -238,6 +249,16 @@ pub async fn authorization_token(
             .unwrap_or(status.as_str());
         return Err(err(STEP, format!("{endpoint} answered {status}: {why}")));
     }
+    ecr_credentials(&answer, jiff::Timestamp::now().as_second() as f64)
+}
+
+/// The registry credentials of a GetAuthorizationToken answer, and how long they last from `now` (seconds
+/// since the epoch); at most 12 hours, whatever the answer says.
+pub fn ecr_credentials(
+    answer: &serde_json::Value,
+    now: f64,
+) -> Result<(Credentials, Duration), CloudError> {
+    const STEP: &str = "ECR GetAuthorizationToken";
     let data = &answer["authorizationData"][0];
     let token = data["authorizationToken"]
         .as_str()
@@ -250,11 +271,13 @@ pub async fn authorization_token(
     let (username, password) = decoded
         .split_once(':')
         .ok_or_else(|| err(STEP, "the authorizationToken is not user:password"))?;
-    let now = jiff::Timestamp::now().as_second() as f64;
+    // Clamped: a huge, infinite or NaN expiry made Duration::from_secs_f64 panic.
     let expires_in = data["expiresAt"]
         .as_f64()
-        .map(|at| (at - now).max(0.0))
-        .unwrap_or(12.0 * 3600.0);
+        .map(|at| at - now)
+        .filter(|s| s.is_finite())
+        .unwrap_or(12.0 * 3600.0)
+        .clamp(0.0, 12.0 * 3600.0);
     Ok((
         Credentials::Basic {
             username: username.to_string(),

@@ -68,7 +68,8 @@ async fn metadata(http: &reqwest::Client, env: &Env) -> Result<(String, Duration
     token_of(&body, "access_token", STEP)
 }
 
-fn token_of(
+/// The token at `field` of a token answer and its lifetime (`expires_in`, at most 12 hours).
+pub fn token_of(
     body: &serde_json::Value,
     field: &str,
     step: &'static str,
@@ -77,7 +78,7 @@ fn token_of(
         .as_str()
         .filter(|t| !t.is_empty())
         .ok_or_else(|| err(step, format!("the answer has no {field}")))?;
-    let lifetime = body["expires_in"].as_u64().unwrap_or(3600);
+    let lifetime = body["expires_in"].as_u64().unwrap_or(3600).min(12 * 3600);
     Ok((token.to_string(), Duration::from_secs(lifetime)))
 }
 

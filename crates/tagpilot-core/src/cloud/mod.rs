@@ -55,7 +55,8 @@ pub(crate) async fn answer(
     };
     let resp = req.send().await.map_err(|e| fail(format!("{url}: {e}")))?;
     let status = resp.status();
-    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    let body: serde_json::Value =
+        serde_json::from_slice(&read_capped(resp).await.map_err(fail)?).unwrap_or_default();
     if !status.is_success() {
         let said = why
             .iter()
@@ -63,6 +64,21 @@ pub(crate) async fn answer(
             .map(|w| format!(": {w}"))
             .unwrap_or_default();
         return Err(fail(format!("{url} answered {status}{said}")));
+    }
+    Ok(body)
+}
+
+/// The most a cloud endpoint's answer may hold (1 MiB): a token answer is a few KiB.
+pub const MAX_ANSWER: usize = 1 << 20;
+
+/// Reads an answer's body up to [`MAX_ANSWER`].
+pub(crate) async fn read_capped(mut resp: reqwest::Response) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() + chunk.len() > MAX_ANSWER {
+            return Err(format!("the answer is larger than {MAX_ANSWER} bytes"));
+        }
+        body.extend_from_slice(&chunk);
     }
     Ok(body)
 }

@@ -584,6 +584,12 @@ pub(crate) async fn registry_message(resp: reqwest::Response) -> String {
 async fn registry_message_uncapped(resp: reqwest::Response) -> String {
     let status = resp.status();
     let body = read_body(resp, "").await.unwrap_or_default();
+    error_text(status, &body)
+}
+
+/// The message of an error answer: `errors[].code: message` of a distribution error body, else its text (200
+/// characters), else the status.
+pub fn error_text(status: StatusCode, body: &[u8]) -> String {
     #[derive(serde::Deserialize)]
     struct Errors {
         errors: Vec<ErrorEntry>,
@@ -593,7 +599,7 @@ async fn registry_message_uncapped(resp: reqwest::Response) -> String {
         code: Option<String>,
         message: Option<String>,
     }
-    if let Ok(e) = serde_json::from_slice::<Errors>(&body) {
+    if let Ok(e) = serde_json::from_slice::<Errors>(body) {
         let parts: Vec<String> = e
             .errors
             .iter()
@@ -609,7 +615,7 @@ async fn registry_message_uncapped(resp: reqwest::Response) -> String {
             return parts.join("; ");
         }
     }
-    let text = String::from_utf8_lossy(&body);
+    let text = String::from_utf8_lossy(body);
     let text = text.trim();
     if text.is_empty() || text.starts_with('<') {
         status.to_string()

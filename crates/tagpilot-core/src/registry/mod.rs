@@ -36,7 +36,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use sha2::{Digest, Sha256};
 
-pub use client::{ClientOptions, RegistryClient};
+pub use client::{ClientOptions, RegistryClient, error_text};
 pub use credentials::{Credentials, DockerConfig, DockerConfigError};
 pub use reference::{DOCKER_HUB, ImageName, ReferenceError};
 
@@ -304,6 +304,27 @@ pub struct ScanRequest<'a> {
 
 /// The default of `--max-tags-per-repository`.
 pub const DEFAULT_MAX_TAGS: usize = 100_000;
+
+/// Reads a `tags/list` page into `tags` (at most `limit`); for the fuzz targets.
+#[doc(hidden)]
+pub fn page_read(body: &[u8], tags: &mut HashSet<String>, limit: usize) -> Result<usize, String> {
+    page::read(body, tags, limit)
+        .map(|p| p.count)
+        .map_err(|e| format!("{e:?}"))
+}
+
+/// Parses a `WWW-Authenticate` header; for the fuzz targets.
+#[doc(hidden)]
+pub fn parse_challenge_for_fuzzing(header: &str) -> bool {
+    client::parse_challenge(header).is_some()
+}
+
+/// Resolves a `Link` header against a page as a scan does; for the fuzz targets.
+#[doc(hidden)]
+pub fn resolve_link_for_fuzzing(page: &reqwest::Url, header: &str) -> Result<reqwest::Url, String> {
+    let target = next_link_target(header).ok_or("no next link")?;
+    resolve_link(page, target, "reg.example:5000").map_err(|e| e.to_string())
+}
 
 /// Whether a name is an OCI tag: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
 pub fn is_valid_tag(tag: &str) -> bool {

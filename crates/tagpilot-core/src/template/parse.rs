@@ -364,9 +364,12 @@ impl Parser<'_> {
     fn definition_body(&mut self, context: &str) -> PResult<Vec<Node>> {
         let saved_vars = std::mem::replace(&mut self.vars, vec!["$".into()]);
         let saved_depth = std::mem::replace(&mut self.range_depth, 0);
-        let (list, end) = self.item_list()?;
+        // Restored on every path: an error inside a `block` in a `range` left the depth at 0 and the range's
+        // own decrement underflowed (found by the template fuzz target).
+        let listed = self.item_list();
         self.vars = saved_vars;
         self.range_depth = saved_depth;
+        let (list, end) = listed?;
         match end {
             Item::End(_) => Ok(list),
             Item::Else(pos, _) => self.err(pos, format!("unexpected {{{{else}}}} in {context}")),

@@ -220,3 +220,15 @@ fn templates_over_the_budgets_fail_and_name_the_limit() {
     assert_eq!(run(r#"{{ printf "%5d" 42 }}"#).unwrap(), "   42");
     assert_eq!(run(r#"{{ replace "" "-" "ab" }}"#).unwrap(), "-a-b-");
 }
+
+#[test]
+fn an_error_in_a_block_inside_a_range_is_an_error_not_a_panic() {
+    // Found by the template fuzz target: the range depth underflowed.
+    let e = Template::parse(
+        "msg",
+        r#"{{ range . }}{{ block "b" . }}{{ nofunc }}{{ end }}{{ end }}"#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("\"nofunc\" not defined"), "{e}");
+}
