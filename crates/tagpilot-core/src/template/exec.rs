@@ -52,6 +52,7 @@ pub fn execute(
     data: &Value,
     helm: bool,
 ) -> Result<String, ExecError> {
+    let _budget = super::budget::begin();
     let mut st = State {
         helm,
         tree,
@@ -124,8 +125,11 @@ impl<'a> State<'a> {
         Ok(())
     }
 
-    /// Refuses the execution once its output passes [`MAX_OUTPUT`].
+    /// Refuses the execution once its output passes [`MAX_OUTPUT`] or a walk over a value stopped early.
     fn check_output(&self) -> Res<()> {
+        if let Some(why) = super::budget::stopped() {
+            return self.err(super::budget::message(why));
+        }
         if self.out.len() > MAX_OUTPUT {
             return self.err(format!(
                 "the output exceeds {MAX_OUTPUT} bytes (tagpilot's limit)"
@@ -569,6 +573,14 @@ impl<'a> State<'a> {
             argv.push(self.validate(f, p)?);
         }
         match (func.call)(argv) {
+            Ok(_) if super::budget::stopped().is_some() => {
+                let why = super::budget::stopped().expect("checked");
+                self.at = At::Command(cmd);
+                self.err(format!(
+                    "error calling {name}: {}",
+                    super::budget::message(why)
+                ))
+            }
             Ok(v) => {
                 let too_big = match &v {
                     Value::Str(s) if s.len() > MAX_OUTPUT => Some(format!(

@@ -285,7 +285,12 @@ static FUNCS: LazyLock<HashMap<&'static str, Func>> = LazyLock::new(|| {
         }),
         "get" => ([PMap, Str], None, |a| Ok(dict(&a[0])?.borrow().get(&a[1]).cloned().unwrap_or_else(|| Value::str("")))),
         "set" => ([PMap, Str, Any], None, |a| {
-            dict(&a[0])?.borrow_mut().insert(a[1].clone(), a[2].clone());
+            let target = dict(&a[0])?;
+            // A dict holding itself would be infinitely deep: refused (every walk over it would not end).
+            if reaches(&a[2], target) {
+                return Err("the value holds the dict itself (a cycle)".into());
+            }
+            target.borrow_mut().insert(a[1].clone(), a[2].clone());
             Ok(a[0].clone())
         }),
         "unset" => ([PMap, Str], None, |a| {
@@ -488,6 +493,16 @@ pub fn empty(v: &Value) -> bool {
 }
 
 fn deep_equal(a: &Value, b: &Value) -> bool {
+    deep_equal_at(a, b, 0)
+}
+
+/// Go's `reflect.DeepEqual` within the execution's work budget and depth (false when it stops early; the
+/// executor then fails the call).
+fn deep_equal_at(a: &Value, b: &Value, depth: usize) -> bool {
+    if !super::budget::descend(depth) {
+        return false;
+    }
+    let deep_equal = |p: &Value, q: &Value| deep_equal_at(p, q, depth + 1);
     match (a, b) {
         (Value::Int(x, tx), Value::Int(y, ty)) => x == y && tx == ty,
         (Value::List(x), Value::List(y)) => {
@@ -515,6 +530,16 @@ fn deep_equal(a: &Value, b: &Value) -> bool {
 }
 
 fn deep_copy(v: &Value) -> Value {
+    deep_copy_at(v, 0)
+}
+
+/// A copy within the execution's work budget and depth (nil below where it stops; the executor then fails
+/// the call).
+fn deep_copy_at(v: &Value, depth: usize) -> Value {
+    if !super::budget::descend(depth) {
+        return Value::Nil;
+    }
+    let deep_copy = |v: &Value| deep_copy_at(v, depth + 1);
     match v {
         Value::List(l) => Value::typed_list(l.elem_type, l.items.iter().map(deep_copy).collect()),
         Value::Map(m) => {
@@ -529,9 +554,42 @@ fn deep_copy(v: &Value) -> Value {
     }
 }
 
+/// Whether `v` is or contains the map `target` (each shared container visited once).
+fn reaches(v: &Value, target: &std::rc::Rc<std::cell::RefCell<Map>>) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    let mut stack = vec![v.clone()];
+    while let Some(v) = stack.pop() {
+        if !super::budget::spend(1) {
+            return true;
+        }
+        match v {
+            Value::Map(m) => {
+                if std::rc::Rc::ptr_eq(&m, target) {
+                    return true;
+                }
+                if seen.insert(std::rc::Rc::as_ptr(&m) as usize) {
+                    for (k, val) in m.borrow().entries() {
+                        stack.push(k.clone());
+                        stack.push(val.clone());
+                    }
+                }
+            }
+            Value::List(l) if seen.insert(std::rc::Rc::as_ptr(&l) as usize) => {
+                stack.extend(l.items.iter().cloned());
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
 fn uniq(l: &[Value]) -> Vec<Value> {
     let mut out: Vec<Value> = Vec::new();
     for v in l {
+        // Quadratic: it stops with the work budget (the executor then fails the call).
+        if super::budget::stopped().is_some() {
+            break;
+        }
         if !out.iter().any(|o| deep_equal(o, v)) {
             out.push(v.clone());
         }
@@ -948,6 +1006,18 @@ fn newline(out: &mut String, indent: Option<usize>) {
 }
 
 fn write_json(out: &mut String, v: &Value, html: bool, indent: Option<usize>) {
+    write_json_at(out, v, html, indent, 0);
+}
+
+/// JSON within the execution's work budget and depth (`null` where it stops; the executor then fails the call).
+fn write_json_at(out: &mut String, v: &Value, html: bool, indent: Option<usize>, depth: usize) {
+    if !super::budget::descend(depth) || out.len() > MAX_OUTPUT {
+        out.push_str("null");
+        return;
+    }
+    let write_json = |out: &mut String, v: &Value, html: bool, indent: Option<usize>| {
+        write_json_at(out, v, html, indent, depth + 1)
+    };
     let deeper = indent.map(|l| l + 1);
     match v {
         Value::Nil => out.push_str("null"),

@@ -13,6 +13,7 @@
 //! assert_eq!(t.execute(&data).unwrap(), "a=ONE b=TWO ");
 //! ```
 
+mod budget;
 mod exec;
 mod fmt;
 mod funcs;

@@ -232,3 +232,63 @@ fn an_error_in_a_block_inside_a_range_is_an_error_not_a_panic() {
     .to_string();
     assert!(e.contains("\"nofunc\" not defined"), "{e}");
 }
+
+#[test]
+fn cycles_deep_values_and_exponential_sharing_fail_instead_of_overflowing_the_stack() {
+    // Found by the template fuzz target: a dict set inside itself overflowed the stack when printed (SIGSEGV).
+    let data = Value::from_json(&serde_json::json!({}));
+    let run = |text: &str| {
+        Template::parse("msg", text)
+            .unwrap()
+            .execute(&data)
+            .map_err(|e| e.to_string())
+    };
+    let cases = [
+        (
+            r#"{{ $d := dict }}{{ $_ := set $d "a" $d }}{{ $d }}"#,
+            "a cycle",
+        ),
+        (
+            r#"{{ $d := dict }}{{ $_ := set $d "a" (list (dict "b" $d)) }}"#,
+            "a cycle",
+        ),
+        // 20,000 levels of nesting, printed, copied, compared, encoded, and dropped.
+        (
+            "{{ $d := dict }}{{ range until 20000 }}{{ $d = dict \"x\" $d }}{{ end }}{{ $d }}",
+            "nests deeper than 500 levels",
+        ),
+        (
+            "{{ $d := list }}{{ range until 20000 }}{{ $d = list $d }}{{ end }}{{ $c := deepCopy $d }}",
+            "nests deeper than 500 levels",
+        ),
+        (
+            "{{ $d := list }}{{ range until 20000 }}{{ $d = list $d }}{{ end }}{{ toJson $d }}",
+            "nests deeper than 500 levels",
+        ),
+        // 2^60 leaves shared through 60 levels.
+        (
+            "{{ $d := list 1 1 }}{{ range until 60 }}{{ $d = list $d $d }}{{ end }}{{ toJson $d }}",
+            "over the template limit of 1048576",
+        ),
+        (
+            "{{ $d := list 1 1 }}{{ range until 60 }}{{ $d = list $d $d }}{{ end }}{{ $c := deepCopy $d }}",
+            "units of work",
+        ),
+        ("{{ uniq (until 100000) }}", "units of work"),
+    ];
+    for (text, want) in cases {
+        let t0 = std::time::Instant::now();
+        let e = run(text).unwrap_err();
+        assert!(e.contains(want), "{text}: {e}");
+        assert!(t0.elapsed() < std::time::Duration::from_secs(60), "{text}");
+    }
+    // A deep value that is only built and dropped is fine (dropped without recursion).
+    assert_eq!(
+        run("{{ $d := dict }}{{ range until 20000 }}{{ $d = dict \"x\" $d }}{{ end }}ok").unwrap(),
+        "ok"
+    );
+    assert_eq!(
+        run(r#"{{ $d := dict "a" 1 }}{{ $_ := set $d "b" (dict "c" 2) }}{{ $d }}"#).unwrap(),
+        "map[a:1 b:map[c:2]]"
+    );
+}

@@ -56,6 +56,43 @@ pub struct List {
     pub items: Vec<Value>,
 }
 
+/// Drops nested lists and maps with a loop, not recursion: a value nested thousands deep must not overflow
+/// the stack when it goes away.
+impl Drop for List {
+    fn drop(&mut self) {
+        drop_nested(std::mem::take(&mut self.items));
+    }
+}
+
+impl Drop for Map {
+    fn drop(&mut self) {
+        let entries = std::mem::take(&mut self.entries);
+        drop_nested(entries.into_iter().flat_map(|(k, v)| [k, v]).collect());
+    }
+}
+
+fn drop_nested(mut stack: Vec<Value>) {
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::List(rc) => {
+                if let Ok(mut l) = Rc::try_unwrap(rc) {
+                    stack.append(&mut l.items);
+                }
+            }
+            Value::Map(rc) => {
+                if let Ok(cell) = Rc::try_unwrap(rc) {
+                    let mut m = cell.into_inner();
+                    for (k, v) in std::mem::take(&mut m.entries) {
+                        stack.push(k);
+                        stack.push(v);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// A Go map, kept in the order Go's `fmtsort` gives its keys (the order of `range` and of printing).
 #[derive(Clone, Debug, Default)]
 pub struct Map {
@@ -381,8 +418,19 @@ pub fn compare(a: &Value, b: &Value) -> Ordering {
     }
 }
 
-/// Writes `v` as `%v` (or `%+v` with `plus`) prints it.
+/// Writes `v` as `%v` (or `%+v` with `plus`) prints it. Within the execution's work budget and depth: a walk
+/// that stops early writes `…` and leaves the mark the executor reports.
 pub fn write_value(out: &mut String, v: &Value, plus: bool) {
+    write_value_at(out, v, plus, 0);
+}
+
+fn write_value_at(out: &mut String, v: &Value, plus: bool, depth: usize) {
+    if !super::budget::descend(depth) || out.len() > super::MAX_OUTPUT {
+        out.push('…');
+        return;
+    }
+    let write_value =
+        |out: &mut String, v: &Value, plus: bool| write_value_at(out, v, plus, depth + 1);
     match v {
         Value::Nil => out.push_str("<nil>"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
