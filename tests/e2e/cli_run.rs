@@ -240,3 +240,78 @@ fn a_cloud_provider_logs_in_with_the_environment_identity() {
         "{o}"
     );
 }
+
+/// A token given as the user name of the git URL (`https://TOKEN@host/...`) never appears in what `tagpilot
+/// run` prints or stores (before: printed whole in `--json`, as in status, events and logs).
+#[tokio::test]
+async fn tokens_in_urls_are_never_printed_or_stored() {
+    let reg = Infra::get().registry(Flavour::Plain);
+    let repo_path = format!("{}/stefanprodan/podinfo", unique_name("run-redact"));
+    let image = reg.image(&repo_path);
+    reg.push_tags(&repo_path, &["5.0.0", "5.0.1"])
+        .await
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("manifests");
+    std::fs::create_dir_all(&dir).unwrap();
+    write(
+        &dir,
+        "image.yaml",
+        &include_str!("manifests/flux-guide-v1beta1.yaml")
+            .replace("ghcr.io/stefanprodan/podinfo", &image),
+    );
+    write(&dir, "automation.yaml", GUIDE_AUTOMATION);
+    // Nothing listens on port 1: the automation fails, and its message names the URL.
+    write(
+        &dir,
+        "source.yaml",
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: flux-system\n  namespace: flux-system\n\
+         spec:\n  interval: 1m\n  url: http://ghp_T0KENasUSERNAME@127.0.0.1:1/org/repo.git\n  ref:\n    branch: main\n",
+    );
+    let state = tmp.path().join("state");
+    let a = [
+        "--manifests".to_string(),
+        dir.display().to_string(),
+        "--state-dir".into(),
+        state.display().to_string(),
+        "--once".into(),
+    ];
+    let out = Command::new(binary_path("tagpilot"))
+        .arg("run")
+        .args(&a)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        printed.contains("127.0.0.1:1"),
+        "the URL is named: {printed}"
+    );
+    assert!(printed.contains("***@127.0.0.1:1"), "{printed}");
+    assert!(!printed.contains("ghp_T0KEN"), "{printed}");
+    let mut stored = String::new();
+    for e in walk(&state) {
+        stored.push_str(&String::from_utf8_lossy(&std::fs::read(e).unwrap()));
+    }
+    assert!(
+        !stored.contains("ghp_T0KEN"),
+        "the state directory holds the token"
+    );
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

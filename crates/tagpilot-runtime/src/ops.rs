@@ -119,7 +119,7 @@ pub struct Started {
 }
 
 /// Sets up what comes before the controllers: logs, `/metrics` and the health endpoints, the API client, and
-/// leadership on the Lease `<controller>-leader-election` when `--enable-leader-election` is set.
+/// leadership on the Lease [`lease_name`] when `--enable-leader-election` is set.
 pub async fn start(
     args: &CommonArgs,
     controller: &str,
@@ -142,7 +142,14 @@ pub async fn start(
             .leader_election_namespace
             .clone()
             .unwrap_or(runtime_namespace.clone());
-        Some(lead(client.clone(), &ns, controller).await?)
+        Some(
+            lead(
+                client.clone(),
+                &ns,
+                &lease_name(controller, &args.watch_label_selector),
+            )
+            .await?,
+        )
     } else {
         None
     };
@@ -238,13 +245,27 @@ pub struct Leadership {
     lease: tokio::task::JoinHandle<kube_lease_manager::Result<kube_lease_manager::LeaseManager>>,
 }
 
-/// Waits until this process holds the Lease `<controller>-leader-election` in `namespace`.
+/// The Lease a controller elects its leader on, named as Flux names it: `<controller>-leader-election`, and
+/// with a `--watch-label-selector` `-` and the first 8 hex digits of the selector's SHA-256, so that shards
+/// elect their leaders apart (fluxcd/pkg `leaderelection.GenerateID`).
+pub fn lease_name(controller: &str, watch_label_selector: &str) -> String {
+    let base = format!("{controller}-leader-election");
+    if watch_label_selector.is_empty() {
+        return base;
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(watch_label_selector.as_bytes());
+    let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("{base}-{hex}")
+}
+
+/// Waits until this process holds the Lease `lease_name` in `namespace`.
 pub async fn lead(
     client: kube::Client,
     namespace: &str,
-    controller: &str,
+    lease_name: &str,
 ) -> anyhow::Result<Leadership> {
-    let lease_name = format!("{controller}-leader-election");
+    let lease_name = lease_name.to_string();
     let manager = kube_lease_manager::LeaseManagerBuilder::new(client, &lease_name)
         .with_namespace(namespace)
         .with_duration(15)
