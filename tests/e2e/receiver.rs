@@ -779,3 +779,64 @@ async fn a_cross_namespace_resource_refused_by_the_flag_answers_500() {
         "{text}"
     );
 }
+
+/// A flood of rejected calls (a wrong signature, 300 times) and of accepted ones makes a few events, not one
+/// per call.
+#[tokio::test]
+async fn a_flood_of_calls_makes_a_few_events() {
+    let base = receiver_base();
+    let client = Infra::get().kube_client().await;
+    let ns = unique_name("hook-events");
+    namespace(&client, &ns, &[]).await;
+    token_secret(&client, &ns, "token", "events-token").await;
+    app_repository(&client, &ns).await;
+    apply_yaml(
+        &client,
+        &receiver_yaml(&ns, "r", "generic-hmac", "token", "app"),
+    )
+    .await;
+    let url = format!(
+        "{base}{}",
+        wait_path(&client, &ns, "r", "events-token").await
+    );
+    let http = http_call::client();
+    let body = b"{}";
+    let t0 = Instant::now();
+    for _ in 0..300 {
+        assert_eq!(
+            http.post(&url, &[("X-Signature", "sha256=00".into())], body)
+                .0,
+            401
+        );
+    }
+    let good = format!(
+        "sha256={}",
+        hmac_hex::<hmac::Hmac<sha2::Sha256>>("events-token", body)
+    );
+    for _ in 0..50 {
+        assert_eq!(
+            http.post(&url, &[("X-Signature", good.clone())], body).0,
+            200
+        );
+    }
+    // One event of each kind per 10 s window of the flood (however slow the machine); the rest are logged.
+    let most = 1 + t0.elapsed().as_secs() as usize / 10;
+    let notes = event_notes(&client, &ns, |n| {
+        n.iter().any(|x| x.contains("call rejected"))
+            && n.iter().any(|x| x.contains("scan(s) requested"))
+    })
+    .await;
+    let rejected = notes.iter().filter(|n| n.contains("call rejected")).count();
+    let accepted = notes
+        .iter()
+        .filter(|n| n.contains("scan(s) requested"))
+        .count();
+    assert!(
+        (1..=most).contains(&rejected),
+        "{rejected} rejection events, at most {most}: {notes:?}"
+    );
+    assert!(
+        (1..=most).contains(&accepted),
+        "{accepted} acceptance events, at most {most}: {notes:?}"
+    );
+}

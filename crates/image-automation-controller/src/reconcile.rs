@@ -184,7 +184,7 @@ async fn apply(
         }
     };
     for e in &outcome.update.errors {
-        log.info(&format!("skipped {}: {}", e.path, e.message));
+        log.warn(&format!("skipped {}: {}", e.path, e.message));
     }
     status.observed_policies = Some(observed);
     status.observed_source_revision = Some(outcome.observed_revision.clone());

@@ -149,6 +149,13 @@ impl ReconcileLog {
             reconcileID = %self.id, "{message}");
     }
 
+    /// A warning line.
+    pub fn warn(&self, message: &str) {
+        let message = tagpilot_core::sanitize::message(message);
+        tracing::warn!(controller = self.controller, namespace = %self.namespace, name = %self.name,
+            reconcileID = %self.id, "{message}");
+    }
+
     /// An error line.
     pub fn error(&self, message: &str) {
         let message = tagpilot_core::sanitize::message(message);

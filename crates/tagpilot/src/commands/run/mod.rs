@@ -574,6 +574,12 @@ async fn update(
     .map_err(|e| e.to_string())?
     .map_err(|e| e.to_string())?;
 
+    for e in &outcome.update.errors {
+        eprintln!(
+            "warning: ImageUpdateAutomation '{key}': skipped {}: {}",
+            e.path, e.message
+        );
+    }
     let entry = state.automations.entry(key).or_default();
     entry.observed_policies = observed;
     entry.observed_source_revision = Some(outcome.observed_revision.clone());
