@@ -24,7 +24,6 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::routing::any;
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -323,20 +322,14 @@ async fn handle(
         return answer(StatusCode::SERVICE_UNAVAILABLE, why);
     }
     // The Secret as it is now: deleting it, or its token, closes the URL at once.
-    let secrets: Api<Secret> = Api::namespaced(server.client.clone(), ns);
-    let data = match secrets.get_opt(&r.spec.secret_ref.name).await {
-        Ok(Some(s)) => {
-            let mut data: std::collections::BTreeMap<String, Vec<u8>> = s
-                .data
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k, v.0))
-                .collect();
-            for (k, v) in s.string_data.unwrap_or_default() {
-                data.entry(k).or_insert_with(|| v.into_bytes());
-            }
-            data
-        }
+    let data = match tagpilot_runtime::secrets::secret_data(
+        &server.client,
+        ns,
+        &r.spec.secret_ref.name,
+    )
+    .await
+    {
+        Ok(Some(data)) => data,
         Ok(None) => {
             return server
                 .reject(

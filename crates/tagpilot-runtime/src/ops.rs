@@ -329,6 +329,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn lease_names_as_flux_generates_them() {
+        assert_eq!(
+            lease_name("image-reflector-controller", ""),
+            "image-reflector-controller-leader-election"
+        );
+        assert_eq!(
+            lease_name(
+                "image-reflector-controller",
+                "sharding.fluxcd.io/key=shard1"
+            ),
+            "image-reflector-controller-leader-election-73fdc1be"
+        );
+        // fluxcd/pkg's own vector: GenerateID("foo", "bar") = "foo-fcde2b2e".
+        assert!(lease_name("x", "bar").ends_with("-fcde2b2e"));
+    }
+
+    #[test]
     fn flux_style_addresses() {
         assert_eq!(
             parse_addr("m", ":8080").unwrap(),

@@ -15,29 +15,38 @@ pub async fn secret(
     field: &str,
     fail_reason: &'static str,
 ) -> Result<SecretData, Failure> {
-    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let fail = |message: String| Failure {
         reason: fail_reason,
         message,
         stalled: false,
     };
-    let secret = api
-        .get_opt(name)
+    secret_data(client, namespace, name)
         .await
         .map_err(|e| {
             fail(format!(
                 "cannot read secret '{namespace}/{name}' ({field}): {e}"
             ))
         })?
-        .ok_or_else(|| fail(format!("secret '{namespace}/{name}' ({field}) not found")))?;
-    let mut data: SecretData = secret
-        .data
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.0))
-        .collect();
-    for (k, v) in secret.string_data.unwrap_or_default() {
-        data.entry(k).or_insert_with(|| v.into_bytes());
-    }
-    Ok(data)
+        .ok_or_else(|| fail(format!("secret '{namespace}/{name}' ({field}) not found")))
+}
+
+/// The data of the Secret `namespace/name` (`data` decoded, `stringData` merged), `None` when it does not exist.
+pub async fn secret_data(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<SecretData>, kube::Error> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    Ok(api.get_opt(name).await?.map(|secret| {
+        let mut data: SecretData = secret
+            .data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.0))
+            .collect();
+        for (k, v) in secret.string_data.unwrap_or_default() {
+            data.entry(k).or_insert_with(|| v.into_bytes());
+        }
+        data
+    }))
 }
