@@ -1170,3 +1170,32 @@ fn tagpilot_runtime_lease(selector: &str) -> String {
     let hex: String = d.iter().take(4).map(|b| format!("{b:02x}")).collect();
     format!("image-reflector-controller-leader-election-{hex}")
 }
+
+/// The API server's discovery lists Flux's short names and categories for the three kinds (so that `kubectl
+/// get imgrepo,imgpol,iua` and `kubectl get fluxcd-images` work as with Flux's CRDs).
+#[tokio::test]
+async fn discovery_lists_fluxs_short_names_and_categories() {
+    let client = client().await;
+    let req = http::Request::get("/apis/image.toolkit.fluxcd.io/v1")
+        .body(Vec::new())
+        .unwrap();
+    let list: serde_json::Value =
+        serde_json::from_str(&client.request_text(req).await.unwrap()).unwrap();
+    let resources = list["resources"].as_array().unwrap();
+    for (plural, short) in [
+        ("imagerepositories", vec!["imgrepo", "imagerepo"]),
+        ("imagepolicies", vec!["imgpol", "imagepol"]),
+        ("imageupdateautomations", vec!["iua", "imgupd", "imgauto"]),
+    ] {
+        let r = resources
+            .iter()
+            .find(|r| r["name"] == plural)
+            .unwrap_or_else(|| panic!("{plural} not served: {list}"));
+        assert_eq!(r["shortNames"], serde_json::json!(short), "{r}");
+        assert_eq!(
+            r["categories"],
+            serde_json::json!(["all", "fluxcd", "fluxcd-images"]),
+            "{r}"
+        );
+    }
+}
