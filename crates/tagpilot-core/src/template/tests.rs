@@ -146,15 +146,16 @@ image: {{ required "image.repository is required" .Values.image.repository }}"#;
     assert!(Template::parse("msg", "{{ include \"x\" . }}").is_err());
 }
 
+/// Renders `text` with empty data; the error as its message.
+fn run(text: &str) -> Result<String, String> {
+    Template::parse("msg", text)
+        .unwrap()
+        .execute(&Value::from_json(&serde_json::json!({})))
+        .map_err(|e| e.to_string())
+}
+
 #[test]
 fn templates_over_the_budgets_fail_and_name_the_limit() {
-    let data = Value::from_json(&serde_json::json!({}));
-    let run = |text: &str| {
-        Template::parse("msg", text)
-            .unwrap()
-            .execute(&data)
-            .map_err(|e| e.to_string())
-    };
     // Each of these aborted the process (allocation failure) before the budgets.
     let cases = [
         (
@@ -236,13 +237,6 @@ fn an_error_in_a_block_inside_a_range_is_an_error_not_a_panic() {
 #[test]
 fn cycles_deep_values_and_exponential_sharing_fail_instead_of_overflowing_the_stack() {
     // Found by the template fuzz target: a dict set inside itself overflowed the stack when printed (SIGSEGV).
-    let data = Value::from_json(&serde_json::json!({}));
-    let run = |text: &str| {
-        Template::parse("msg", text)
-            .unwrap()
-            .execute(&data)
-            .map_err(|e| e.to_string())
-    };
     let cases = [
         (
             r#"{{ $d := dict }}{{ $_ := set $d "a" $d }}{{ $d }}"#,
