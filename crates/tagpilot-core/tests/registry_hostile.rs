@@ -40,6 +40,11 @@ fn page_of(n: usize) -> Arc<String> {
     Arc::new(b)
 }
 
+/// The message of a scan (default tag limit) that must fail.
+async fn scan_error(port: u16) -> String {
+    scan(port, DEFAULT_MAX_TAGS).await.unwrap_err().to_string()
+}
+
 async fn scan(
     port: u16,
     max_tags: usize,
@@ -91,10 +96,7 @@ async fn a_redirect_to_another_host_gets_no_credentials() {
         }),
     )
     .await;
-    let e = scan(a_port, DEFAULT_MAX_TAGS)
-        .await
-        .unwrap_err()
-        .to_string();
+    let e = scan_error(a_port).await;
     assert!(
         e.contains("refusing to follow a redirect to another scheme, host or port"),
         "{e}"
@@ -145,10 +147,7 @@ async fn a_redirect_within_the_registry_and_a_link_elsewhere() {
         }),
     )
     .await;
-    let e = scan(a_port, DEFAULT_MAX_TAGS)
-        .await
-        .unwrap_err()
-        .to_string();
+    let e = scan_error(a_port).await;
     assert!(
         e.contains("refusing to follow a Link to another scheme or host"),
         "{e}"
@@ -227,7 +226,7 @@ async fn a_registry_error_body_is_capped() {
         Arc::new(move |_, _| reply("403 Forbidden", &[], &huge)),
     )
     .await;
-    let e = scan(port, DEFAULT_MAX_TAGS).await.unwrap_err().to_string();
+    let e = scan_error(port).await;
     assert!(e.len() < 1200, "{} bytes", e.len());
     assert!(e.contains("more bytes)"), "{e}");
 }
