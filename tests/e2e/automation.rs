@@ -103,7 +103,7 @@ pub fn head(git: &GitServer, name: &str, branch: &str) -> Option<git2::Oid> {
 }
 
 /// Waits until `branch` points somewhere other than `from`; returns the new head and how long it took.
-async fn wait_head_change(
+pub async fn wait_head_change(
     git: &GitServer,
     name: &str,
     branch: &str,
@@ -170,7 +170,7 @@ fn commit_facts(git: &GitServer, name: &str, id: git2::Oid) -> CommitFacts {
     }
 }
 
-fn file_at(git: &GitServer, name: &str, branch: &str, path: &str) -> String {
+pub fn file_at(git: &GitServer, name: &str, branch: &str, path: &str) -> String {
     let repo = bare(git, name);
     let tree = repo
         .find_reference(&format!("refs/heads/{branch}"))
@@ -184,7 +184,7 @@ fn file_at(git: &GitServer, name: &str, branch: &str, path: &str) -> String {
 }
 
 /// A Secret with string data.
-fn secret_yaml(ns: &str, name: &str, data: &[(&str, &str)]) -> String {
+pub fn secret_yaml(ns: &str, name: &str, data: &[(&str, &str)]) -> String {
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut out = format!(
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {ns}\ndata:\n"
@@ -195,7 +195,7 @@ fn secret_yaml(ns: &str, name: &str, data: &[(&str, &str)]) -> String {
     out
 }
 
-fn gitrepo_yaml(ns: &str, name: &str, url: &str, secret: &str) -> String {
+pub fn gitrepo_yaml(ns: &str, name: &str, url: &str, secret: &str) -> String {
     format!(
         "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: {name}\n  namespace: {ns}\n\
          spec:\n  interval: 1m0s\n  url: {url}\n  ref:\n    branch: main\n  secretRef:\n    name: {secret}\n"

@@ -6,6 +6,7 @@ mod chart;
 mod cli_cluster;
 mod cli_run;
 mod cloud;
+mod flux_crds;
 mod git_source;
 mod image;
 mod infra_smoke;

@@ -6,6 +6,7 @@
 //! - [`events`]: one Kubernetes event per call (events.k8s.io/v1);
 //! - [`reconcile`]: failures recorded in conditions, status writes by server-side apply, per-reconcile log
 //!   lines with `controller`, `namespace`, `name` and `reconcileID`, the retry backoff;
+//! - [`schema`]: status writes pruned to the fields the served CRD declares (Flux's own CRDs);
 //! - [`secrets`]: the data of a Secret an object's spec names, with errors naming the field;
 //! - [`watch`]: watches that feed caches without `managedFields`.
 
@@ -14,6 +15,7 @@ pub mod http;
 pub mod metrics;
 pub mod ops;
 pub mod reconcile;
+pub mod schema;
 pub mod secrets;
 pub mod watch;
 

@@ -38,7 +38,8 @@ impl Failure {
 }
 
 /// Writes the whole status of an object with server-side apply as `manager` (the controller owns every
-/// status field).
+/// status field), pruned to the fields the served CRD declares ([`crate::schema`]): a write the server refuses
+/// for an undeclared field reads the CRD again and is retried once.
 pub async fn write_status<K, S>(
     api: &Api<K>,
     manager: &str,
@@ -49,18 +50,31 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
     S: Serialize,
 {
-    let patch = serde_json::json!({
-        "apiVersion": K::api_version(&()),
-        "kind": K::kind(&()),
-        "status": status,
-    });
-    api.patch_status(
-        name,
-        &PatchParams::apply(manager).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map(|_| ())
+    let client: kube::Client = api.clone().into();
+    let full = serde_json::to_value(status).map_err(kube::Error::SerdeError)?;
+    let mut retried = false;
+    loop {
+        let patch = serde_json::json!({
+            "apiVersion": K::api_version(&()),
+            "kind": K::kind(&()),
+            "status": crate::schema::prune_status::<K>(&client, full.clone()).await,
+        });
+        match api
+            .patch_status(
+                name,
+                &PatchParams::apply(manager).force(),
+                &Patch::Apply(&patch),
+            )
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if !retried && e.to_string().contains("not declared in schema") => {
+                crate::schema::forget::<K>();
+                retried = true;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// `namespace/name`.

@@ -124,6 +124,14 @@ impl Infra {
             .join("kubeconfig")
     }
 
+    /// A port from the env file (`KUBE_FLUX_API_PORT`, `KUBE_HELM_API_PORT`, `PROMETHEUS_PORT`): one server per
+    /// test that needs its own.
+    pub fn port(&self, key: &str) -> u16 {
+        self.var(key)
+            .parse()
+            .unwrap_or_else(|_| panic!("{key} is a port"))
+    }
+
     /// A port for a second API server that a test starts (and kills) itself: `up.sh apiserver NAME PORT`.
     pub fn spare_apiserver_port(&self) -> u16 {
         self.var("KUBE_SPARE_API_PORT")

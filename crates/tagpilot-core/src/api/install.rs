@@ -40,6 +40,12 @@ fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> Value {
 fn cluster_rules(controller: &str) -> Vec<Value> {
     let events = rule(&["events.k8s.io"], &["events"], &["create"]);
     let secrets = rule(&[""], &["secrets"], &["get"]);
+    // The served CRDs of the kinds whose status it writes: a status write sends only declared fields (Flux's
+    // own CRDs declare fewer); without this rule, Flux v1's fields are written.
+    let crds = |names: &[&str]| {
+        json!({"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"],
+               "resourceNames": names, "verbs": ["get"]})
+    };
     match controller {
         "image-reflector-controller" => vec![
             rule(
@@ -65,6 +71,11 @@ fn cluster_rules(controller: &str) -> Vec<Value> {
                 &["receivers/status"],
                 &["get", "patch"],
             ),
+            crds(&[
+                "imagerepositories.image.toolkit.fluxcd.io",
+                "imagepolicies.image.toolkit.fluxcd.io",
+                "receivers.notification.toolkit.fluxcd.io",
+            ]),
         ],
         _ => vec![
             rule(
@@ -84,6 +95,7 @@ fn cluster_rules(controller: &str) -> Vec<Value> {
             ),
             secrets,
             events,
+            crds(&["imageupdateautomations.image.toolkit.fluxcd.io"]),
         ],
     }
 }

@@ -41,6 +41,14 @@ pub use image_update_automation::{
 };
 pub use receiver::{Receiver, ReceiverResource, ReceiverSpec, ReceiverStatus};
 
+/// The status fields tagpilot writes that Flux's `v1` CRDs do not declare, by kind (v1beta1/v1beta2 fields
+/// kept for readers of those versions). On Flux's own CRDs a status write leaves them out
+/// (`tagpilot_runtime::schema`).
+pub const BEYOND_FLUX_V1: &[(&str, &[&str])] = &[
+    ("ImagePolicy", &["latestImage", "observedPreviousImage"]),
+    ("Receiver", &["url"]),
+];
+
 /// The API group of the image kinds.
 pub const GROUP: &str = "image.toolkit.fluxcd.io";
 /// The API group of GitRepository.
