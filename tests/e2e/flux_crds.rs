@@ -61,6 +61,29 @@ async fn delete_image_crds(client: &kube::Client) {
             continue;
         };
         let uid = old.metadata.uid.clone().unwrap();
+        // The reflector's finalizers would hold the objects (and so the CRD) with no controller running.
+        let ar = kube::core::ApiResource {
+            group: old.spec.group.clone(),
+            version: "v1".into(),
+            api_version: format!("{}/v1", old.spec.group),
+            kind: old.spec.names.kind.clone(),
+            plural: old.spec.names.plural.clone(),
+        };
+        let all: Api<kube::api::DynamicObject> = Api::all_with(client.clone(), &ar);
+        for o in all.list(&Default::default()).await.unwrap() {
+            let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
+                client.clone(),
+                o.metadata.namespace.as_deref().unwrap(),
+                &ar,
+            );
+            api.patch(
+                o.metadata.name.as_deref().unwrap(),
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+            )
+            .await
+            .unwrap();
+        }
         crds.delete(name, &DeleteParams::default()).await.unwrap();
         tokio::time::timeout(
             Duration::from_secs(60),

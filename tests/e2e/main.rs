@@ -7,6 +7,7 @@ mod cli_cluster;
 mod cli_run;
 mod cloud;
 mod flux_crds;
+mod flux_drop_in;
 mod git_source;
 mod image;
 mod infra_smoke;

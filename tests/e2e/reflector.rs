@@ -454,6 +454,7 @@ async fn the_default_service_account_serves_repositories_that_name_none() {
             &format!("{DEDICATED}={id}"),
             "--default-service-account",
             "image-puller",
+            "--feature-gates=ObjectLevelWorkloadIdentity=true",
         ],
     );
     let yaml = repo_yaml(

@@ -18,6 +18,8 @@ pub struct Options {
     pub no_cross_namespace_refs: bool,
     /// Where temporary clones go.
     pub work_dir: PathBuf,
+    /// Feature gate GitForcePushBranch: a push branch other than the checkout branch is force-pushed.
+    pub force_push_branch: bool,
 }
 
 /// Shared state of the reconciler.

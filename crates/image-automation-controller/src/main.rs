@@ -18,6 +18,7 @@ use kube::Api;
 use kube::runtime::{Controller, WatchStreamExt, controller, watcher};
 use kube::runtime::{Predicate, predicates};
 use tagpilot_core::api::{GitRepository, ImagePolicy, ImageUpdateAutomation};
+use tagpilot_runtime::flags::{self, Gate};
 use tagpilot_runtime::ops::{self, CommonArgs};
 use tagpilot_runtime::retry_after_error;
 use tagpilot_runtime::watch::{cached, changes};
@@ -27,34 +28,80 @@ use crate::metrics::Metrics;
 
 /// Reconciles ImageUpdateAutomation objects (image.toolkit.fluxcd.io).
 #[derive(Parser, Debug)]
-#[command(version, about)]
+/// Repeated flags: the last wins (pflag), `--feature-gates` merge.
+#[command(version, about, args_override_self = true)]
 struct Args {
     #[command(flatten)]
     common: CommonArgs,
-    /// Where the temporary clones go (default: the system's temporary directory).
+    /// Where the temporary clones go (tagpilot's flag; default: the system's temporary directory).
     #[arg(long)]
     work_dir: Option<std::path::PathBuf>,
+    /// SSH key-exchange algorithms, in order of preference. Accepted as Flux's flag; libssh2 (under libgit2)
+    /// negotiates from its own list, which a warning at start says.
+    #[arg(long, value_delimiter = ',')]
+    ssh_kex_algos: Vec<String>,
+    /// SSH host-key algorithms, in order of preference; as --ssh-kex-algos.
+    #[arg(long, value_delimiter = ',')]
+    ssh_hostkey_algos: Vec<String>,
 }
+
+/// Flux's gate: force-push a push branch other than the checkout branch (on by default).
+const GIT_FORCE_PUSH_BRANCH: Gate = Gate {
+    name: "GitForcePushBranch",
+    default: true,
+    effect: "force-pushes a push branch that differs from the checkout branch",
+};
+
+/// The feature gates Flux's image-automation-controller knows, with what each does here.
+const GATES: &[Gate] = &[
+    GIT_FORCE_PUSH_BRANCH,
+    Gate {
+        name: "GitShallowClone",
+        default: true,
+        effect: "none: clones are always shallow (depth 1) where the transport allows",
+    },
+    Gate {
+        name: "GitAllBranchReferences",
+        default: true,
+        effect: "none: the push branch is found from the refs the server advertises",
+    },
+    Gate {
+        name: "GitSparseCheckout",
+        default: false,
+        effect: "none: the whole tree is checked out",
+    },
+    flags::CACHE_SECRETS_AND_CONFIG_MAPS,
+    flags::OBJECT_LEVEL_WORKLOAD_IDENTITY,
+];
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let common = &args.common;
+    let gates = common.feature_gates(GATES).map_err(anyhow::Error::msg)?;
     let metrics = Arc::new(Metrics::new());
     let started = ops::start(common, MANAGER, metrics.base.clone()).await?;
+    if !args.ssh_kex_algos.is_empty() || !args.ssh_hostkey_algos.is_empty() {
+        tracing::warn!(kex = ?args.ssh_kex_algos, hostkey = ?args.ssh_hostkey_algos,
+            "--ssh-kex-algos and --ssh-hostkey-algos are accepted; libssh2 negotiates from its own algorithms");
+    }
     let client = started.client.clone();
     let work_dir = args.work_dir.clone().unwrap_or_else(std::env::temp_dir);
     std::fs::create_dir_all(&work_dir)
         .with_context(|| format!("--work-dir {}", work_dir.display()))?;
-    let ctx = Arc::new(Context::new(
+    let mut ctx = Context::new(
         client.clone(),
         metrics,
-        std::env::var("POD_NAME").unwrap_or_else(|_| MANAGER.into()),
+        ops::instance(MANAGER),
         Options {
             no_cross_namespace_refs: common.no_cross_namespace_refs,
             work_dir,
+            force_push_branch: gates.enabled(&GIT_FORCE_PUSH_BRANCH),
         },
-    ));
+    );
+    ctx.backoff = common.backoff();
+    ctx.events.notify_to(ops::notifier(common, MANAGER)?);
+    let ctx = Arc::new(ctx);
 
     let ns = &started.runtime_namespace;
     let automations: Api<ImageUpdateAutomation> = common.api(&client, ns);

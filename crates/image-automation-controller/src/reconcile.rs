@@ -118,7 +118,8 @@ async fn apply(
         Err(f) => return fail(status, conds, f).await,
     };
     let commit = auto.spec.commit_settings(signer);
-    let push = auto.spec.push_settings();
+    let mut push = auto.spec.push_settings();
+    push.no_force_push_branch = !ctx.options.force_push_branch;
     let work = match tempfile::Builder::new()
         .prefix(&format!("{namespace}-{name}-"))
         .tempdir_in(&ctx.options.work_dir)

@@ -25,6 +25,8 @@ pub struct Options {
     /// `--default-service-account`: whose imagePullSecrets serve ImageRepositories without
     /// `serviceAccountName`.
     pub default_service_account: Option<String>,
+    /// `--requeue-dependency`: how soon a policy looks again while its repository has no scan result.
+    pub requeue_dependency: std::time::Duration,
 }
 
 /// Which cloud registries log in with the workload identity when an ImageRepository names no provider (nor a

@@ -23,13 +23,15 @@ use tagpilot_core::tagstore::TagStore;
 
 use crate::context::{Context, MANAGER, Options};
 use crate::metrics::Metrics;
+use tagpilot_runtime::flags::{self, Gate};
 use tagpilot_runtime::ops::{self, CommonArgs};
 use tagpilot_runtime::retry_after_error;
 use tagpilot_runtime::watch::{cached, changes};
 
 /// Reconciles ImageRepository and ImagePolicy objects (image.toolkit.fluxcd.io).
 #[derive(Parser, Debug)]
-#[command(version, about)]
+/// Repeated flags: the last wins (pflag), `--feature-gates` merge.
+#[command(version, about, args_override_self = true)]
 struct Args {
     #[command(flatten)]
     common: CommonArgs,
@@ -49,23 +51,46 @@ struct Args {
     /// Log in to ACR with the pod's Azure identity when no provider is named.
     #[arg(long)]
     azure_autologin_for_acr: bool,
-    /// The ServiceAccount (in each ImageRepository's namespace) whose imagePullSecrets are used when the
-    /// ImageRepository names none.
-    #[arg(long)]
-    default_service_account: Option<String>,
     /// The most tags one ImageRepository may hold (tagpilot's flag); a repository with more is Stalled with a
     /// message giving the limit, and nothing of it is stored.
     #[arg(long, default_value_t = tagpilot_core::registry::DEFAULT_MAX_TAGS)]
     max_tags_per_repository: usize,
-    /// Serve Flux's webhook Receivers on this address (`:9292`); off when empty.
+    /// Serve Flux's webhook Receivers on this address (`:9292`); off when empty (tagpilot's flag).
     #[arg(long, default_value = "")]
     receiver_addr: String,
+    /// How soon an ImagePolicy looks again while its ImageRepository has no scan result yet (a scan also
+    /// triggers it at once).
+    #[arg(long, default_value = "30s", value_parser = flags::duration)]
+    requeue_dependency: std::time::Duration,
+    /// Badger's value-log file size in Flux. Accepted; no effect (tagpilot's tag store is not Badger).
+    #[arg(long, default_value_t = 268_435_456)]
+    storage_value_log_file_size: i64,
+    /// The size above which Flux's FluxStorage compresses. Accepted; no effect (tagpilot's store format is
+    /// its own).
+    #[arg(long, default_value_t = 65_536)]
+    storage_compression_threshold: i64,
+    /// Badger's garbage-collection interval in minutes in Flux. Accepted; no effect (the tag store rewrites
+    /// whole files and has no garbage to collect).
+    #[arg(long, default_value_t = 10)]
+    gc_interval: u16,
 }
+
+/// The feature gates Flux's image-reflector-controller knows, with what each does here.
+const GATES: &[Gate] = &[
+    Gate {
+        name: "FluxStorage",
+        default: false,
+        effect: "none: tagpilot's tag store serves either way",
+    },
+    flags::CACHE_SECRETS_AND_CONFIG_MAPS,
+    flags::OBJECT_LEVEL_WORKLOAD_IDENTITY,
+];
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let common = &args.common;
+    common.feature_gates(GATES).map_err(anyhow::Error::msg)?;
     let metrics = Arc::new(Metrics::new());
     let started = ops::start(common, MANAGER, metrics.base.clone()).await?;
     let client = started.client.clone();
@@ -76,19 +101,18 @@ async fn main() -> anyhow::Result<()> {
         ..Default::default()
     });
     let receivers = (!args.receiver_addr.is_empty()).then(receiver::Index::default);
-    let ctx = Arc::new(Context::new(
+    let mut ctx = Context::new(
         client.clone(),
         registry,
         store,
         metrics,
-        std::env::var("POD_NAME").unwrap_or_else(|_| MANAGER.into()),
+        ops::instance(MANAGER),
         Options {
             no_cross_namespace_refs: common.no_cross_namespace_refs,
             max_tags: args.max_tags_per_repository,
-            default_service_account: args
-                .default_service_account
-                .clone()
+            default_service_account: Some(common.default_service_account.clone())
                 .filter(|s| !s.is_empty()),
+            requeue_dependency: args.requeue_dependency,
             autologin: context::Autologin {
                 aws: args.aws_autologin_for_ecr,
                 gcp: args.gcp_autologin_for_gcr,
@@ -96,7 +120,10 @@ async fn main() -> anyhow::Result<()> {
             },
         },
         receivers.clone(),
-    ));
+    );
+    ctx.backoff = common.backoff();
+    ctx.events.notify_to(ops::notifier(common, MANAGER)?);
+    let ctx = Arc::new(ctx);
 
     let repos: Api<ImageRepository> = common.api(&client, &started.runtime_namespace);
     let policies: Api<ImagePolicy> = common.api(&client, &started.runtime_namespace);

@@ -24,8 +24,6 @@ const KIND: &str = "ImagePolicy";
 /// How soon a policy looks again after a failure that only a change elsewhere can mend (an ACL, new tags);
 /// those changes also trigger a reconcile by themselves.
 const RECHECK: Duration = Duration::from_secs(300);
-/// How soon a policy looks again while its repository's tags are not yet in the store.
-const WAIT_FOR_TAGS: Duration = Duration::from_secs(3);
 
 /// Reconciles one ImagePolicy.
 pub async fn reconcile(policy: Arc<ImagePolicy>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -124,14 +122,23 @@ async fn apply(policy: &ImagePolicy, ctx: &Context, log: &ReconcileLog) -> Resul
         ));
         if status.latest_ref.is_some() {
             // Keep the last good result until the repository has been scanned again.
-            return Ok(Action::requeue(WAIT_FOR_TAGS));
+            return Ok(Action::requeue(ctx.options.requeue_dependency));
         }
         let f = Failure {
             reason: reason::DEPENDENCY_NOT_READY,
             message: format!("waiting for ImageRepository '{repo_key}' to be scanned"),
             stalled: false,
         };
-        return fail(policy, &api, ctx, log, status, f, Some(WAIT_FOR_TAGS)).await;
+        return fail(
+            policy,
+            &api,
+            ctx,
+            log,
+            status,
+            f,
+            Some(ctx.options.requeue_dependency),
+        )
+        .await;
     };
     let tag = {
         let tags = stored.to_vec();

@@ -192,8 +192,9 @@ async fn apply(
             }
             None => message.clone(),
         };
+        // The event says what Flux's says; the new tags go to the log.
         ctx.events
-            .publish(repo, false, reason::SUCCEEDED, &note)
+            .publish(repo, false, reason::SUCCEEDED, &message)
             .await;
         log.info(&note);
     } else {

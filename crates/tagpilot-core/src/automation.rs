@@ -52,6 +52,9 @@ pub struct PushSettings {
     pub refspec: Option<String>,
     /// `git.push.options`, as `key=value` (or `key`).
     pub options: Vec<String>,
+    /// Push to another branch without overwriting it (Flux's feature gate `GitForcePushBranch=false`; by
+    /// default a push branch other than the checkout branch is the automation's own and is force-pushed).
+    pub no_force_push_branch: bool,
 }
 
 /// One automation run's input.
@@ -265,7 +268,7 @@ pub fn run(r: &Run<'_>) -> Result<Outcome, AutomationError> {
         |checkout: &Checkout| PushSpec {
             branch: checkout.branch.clone().unwrap_or_default(),
             // Another branch is the automation's own: it is overwritten, as Flux does.
-            force: switched.get(),
+            force: switched.get() && !r.push.no_force_push_branch,
             refspecs: r.push.refspec.iter().cloned().collect(),
             options: r.push.options.clone(),
         },

@@ -1,4 +1,5 @@
-//! Kubernetes events (events.k8s.io/v1) about reconciled objects.
+//! Events about reconciled objects: a Kubernetes event (events.k8s.io/v1) each, and with `--events-addr` the
+//! same event posted to Flux's notification-controller ([`crate::notify`]).
 
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -11,6 +12,7 @@ pub struct Events {
     client: Client,
     reporter: String,
     instance: String,
+    notifier: Option<crate::notify::Notifier>,
 }
 
 impl Events {
@@ -20,16 +22,28 @@ impl Events {
             client,
             reporter: controller.to_string(),
             instance,
+            notifier: None,
         }
+    }
+
+    /// Also posts every event to notification-controller.
+    pub fn notify_to(&mut self, notifier: Option<crate::notify::Notifier>) {
+        self.notifier = notifier;
     }
 
     /// Publishes an event about an object. Each call makes one event: unlike kube's `Recorder`, which folds
     /// events of the same reason into one series and keeps the first note, so a second "new latest image"
-    /// would be lost. A failure to publish is logged, never fatal.
+    /// would be lost. A failure to publish is logged, never fatal. With a notifier, the event also goes to
+    /// notification-controller (severity `error` for warnings, `info` otherwise).
     pub async fn publish<K>(&self, obj: &K, warning: bool, reason: &str, note: &str)
     where
         K: Resource<DynamicType = ()>,
     {
+        if let Some(n) = &self.notifier
+            && let Some(ev) = n.event(obj, warning, reason, note)
+        {
+            n.send(ev);
+        }
         let namespace = obj.namespace().unwrap_or_else(|| "default".into());
         let now = jiff::Timestamp::now();
         let ev = Event {

@@ -1,5 +1,7 @@
 //! What tagpilot's controllers share, so that each controller crate holds only its reconcilers:
 //!
+//! - [`flags`]: Flux's flags and feature gates;
+//! - [`notify`]: events posted to Flux's notification-controller (`--events-addr`);
 //! - [`ops`]: `/metrics`, `/healthz` and `/readyz`, leader election on a Lease, log setup (JSON by default);
 //! - [`http`]: the HTTP servers' bounds (header and connection timeouts, a connection cap);
 //! - [`metrics`]: Flux's reconcile metrics in a registry each controller extends;
@@ -11,8 +13,10 @@
 //! - [`watch`]: watches that feed caches without `managedFields`.
 
 pub mod events;
+pub mod flags;
 pub mod http;
 pub mod metrics;
+pub mod notify;
 pub mod ops;
 pub mod reconcile;
 pub mod schema;

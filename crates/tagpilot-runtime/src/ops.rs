@@ -12,49 +12,7 @@ use axum::routing::get;
 
 use crate::metrics::Metrics;
 
-/// The flags every controller takes, as Flux's controllers name them.
-#[derive(clap::Args, Debug, Clone)]
-pub struct CommonArgs {
-    /// Objects of each kind reconciled at the same time.
-    #[arg(long, default_value_t = 4)]
-    pub concurrent: u16,
-    /// Watch every namespace; with `false`, only the namespace in $RUNTIME_NAMESPACE (default flux-system).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    pub watch_all_namespaces: bool,
-    /// Only reconcile objects matching this label selector (sharding: `sharding.fluxcd.io/key=shard1`).
-    #[arg(long, default_value = "")]
-    pub watch_label_selector: String,
-    /// Run only while holding the Lease `<controller>-leader-election`.
-    #[arg(long)]
-    pub enable_leader_election: bool,
-    /// Namespace of the leader-election Lease (default: $RUNTIME_NAMESPACE, else flux-system).
-    #[arg(long)]
-    pub leader_election_namespace: Option<String>,
-    /// Refuse references to objects in another namespace (an ImagePolicy's repository, an automation's
-    /// GitRepository).
-    #[arg(long)]
-    pub no_cross_namespace_refs: bool,
-    /// Address of the Prometheus endpoint (`/metrics`).
-    #[arg(long, default_value = ":8080")]
-    pub metrics_addr: String,
-    /// Address of the health endpoints (`/healthz`, `/readyz`).
-    #[arg(long, default_value = ":9440")]
-    pub health_addr: String,
-    /// Log level: error, warn, info, debug, trace.
-    #[arg(long, default_value = "info")]
-    pub log_level: String,
-    /// Log encoding: json or console.
-    #[arg(long, default_value = "json")]
-    pub log_encoding: String,
-    /// After SIGTERM or SIGINT, how long in-flight reconciles may finish before the process exits anyway,
-    /// whatever the API server does (tagpilot's flag; Flux's Deployments give pods 10 s).
-    #[arg(long, default_value = "8s", value_parser = parse_duration_flag)]
-    pub graceful_shutdown_timeout: std::time::Duration,
-}
-
-fn parse_duration_flag(v: &str) -> Result<std::time::Duration, String> {
-    tagpilot_core::api::duration::parse(v).map_err(|e| e.to_string())
-}
+pub use crate::flags::CommonArgs;
 
 /// Exits the process `timeout` after the first SIGTERM or SIGINT, in case a graceful stop hangs (an
 /// unreachable API server holds reconciles and the Lease release in retries).
@@ -79,33 +37,27 @@ fn exit_after_signal(timeout: std::time::Duration) {
     });
 }
 
-impl CommonArgs {
-    /// The API of a kind over the watched namespaces: all, or `runtime_namespace`.
-    pub fn api<K>(&self, client: &kube::Client, runtime_namespace: &str) -> kube::Api<K>
-    where
-        K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
-    {
-        if self.watch_all_namespaces {
-            kube::Api::all(client.clone())
-        } else {
-            kube::Api::namespaced(client.clone(), runtime_namespace)
-        }
-    }
+/// The name this instance reports in events and holds the Lease as: `$POD_NAME`, else the hostname (a pod's
+/// name, as Flux's `os.Hostname()`), else the controller's name.
+pub fn instance(controller: &str) -> String {
+    std::env::var("POD_NAME")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| controller.to_string())
+}
 
-    /// The watch settings of the reconciled kinds (`--watch-label-selector`).
-    pub fn watcher_config(&self) -> kube::runtime::watcher::Config {
-        let wc = kube::runtime::watcher::Config::default();
-        if self.watch_label_selector.is_empty() {
-            wc
-        } else {
-            wc.labels(&self.watch_label_selector)
-        }
+/// The notifier of `--events-addr`, if set.
+pub fn notifier(
+    args: &CommonArgs,
+    controller: &str,
+) -> anyhow::Result<Option<crate::notify::Notifier>> {
+    if args.events_addr.is_empty() {
+        return Ok(None);
     }
-
-    /// The controller settings (`--concurrent`).
-    pub fn controller_config(&self) -> kube::runtime::controller::Config {
-        kube::runtime::controller::Config::default().concurrency(self.concurrent)
-    }
+    crate::notify::Notifier::new(&args.events_addr, controller, &instance(controller)).map(Some)
 }
 
 /// A controller process that has set up logging, its endpoints and (when asked) leadership.
@@ -127,6 +79,9 @@ pub async fn start(
 ) -> anyhow::Result<Started> {
     init_logging(&args.log_encoding, &args.log_level)?;
     exit_after_signal(args.graceful_shutdown_timeout);
+    if !args.events_addr.is_empty() {
+        crate::notify::check_address(&args.events_addr)?;
+    }
     let metrics_addr = parse_addr("metrics-addr", &args.metrics_addr)?;
     let health_addr = parse_addr("health-addr", &args.health_addr)?;
     let runtime_namespace =
@@ -147,6 +102,11 @@ pub async fn start(
                 client.clone(),
                 &ns,
                 &lease_name(controller, &args.watch_label_selector),
+                LeaseTiming {
+                    lease_duration: args.leader_election_lease_duration,
+                    renew_deadline: args.leader_election_renew_deadline,
+                    release_on_cancel: args.leader_election_release_on_cancel,
+                },
             )
             .await?,
         )
@@ -241,6 +201,7 @@ pub async fn serve(
 
 /// Leadership held on the Lease; lost leadership ends the process (another replica takes over).
 pub struct Leadership {
+    release_on_cancel: bool,
     monitor: tokio::task::JoinHandle<()>,
     lease: tokio::task::JoinHandle<kube_lease_manager::Result<kube_lease_manager::LeaseManager>>,
 }
@@ -259,17 +220,36 @@ pub fn lease_name(controller: &str, watch_label_selector: &str) -> String {
     format!("{base}-{hex}")
 }
 
+/// The leader-election timing (Flux's `--leader-election-*` flags).
+#[derive(Clone, Copy, Debug)]
+pub struct LeaseTiming {
+    /// How long the Lease holds without renewal.
+    pub lease_duration: std::time::Duration,
+    /// How long the leader may keep failing to renew: renewal starts `lease_duration - renew_deadline`
+    /// after the last one (kube-lease-manager's grace period).
+    pub renew_deadline: std::time::Duration,
+    /// Whether leadership is given up at shutdown.
+    pub release_on_cancel: bool,
+}
+
 /// Waits until this process holds the Lease `lease_name` in `namespace`.
 pub async fn lead(
     client: kube::Client,
     namespace: &str,
     lease_name: &str,
+    timing: LeaseTiming,
 ) -> anyhow::Result<Leadership> {
     let lease_name = lease_name.to_string();
+    let duration = timing.lease_duration.as_secs().max(2);
+    let grace = duration
+        .saturating_sub(timing.renew_deadline.as_secs())
+        .clamp(1, duration - 1);
     let manager = kube_lease_manager::LeaseManagerBuilder::new(client, &lease_name)
         .with_namespace(namespace)
-        .with_duration(15)
-        .with_grace(5)
+        // kube-lease-manager panics unless grace < duration at every step.
+        .with_grace(1)
+        .with_duration(duration)
+        .with_grace(grace)
         .build()
         .await
         .context("set up leader election")?;
@@ -287,7 +267,11 @@ pub async fn lead(
             }
         }
     });
-    Ok(Leadership { monitor, lease })
+    Ok(Leadership {
+        release_on_cancel: timing.release_on_cancel,
+        monitor,
+        lease,
+    })
 }
 
 impl Leadership {
@@ -295,6 +279,14 @@ impl Leadership {
     pub async fn release(self) {
         self.monitor.abort();
         let _ = self.monitor.await;
+        if !self.release_on_cancel {
+            // --leader-election-release-on-cancel=false: the Lease runs out by itself.
+            self.lease.abort();
+            tracing::info!(
+                "leaving the Lease to expire (--leader-election-release-on-cancel=false)"
+            );
+            return;
+        }
         // The lease task releases the Lease when its last receiver is gone.
         match tokio::time::timeout(std::time::Duration::from_secs(5), self.lease).await {
             Ok(Ok(Ok(_))) => tracing::info!("released leadership"),

@@ -82,19 +82,41 @@ pub fn key<K: Resource>(obj: &K) -> String {
     format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
-/// Retry delays per object after failures: 1 s doubling to 5 min, forgotten after a success.
-#[derive(Debug, Default)]
+/// Retry delays per object after failures: from `--min-retry-delay` (750 ms) doubling to `--max-retry-delay`
+/// (15 min), as Flux's per-item rate limiter; forgotten after a success.
+#[derive(Debug)]
 pub struct Backoff {
+    min: Duration,
+    max: Duration,
     failures: Mutex<HashMap<String, u32>>,
 }
 
+impl Default for Backoff {
+    /// Flux's defaults: 750 ms to 15 min.
+    fn default() -> Backoff {
+        Backoff::new(Duration::from_millis(750), Duration::from_secs(900))
+    }
+}
+
 impl Backoff {
+    /// Delays from `min` doubling to `max`.
+    pub fn new(min: Duration, max: Duration) -> Backoff {
+        Backoff {
+            min,
+            max: max.max(min),
+            failures: Mutex::default(),
+        }
+    }
+
     /// The next retry delay of the object `key` after a failure.
     pub fn next(&self, key: &str) -> Duration {
         let mut f = self.failures.lock().expect("backoff lock");
         let n = f.entry(key.to_string()).or_insert(0);
-        *n = (*n + 1).min(16);
-        Duration::from_secs((1u64 << (*n - 1)).min(300))
+        *n = (*n + 1).min(40);
+        self.min
+            .checked_mul(1u32 << (*n - 1).min(31))
+            .unwrap_or(self.max)
+            .min(self.max)
     }
 
     /// Forgets an object's failures after a success.
@@ -183,13 +205,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_to_five_minutes_and_resets() {
-        let b = Backoff::default();
+    fn backoff_doubles_to_the_maximum_and_resets() {
+        let b = Backoff::new(Duration::from_secs(1), Duration::from_secs(300));
         let delays: Vec<u64> = (0..12).map(|_| b.next("ns/a").as_secs()).collect();
         assert_eq!(delays, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
         assert_eq!(b.next("ns/b").as_secs(), 1, "per object");
         b.reset("ns/a");
         assert_eq!(b.next("ns/a").as_secs(), 1);
+        let flux = Backoff::default();
+        assert_eq!(flux.next("x"), Duration::from_millis(750));
+        assert_eq!(flux.next("x"), Duration::from_millis(1500));
+        for _ in 0..50 {
+            flux.next("x");
+        }
+        assert_eq!(flux.next("x"), Duration::from_secs(900));
     }
 
     #[test]

@@ -361,6 +361,7 @@ impl ImageUpdateAutomationSpec {
                 .and_then(|p| p.options.as_ref())
                 .map(push_options)
                 .unwrap_or_default(),
+            no_force_push_branch: false,
         }
     }
 }
