@@ -2,7 +2,7 @@
 # Install the Debian packages the test servers need (idempotent: apt runs only when something is missing).
 # Used by up.sh, k8s-build.sh and .ci/run; safe to run by hand (root, Debian/Ubuntu).
 set -euo pipefail
-PKGS=(etcd-server openssl curl jq docker-registry skopeo apache2-utils lighttpd lighttpd-mod-openssl openssh-server git python3)
+PKGS=(etcd-server openssl curl jq docker-registry skopeo apache2-utils lighttpd lighttpd-mod-openssl openssh-server git python3 prometheus)
 # kubectl (install and RBAC tests, kustomize builds) from Debian unless one is already on the PATH; tmux (terminal
 # output tests).
 command -v kubectl >/dev/null 2>&1 || PKGS+=(kubernetes-client)

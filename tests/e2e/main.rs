@@ -6,6 +6,7 @@ mod chart;
 mod cli_cluster;
 mod cli_run;
 mod cloud;
+mod dashboards;
 mod flux_crds;
 mod flux_drop_in;
 mod git_source;

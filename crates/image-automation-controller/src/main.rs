@@ -19,6 +19,7 @@ use kube::runtime::{Controller, WatchStreamExt, controller, watcher};
 use kube::runtime::{Predicate, predicates};
 use tagpilot_core::api::{GitRepository, ImagePolicy, ImageUpdateAutomation};
 use tagpilot_runtime::flags::{self, Gate};
+use tagpilot_runtime::metrics::measured;
 use tagpilot_runtime::ops::{self, CommonArgs};
 use tagpilot_runtime::retry_after_error;
 use tagpilot_runtime::watch::{cached, changes};
@@ -103,6 +104,9 @@ async fn main() -> anyhow::Result<()> {
     ctx.events.notify_to(ops::notifier(common, MANAGER)?);
     let ctx = Arc::new(ctx);
 
+    ctx.metrics
+        .base
+        .declare_controller("imageupdateautomation", common.concurrent);
     let ns = &started.runtime_namespace;
     let automations: Api<ImageUpdateAutomation> = common.api(&client, ns);
     let policies: Api<ImagePolicy> = common.api(&client, ns);
@@ -116,13 +120,23 @@ async fn main() -> anyhow::Result<()> {
     // Policies and sources are watched whatever their labels: the automations' shard decides.
     let policy_changes = changes(policies, watcher::Config::default());
     let source_changes = changes(sources, watcher::Config::default());
-    let controller = Controller::for_stream(events, store.clone())
-        .with_config(common.controller_config())
-        .watches_stream(policy_changes, triggers::on_policy_change(store.clone()))
-        .watches_stream(source_changes, triggers::on_source_change(store))
-        .shutdown_on_signal()
-        .run(reconcile::reconcile, error_policy, ctx.clone())
-        .for_each(|_| async {});
+    let controller =
+        Controller::for_stream(events, store.clone())
+            .with_config(common.controller_config())
+            .watches_stream(policy_changes, triggers::on_policy_change(store.clone()))
+            .watches_stream(source_changes, triggers::on_source_change(store))
+            .shutdown_on_signal()
+            .run(
+                |o, c| {
+                    let m = c.metrics.base.clone();
+                    async move {
+                        measured(&m, "imageupdateautomation", reconcile::reconcile(o, c)).await
+                    }
+                },
+                error_policy,
+                ctx.clone(),
+            )
+            .for_each(|_| async {});
     started.running(common.watch_all_namespaces);
     controller.await;
     started.stop().await;

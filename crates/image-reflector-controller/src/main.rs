@@ -24,6 +24,7 @@ use tagpilot_core::tagstore::TagStore;
 use crate::context::{Context, MANAGER, Options};
 use crate::metrics::Metrics;
 use tagpilot_runtime::flags::{self, Gate};
+use tagpilot_runtime::metrics::measured;
 use tagpilot_runtime::ops::{self, CommonArgs};
 use tagpilot_runtime::retry_after_error;
 use tagpilot_runtime::watch::{cached, changes};
@@ -125,6 +126,14 @@ async fn main() -> anyhow::Result<()> {
     ctx.events.notify_to(ops::notifier(common, MANAGER)?);
     let ctx = Arc::new(ctx);
 
+    for c in ["imagerepository", "imagepolicy"] {
+        ctx.metrics.base.declare_controller(c, common.concurrent);
+    }
+    if receivers.is_some() {
+        ctx.metrics
+            .base
+            .declare_controller("receiver", common.concurrent);
+    }
     let repos: Api<ImageRepository> = common.api(&client, &started.runtime_namespace);
     let policies: Api<ImagePolicy> = common.api(&client, &started.runtime_namespace);
     let wc = common.watcher_config();
@@ -135,7 +144,14 @@ async fn main() -> anyhow::Result<()> {
     let repo_controller = Controller::for_stream(repo_events, repo_store)
         .with_config(config.clone())
         .shutdown_on_signal()
-        .run(repository::reconcile, error_policy, ctx.clone())
+        .run(
+            |o, c| {
+                let m = c.metrics.base.clone();
+                async move { measured(&m, "imagerepository", repository::reconcile(o, c)).await }
+            },
+            error_policy,
+            ctx.clone(),
+        )
         .for_each(|_| async {});
     let (policy_store, policy_events) = cached(policies, wc.clone());
     let mapper = policy::policies_to_requeue(policy_store.clone());
@@ -144,7 +160,14 @@ async fn main() -> anyhow::Result<()> {
         .with_config(config)
         .watches_stream(repo_changes, mapper)
         .shutdown_on_signal()
-        .run(policy::reconcile, error_policy, ctx.clone())
+        .run(
+            |o, c| {
+                let m = c.metrics.base.clone();
+                async move { measured(&m, "imagepolicy", policy::reconcile(o, c)).await }
+            },
+            error_policy,
+            ctx.clone(),
+        )
         .for_each(|_| async {});
     let receiver_controller = match &receivers {
         Some(index) => {
@@ -167,7 +190,14 @@ async fn main() -> anyhow::Result<()> {
             Controller::for_stream(events, store)
                 .with_config(common.controller_config())
                 .shutdown_on_signal()
-                .run(receiver::reconcile, error_policy, ctx.clone())
+                .run(
+                    |o, c| {
+                        let m = c.metrics.base.clone();
+                        async move { measured(&m, "receiver", receiver::reconcile(o, c)).await }
+                    },
+                    error_policy,
+                    ctx.clone(),
+                )
                 .for_each(|_| async {})
                 .boxed()
         }

@@ -86,22 +86,33 @@ pub async fn start(
     let health_addr = parse_addr("health-addr", &args.health_addr)?;
     let runtime_namespace =
         std::env::var("RUNTIME_NAMESPACE").unwrap_or_else(|_| "flux-system".into());
-    let client = kube::Client::try_default()
+    let config = kube::Config::infer()
         .await
         .context("connect to the Kubernetes API (in-cluster or $KUBECONFIG)")?;
+    let host = config
+        .cluster_url
+        .authority()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let client = kube::client::ClientBuilder::try_from(config)
+        .context("set up the Kubernetes API client")?
+        .with_layer(&metrics.count_requests(&host))
+        .build();
     let ready = Arc::new(AtomicBool::new(false));
-    let (ma, ha) = serve(metrics_addr, health_addr, metrics, ready.clone()).await?;
+    let (ma, ha) = serve(metrics_addr, health_addr, metrics.clone(), ready.clone()).await?;
     tracing::info!(metrics = %ma, health = %ha, "serving metrics and health endpoints");
     let leadership = if args.enable_leader_election {
         let ns = args
             .leader_election_namespace
             .clone()
             .unwrap_or(runtime_namespace.clone());
-        Some(
+        let lease = lease_name(controller, &args.watch_label_selector);
+        metrics.leading(&lease, false);
+        let held = Some(
             lead(
                 client.clone(),
                 &ns,
-                &lease_name(controller, &args.watch_label_selector),
+                &lease,
                 LeaseTiming {
                     lease_duration: args.leader_election_lease_duration,
                     renew_deadline: args.leader_election_renew_deadline,
@@ -109,7 +120,9 @@ pub async fn start(
                 },
             )
             .await?,
-        )
+        );
+        metrics.leading(&lease, true);
+        held
     } else {
         None
     };

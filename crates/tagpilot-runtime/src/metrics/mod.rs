@@ -1,0 +1,225 @@
+//! Prometheus metrics every controller exposes, in a registry each controller adds its own metrics to:
+//! Flux's `gotk_reconcile_duration_seconds{kind,name,namespace}` (and `gotk_reconcile_total`), and what
+//! Flux's dashboards and alerts query of controller-runtime and the Go client: [`controller`]
+//! (`controller_runtime_*`, `workqueue_*`), [`rest`] (`rest_client_requests_total`), [`process`]
+//! (`process_*`, `go_info`, `go_memstats_alloc_bytes`), and `leader_election_master_status{name}`.
+
+pub mod controller;
+pub mod process;
+pub mod rest;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Metric, Registry};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ObjectLabels {
+    kind: String,
+    name: String,
+    namespace: String,
+}
+
+/// A histogram family whose histograms have [`duration_buckets`].
+pub type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// Buckets for durations from 5 ms to about 40 s.
+pub fn duration_buckets() -> Histogram {
+    Histogram::new(exponential_buckets(0.005, 2.0, 14))
+}
+
+/// The metrics registry with the reconcile metrics registered.
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    reconcile_duration: HistogramFamily<ObjectLabels>,
+    reconciles: Family<ObjectLabels, Counter>,
+    controller: controller::Families,
+    process: process::Process,
+    requests: rest::Requests,
+    leader: Family<LeaseLabel, prometheus_client::metrics::gauge::Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LeaseLabel {
+    name: String,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// A registry with the reconcile metrics.
+    pub fn new() -> Metrics {
+        let m = Metrics {
+            registry: Mutex::new(Registry::default()),
+            reconcile_duration: Family::new_with_constructor(duration_buckets as fn() -> Histogram),
+            reconciles: Family::default(),
+            controller: controller::Families::new(),
+            process: process::Process::default(),
+            requests: Family::default(),
+            leader: Family::default(),
+        };
+        m.register(
+            "gotk_reconcile_duration_seconds",
+            "The duration in seconds of a reconcile",
+            m.reconcile_duration.clone(),
+        );
+        m.register(
+            "gotk_reconcile",
+            "Reconciles of an object",
+            m.reconciles.clone(),
+        );
+        m.controller.register(&m);
+        m.process.register(&m);
+        m.register(
+            "rest_client_requests",
+            "Number of HTTP requests, partitioned by status code, method, and host",
+            m.requests.clone(),
+        );
+        m.register(
+            "leader_election_master_status",
+            "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master",
+            m.leader.clone(),
+        );
+        m
+    }
+
+    /// Declares a controller (`imagepolicy`, ...) reconciling `concurrency` objects at once: its
+    /// controller-runtime series exist from the start, at zero.
+    pub fn declare_controller(&self, controller: &str, concurrency: u16) {
+        self.controller.declare(controller, concurrency);
+    }
+
+    /// Starts measuring one reconcile of `controller`.
+    pub fn reconcile_started(self: &Arc<Self>, controller: &str) -> controller::Reconcile {
+        controller::Reconcile::begin(self.clone(), controller)
+    }
+
+    /// The tower layer that counts the API client's requests to `host`.
+    pub fn count_requests(&self, host: &str) -> rest::CountRequests {
+        rest::CountRequests::new(self.requests.clone(), host)
+    }
+
+    /// Sets `leader_election_master_status{name=lease}`.
+    pub fn leading(&self, lease: &str, leading: bool) {
+        self.leader
+            .get_or_create(&LeaseLabel { name: lease.into() })
+            .set(leading.into());
+    }
+
+    /// Adds a controller's own metric.
+    pub fn register(&self, name: &str, help: &str, metric: impl Metric) {
+        self.registry
+            .lock()
+            .expect("metrics registry")
+            .register(name, help, metric);
+    }
+
+    /// Records one reconcile of an object.
+    pub fn reconciled(&self, kind: &str, namespace: &str, name: &str, took: Duration) {
+        let labels = ObjectLabels {
+            kind: kind.into(),
+            name: name.into(),
+            namespace: namespace.into(),
+        };
+        self.reconcile_duration
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+        self.reconciles.get_or_create(&labels).inc();
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        self.process.refresh();
+        self.controller.refresh();
+        let mut out = String::new();
+        let r = self.registry.lock().expect("metrics registry");
+        prometheus_client::encoding::text::encode(&mut out, &r).expect("encode metrics");
+        out
+    }
+}
+
+/// Runs one reconcile of `controller` under controller-runtime's metrics: `error` for an error,
+/// `success` when nothing is scheduled, `requeue_after` when the reconcile asks to run again later.
+pub async fn measured<E>(
+    metrics: &Arc<Metrics>,
+    controller: &str,
+    reconcile: impl std::future::Future<Output = Result<kube::runtime::controller::Action, E>>,
+) -> Result<kube::runtime::controller::Action, E> {
+    let r = metrics.reconcile_started(controller);
+    let out = reconcile.await;
+    r.finish(match &out {
+        Err(_) => "error",
+        Ok(a) if *a == kube::runtime::controller::Action::await_change() => "success",
+        Ok(_) => "requeue_after",
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposes_flux_reconcile_metrics_and_added_ones() {
+        let m = Metrics::new();
+        let extra: Counter = Counter::default();
+        m.register("tagpilot_things", "Things", extra.clone());
+        extra.inc_by(3);
+        m.reconciled("ImagePolicy", "apps", "podinfo", Duration::from_millis(20));
+        let text = m.encode();
+        assert!(text.contains(
+            "gotk_reconcile_duration_seconds_count{kind=\"ImagePolicy\",name=\"podinfo\",namespace=\"apps\"} 1"
+        ), "{text}");
+        assert!(
+            text.contains(
+                "gotk_reconcile_total{kind=\"ImagePolicy\",name=\"podinfo\",namespace=\"apps\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("tagpilot_things_total 3"), "{text}");
+    }
+
+    #[test]
+    fn controller_runtime_families_as_flux_exports_them() {
+        let m = Arc::new(Metrics::new());
+        m.declare_controller("imagepolicy", 4);
+        let text = m.encode();
+        for series in [
+            "controller_runtime_reconcile_total{controller=\"imagepolicy\",result=\"error\"} 0",
+            "controller_runtime_max_concurrent_reconciles{controller=\"imagepolicy\"} 4",
+            "workqueue_longest_running_processor_seconds{name=\"imagepolicy\",controller=\"imagepolicy\"} 0",
+            "go_info{version=\"rust\"} 1",
+        ] {
+            assert!(text.contains(series), "{series} in {text}");
+        }
+        let r = m.reconcile_started("imagepolicy");
+        std::thread::sleep(Duration::from_millis(20));
+        let text = m.encode();
+        assert!(
+            text.contains("controller_runtime_active_workers{controller=\"imagepolicy\"} 1"),
+            "{text}"
+        );
+        assert!(!text.contains("workqueue_longest_running_processor_seconds{name=\"imagepolicy\",controller=\"imagepolicy\"} 0\n"));
+        r.finish("error");
+        let text = m.encode();
+        for series in [
+            "controller_runtime_reconcile_total{controller=\"imagepolicy\",result=\"error\"} 1",
+            "controller_runtime_reconcile_errors_total{controller=\"imagepolicy\"} 1",
+            "workqueue_retries_total{name=\"imagepolicy\",controller=\"imagepolicy\"} 1",
+            "controller_runtime_active_workers{controller=\"imagepolicy\"} 0",
+            "workqueue_adds_total{name=\"imagepolicy\",controller=\"imagepolicy\"} 1",
+        ] {
+            assert!(text.contains(series), "{series} in {text}");
+        }
+        assert!(text.contains("process_resident_memory_bytes "), "{text}");
+        assert!(text.contains("process_cpu_seconds_total "), "{text}");
+    }
+}
