@@ -147,7 +147,7 @@ fn receiver_values_render_what_install_with_receiver_prints() {
 fn values_change_what_they_say() {
     let r = by_key(
         render(json!({
-            "image": {"repository": "registry.example.com/tagpilot", "tag": "v9"},
+            "image": {"registry": "registry.example.com/tagpilot", "tag": "v9"},
             "replicas": 2,
             "leaderElection": false,
             "watchAllNamespaces": false,
@@ -180,7 +180,14 @@ fn values_change_what_they_say() {
     assert_eq!(d["spec"]["replicas"], 2);
     let pod = &d["spec"]["template"]["spec"];
     let c = &pod["containers"][0];
-    assert_eq!(c["image"], "registry.example.com/tagpilot:v9");
+    assert_eq!(
+        c["image"],
+        "registry.example.com/tagpilot/image-reflector-controller:v9"
+    );
+    assert!(
+        c.get("command").is_none(),
+        "the image's entrypoint runs: {c}"
+    );
     let args: Vec<&str> = c["args"]
         .as_array()
         .unwrap()
@@ -203,8 +210,8 @@ fn values_change_what_they_say() {
     assert_eq!(pod["nodeSelector"]["kubernetes.io/os"], "linux");
     assert_eq!(pod["tolerations"][0]["key"], "dedicated");
 
-    let e = render(json!({"image": {"repository": ""}})).unwrap_err();
-    assert!(e.contains("image.repository is required"), "{e}");
+    let e = render(json!({"image": {"registry": ""}})).unwrap_err();
+    assert!(e.contains("image.registry is required"), "{e}");
 }
 
 #[tokio::test]

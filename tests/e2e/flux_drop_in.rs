@@ -20,7 +20,7 @@ const DEDICATED: &str = "tagpilot.test/dedicated";
 const MAX_BODY: usize = 3 << 20;
 
 /// Flux's Deployment args of both image controllers (fluxcd/flux2 manifests/bases), `--events-addr` first.
-fn flux_args(events_addr: &str) -> Vec<String> {
+pub fn flux_args(events_addr: &str) -> Vec<String> {
     vec![
         format!("--events-addr={events_addr}"),
         "--watch-all-namespaces".into(),
@@ -395,6 +395,14 @@ async fn fluxs_deployment_args_start_both_and_events_reach_notification_controll
         push_event["reportingController"],
         "image-automation-controller"
     );
+
+    // `flux reconcile image policy`: the annotation is answered in status.lastHandledReconcileAt.
+    let policies = image_api(&client, &ns, "v1", "ImagePolicy");
+    let asked = request_reconcile(&policies, "app").await;
+    wait_for(&policies, "app", long, "lastHandledReconcileAt", |o| {
+        o.data["status"]["lastHandledReconcileAt"] == asked.as_str()
+    })
+    .await;
 
     // The first event was refused with 503 and delivered again; the 429 ("duplicate") was not retried.
     tokio::time::sleep(Duration::from_millis(2500)).await;

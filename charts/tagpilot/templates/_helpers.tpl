@@ -5,9 +5,9 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/part-of: tagpilot
 {{- end -}}
 
-{{/* The image reference. */}}
+{{/* The image of one controller: <registry>/<component>:<tag> (one image per controller, as Flux's). */}}
 {{- define "tagpilot.image" -}}
-{{ required "image.repository is required" .Values.image.repository }}:{{ default .Chart.AppVersion .Values.image.tag }}
+{{ required "image.registry is required" .root.Values.image.registry }}/{{ .component }}:{{ default .root.Chart.AppVersion .root.Values.image.tag }}
 {{- end -}}
 
 {{/* A controller's ServiceAccount, ClusterRoleBinding, leader-election Role and RoleBinding. */}}
@@ -113,9 +113,8 @@ spec:
       {{- end }}
       containers:
       - name: manager
-        image: {{ include "tagpilot.image" $root }}
+        image: {{ include "tagpilot.image" . }}
         imagePullPolicy: {{ $root.Values.image.pullPolicy }}
-        command: [{{ .component }}]
         args:
         - --watch-all-namespaces={{ $root.Values.watchAllNamespaces }}
         - --log-level={{ $root.Values.logLevel }}

@@ -12,6 +12,7 @@ use kube::{Api, ResourceExt};
 use tagpilot_core::api::conditions::{self, reason};
 use tagpilot_core::api::{
     Condition, DigestReflectionPolicy, ImagePolicy, ImagePolicyStatus, ImageRef, ImageRepository,
+    requested_at,
 };
 
 use crate::access::registry_access;
@@ -194,6 +195,9 @@ async fn apply(policy: &ImagePolicy, ctx: &Context, log: &ReconcileLog) -> Resul
     new.latest_ref = Some(latest.clone());
     new.latest_image = Some(latest.reference());
     new.observed_generation = policy.metadata.generation;
+    if let Some(req) = requested_at(&policy.metadata) {
+        new.last_handled_reconcile_at = Some(req.to_string());
+    }
     let mut message = format!("Latest image tag for {image} resolved to {tag}");
     if let Some(d) = &digest {
         message.push_str(&format!(" with digest {d}"));
@@ -272,6 +276,9 @@ async fn fail(
     let mut conds = status.conditions.take().unwrap_or_default();
     let news = failure.record(&mut conds, generation);
     status.observed_generation = generation;
+    if let Some(req) = requested_at(&policy.metadata) {
+        status.last_handled_reconcile_at = Some(req.to_string());
+    }
     status.conditions = Some(conds);
     if policy.status.as_ref() != Some(&status) {
         write_status(api, MANAGER, &policy.name_any(), &status).await?;

@@ -153,6 +153,32 @@ fn multi_version(
 mod tests {
     use super::*;
 
+    /// Names, short names, categories, scope and the v1 printer columns are Flux's, as its CRDs
+    /// (tests/data/flux-crds) declare them.
+    #[test]
+    fn names_and_columns_are_fluxs() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/flux-crds");
+        for ours in image_crds() {
+            let text =
+                std::fs::read_to_string(dir.join(format!("{}.yaml", file_stem(&ours)))).unwrap();
+            let flux: CustomResourceDefinition = yaml_serde::from_str(&text).unwrap();
+            assert_eq!(ours.spec.names.short_names, flux.spec.names.short_names);
+            assert_eq!(ours.spec.names.categories, flux.spec.names.categories);
+            assert_eq!(ours.spec.scope, flux.spec.scope);
+            let v1 = |c: &CustomResourceDefinition| {
+                let v = c.spec.versions.iter().find(|v| v.name == "v1").unwrap();
+                v.additional_printer_columns
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|c| (c.name, c.type_, c.json_path, c.priority))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(v1(&ours), v1(&flux), "{}", ours.spec.names.kind);
+        }
+    }
+
     #[test]
     fn every_image_kind_serves_three_versions_and_stores_v1() {
         for crd in image_crds() {

@@ -141,6 +141,9 @@ pub struct ImagePolicyStatus {
     /// The previous latest image as `name:tag` (v1beta2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_previous_image: Option<String>,
+    /// The `reconcile.fluxcd.io/requestedAt` value last handled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
 }
 
 /// An image: name (the repository's `spec.image`), tag, optional digest.

@@ -17,9 +17,42 @@ use super::crd;
 /// The namespace Flux installs into.
 pub const DEFAULT_NAMESPACE: &str = "flux-system";
 
-/// The image of both controllers (one image, one binary per controller).
-pub fn default_image() -> String {
-    format!("ghcr.io/tagpilot/tagpilot:v{}", env!("CARGO_PKG_VERSION"))
+/// The registry of tagpilot's images (`<registry>/<controller>:<tag>`, as Flux's `ghcr.io/fluxcd`).
+pub const DEFAULT_REGISTRY: &str = "ghcr.io/tagpilot";
+
+/// The tag of this version's images.
+pub fn default_tag() -> String {
+    format!("v{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// The controllers' images: one per controller, whose entrypoint is that controller (as Flux's), so that a
+/// Flux kustomization's `images:` entry switches a controller by name alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Images {
+    /// The registry and path prefix (`ghcr.io/tagpilot`).
+    pub registry: String,
+    /// The tag (`v0.1.0`).
+    pub tag: String,
+}
+
+impl Default for Images {
+    fn default() -> Images {
+        Images {
+            registry: DEFAULT_REGISTRY.into(),
+            tag: default_tag(),
+        }
+    }
+}
+
+impl Images {
+    /// The image of `controller`: `<registry>/<controller>:<tag>`.
+    pub fn of(&self, controller: &str) -> String {
+        format!(
+            "{}/{controller}:{}",
+            self.registry.trim_end_matches('/'),
+            self.tag
+        )
+    }
 }
 
 /// The two controllers.
@@ -137,7 +170,7 @@ pub fn rbac(namespace: &str) -> Vec<Value> {
 }
 
 /// The Deployments and metrics Services of both controllers.
-pub fn manager(namespace: &str, image: &str) -> Vec<Value> {
+pub fn manager(namespace: &str, images: &Images) -> Vec<Value> {
     let mut out = Vec::new();
     for c in CONTROLLERS {
         let (data_args, data_mount, memory_limit): (Vec<&str>, &str, &str) = match c {
@@ -173,9 +206,8 @@ pub fn manager(namespace: &str, image: &str) -> Vec<Value> {
                         },
                         "containers": [{
                             "name": "manager",
-                            "image": image,
+                            "image": images.of(c),
                             "imagePullPolicy": "IfNotPresent",
-                            "command": [c],
                             "args": args,
                             "env": [
                                 {"name": "RUNTIME_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
@@ -225,7 +257,7 @@ pub fn namespace(name: &str) -> Value {
 
 /// Everything `tagpilot install` applies, in order: the namespace, the CRDs (the GitRepository CRD too with
 /// `with_source_crd`), RBAC, the Deployments and Services.
-pub fn all(namespace_name: &str, image: &str, with_source_crd: bool) -> Vec<Value> {
+pub fn all(namespace_name: &str, images: &Images, with_source_crd: bool) -> Vec<Value> {
     let mut out = vec![namespace(namespace_name)];
     for c in crd::image_crds() {
         out.push(serde_json::to_value(c).expect("a CRD serialises"));
@@ -234,7 +266,7 @@ pub fn all(namespace_name: &str, image: &str, with_source_crd: bool) -> Vec<Valu
         out.push(serde_json::to_value(crd::git_repository_crd()).expect("a CRD serialises"));
     }
     out.extend(rbac(namespace_name));
-    out.extend(manager(namespace_name, image));
+    out.extend(manager(namespace_name, images));
     out
 }
 
@@ -318,7 +350,7 @@ pub fn files() -> Vec<crd::CrdFile> {
         ),
         file(
             "manager/manager.yaml",
-            to_yaml(&manager(DEFAULT_NAMESPACE, &default_image())),
+            to_yaml(&manager(DEFAULT_NAMESPACE, &Images::default())),
         ),
         file(
             "manager/kustomization.yaml",
@@ -393,7 +425,13 @@ mod tests {
 
     #[test]
     fn deployments_are_hardened() {
-        let m = manager("flux-system", "example/tagpilot:v1");
+        let m = manager(
+            "flux-system",
+            &Images {
+                registry: "example".into(),
+                tag: "v1".into(),
+            },
+        );
         let d = &m[0];
         let pod = &d["spec"]["template"]["spec"];
         assert_eq!(pod["securityContext"]["runAsUser"], 65534);
@@ -404,7 +442,9 @@ mod tests {
         let c = &pod["containers"][0];
         assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
         assert_eq!(c["securityContext"]["capabilities"]["drop"], json!(["ALL"]));
-        assert_eq!(c["command"], json!(["image-reflector-controller"]));
+        // No command: the image's entrypoint is the controller, as in Flux's Deployments.
+        assert!(c.get("command").is_none(), "{c}");
+        assert_eq!(c["image"], "example/image-reflector-controller:v1");
         assert!(
             c["args"]
                 .as_array()

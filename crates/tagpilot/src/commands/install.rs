@@ -30,9 +30,13 @@ pub struct InstallArgs {
     /// where Flux's notification-controller does not serve them).
     #[arg(long)]
     with_receiver: bool,
-    /// The controllers' image.
-    #[arg(long, default_value_t = install::default_image())]
-    image: String,
+    /// The registry of the controllers' images: `<registry>/image-reflector-controller:<tag>` and
+    /// `<registry>/image-automation-controller:<tag>` (as `flux install --registry`).
+    #[arg(long, default_value = install::DEFAULT_REGISTRY)]
+    registry: String,
+    /// The tag of the controllers' images.
+    #[arg(long, default_value_t = install::default_tag())]
+    image_tag: String,
     /// Wait until both Deployments are available.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     wait: bool,
@@ -95,9 +99,13 @@ struct BootstrapGit {
     /// Also apply the manifests to the cluster of the kubeconfig.
     #[arg(long)]
     apply: bool,
-    /// The controllers' image.
-    #[arg(long, default_value_t = install::default_image())]
-    image: String,
+    /// The registry of the controllers' images: `<registry>/image-reflector-controller:<tag>` and
+    /// `<registry>/image-automation-controller:<tag>` (as `flux install --registry`).
+    #[arg(long, default_value = install::DEFAULT_REGISTRY)]
+    registry: String,
+    /// The tag of the controllers' images.
+    #[arg(long, default_value_t = install::default_tag())]
+    image_tag: String,
     /// Also commit the GitRepository CRD.
     #[arg(long)]
     with_source_crd: bool,
@@ -209,9 +217,16 @@ impl InstallArgs {
         finish(runtime().block_on(self.install()))
     }
 
+    fn images(&self) -> install::Images {
+        install::Images {
+            registry: self.registry.clone(),
+            tag: self.image_tag.clone(),
+        }
+    }
+
     async fn install(&self) -> anyhow::Result<()> {
         let ns = &self.cluster.namespace;
-        let mut objects = install::all(ns, &self.image, self.with_source_crd);
+        let mut objects = install::all(ns, &self.images(), self.with_source_crd);
         if self.with_receiver {
             install::with_receiver(&mut objects, ns);
         }
@@ -277,7 +292,7 @@ impl UninstallArgs {
             }
         }
         let client = self.cluster.client().await?;
-        let mut objects = install::all(ns, &install::default_image(), self.crds);
+        let mut objects = install::all(ns, &install::Images::default(), self.crds);
         install::with_receiver(&mut objects, ns);
         // Keep the namespace (Flux may live there); CRDs only when asked.
         objects.retain(|o| {
@@ -372,7 +387,14 @@ impl BootstrapArgs {
                     .with_context(|| format!("known_hosts {}", hosts.display()))?,
             );
         }
-        let mut objects = install::all(ns, &g.image, g.with_source_crd);
+        let mut objects = install::all(
+            ns,
+            &install::Images {
+                registry: g.registry.clone(),
+                tag: g.image_tag.clone(),
+            },
+            g.with_source_crd,
+        );
         if g.with_receiver {
             install::with_receiver(&mut objects, ns);
         }
