@@ -12,6 +12,11 @@ case "${1:-}" in
   --templates) PKGS+=(golang-go golang-github-masterminds-sprig-dev) ;;
   --bench) PKGS+=(golang-go golang-github-masterminds-semver-dev golang-github-masterminds-sprig-dev skopeo hyperfine time) ;;
 esac
+# Helm v4's Go library for the chart's lifecycle test (tests/e2e/helm.rs): PyPI's helm-sdkpy, pinned; it
+# declares Python 3.12 but works on Debian bookworm's 3.11.
+if ! python3 -c 'import helm_sdkpy' 2>/dev/null; then
+  python3 -m pip install -q --ignore-requires-python helm-sdkpy==0.1.32 >&2
+fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

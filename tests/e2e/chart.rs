@@ -67,10 +67,18 @@ fn render(values: Value) -> Result<Vec<Value>, String> {
     Ok(out)
 }
 
+/// Objects by `kind/namespace/name`; a CRD's `helm.sh/resource-policy: keep` (the chart's alone) is checked
+/// and set aside.
 fn by_key(objects: Vec<Value>) -> BTreeMap<String, Value> {
     objects
         .into_iter()
-        .map(|o| {
+        .map(|mut o| {
+            if o["kind"] == "CustomResourceDefinition"
+                && let Some(a) = o["metadata"].get("annotations").cloned()
+            {
+                assert_eq!(a, json!({"helm.sh/resource-policy": "keep"}));
+                o["metadata"].as_object_mut().unwrap().remove("annotations");
+            }
             (
                 format!(
                     "{}/{}/{}",

@@ -10,6 +10,7 @@ mod dashboards;
 mod flux_crds;
 mod flux_drop_in;
 mod git_source;
+mod helm;
 mod image;
 mod infra_smoke;
 mod install;
