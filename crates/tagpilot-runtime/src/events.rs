@@ -1,8 +1,9 @@
-//! Events about reconciled objects: a Kubernetes event (events.k8s.io/v1) each, and with `--events-addr` the
+//! Events about reconciled objects: a Kubernetes event each (core `v1` Events, as Flux's recorder writes them,
+//! so that Flux's RBAC, which grants `events` in the core group, allows them), and with `--events-addr` the
 //! same event posted to Flux's notification-controller ([`crate::notify`]).
 
-use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::api::core::v1::{Event, EventSource};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::PostParams;
 use kube::{Api, Client, Resource, ResourceExt};
 
@@ -56,13 +57,18 @@ impl Events {
                 namespace: Some(namespace.clone()),
                 ..Default::default()
             },
-            event_time: Some(MicroTime(now)),
+            first_timestamp: Some(Time(now)),
+            last_timestamp: Some(Time(now)),
+            count: Some(1),
             type_: Some(if warning { "Warning" } else { "Normal" }.into()),
             reason: Some(reason.to_string()),
-            note: Some(truncate(&tagpilot_core::sanitize::text(note), 1024)),
-            action: Some("Reconcile".into()),
-            regarding: Some(obj.object_ref(&())),
-            reporting_controller: Some(self.reporter.clone()),
+            message: Some(truncate(&tagpilot_core::sanitize::text(note), 1024)),
+            involved_object: obj.object_ref(&()),
+            source: Some(EventSource {
+                component: Some(self.reporter.clone()),
+                ..Default::default()
+            }),
+            reporting_component: Some(self.reporter.clone()),
             reporting_instance: Some(self.instance.clone()),
             ..Default::default()
         };

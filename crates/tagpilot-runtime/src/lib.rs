@@ -4,8 +4,9 @@
 //! - [`notify`]: events posted to Flux's notification-controller (`--events-addr`);
 //! - [`ops`]: `/metrics`, `/healthz` and `/readyz`, leader election on a Lease, log setup (JSON by default);
 //! - [`http`]: the HTTP servers' bounds (header and connection timeouts, a connection cap);
+//! - [`lease`]: leader election on a Lease, as client-go's;
 //! - [`metrics`]: Flux's reconcile metrics in a registry each controller extends;
-//! - [`events`]: one Kubernetes event per call (events.k8s.io/v1);
+//! - [`events`]: one Kubernetes event per call (core v1, as Flux's recorder), also posted to notification-controller;
 //! - [`reconcile`]: failures recorded in conditions, status writes by server-side apply, per-reconcile log
 //!   lines with `controller`, `namespace`, `name` and `reconcileID`, the retry backoff;
 //! - [`schema`]: status writes pruned to the fields the served CRD declares (Flux's own CRDs);
@@ -15,6 +16,7 @@
 pub mod events;
 pub mod flags;
 pub mod http;
+pub mod lease;
 pub mod metrics;
 pub mod notify;
 pub mod ops;

@@ -116,6 +116,7 @@ pub async fn start(
                 LeaseTiming {
                     lease_duration: args.leader_election_lease_duration,
                     renew_deadline: args.leader_election_renew_deadline,
+                    retry_period: args.leader_election_retry_period,
                     release_on_cancel: args.leader_election_release_on_cancel,
                 },
             )
@@ -215,8 +216,8 @@ pub async fn serve(
 /// Leadership held on the Lease; lost leadership ends the process (another replica takes over).
 pub struct Leadership {
     release_on_cancel: bool,
-    monitor: tokio::task::JoinHandle<()>,
-    lease: tokio::task::JoinHandle<kube_lease_manager::Result<kube_lease_manager::LeaseManager>>,
+    renewing: tokio::task::JoinHandle<()>,
+    elector: std::sync::Arc<tokio::sync::Mutex<crate::lease::Elector>>,
 }
 
 /// The Lease a controller elects its leader on, named as Flux names it: `<controller>-leader-election`, and
@@ -233,78 +234,54 @@ pub fn lease_name(controller: &str, watch_label_selector: &str) -> String {
     format!("{base}-{hex}")
 }
 
-/// The leader-election timing (Flux's `--leader-election-*` flags).
-#[derive(Clone, Copy, Debug)]
-pub struct LeaseTiming {
-    /// How long the Lease holds without renewal.
-    pub lease_duration: std::time::Duration,
-    /// How long the leader may keep failing to renew: renewal starts `lease_duration - renew_deadline`
-    /// after the last one (kube-lease-manager's grace period).
-    pub renew_deadline: std::time::Duration,
-    /// Whether leadership is given up at shutdown.
-    pub release_on_cancel: bool,
-}
+pub use crate::lease::LeaseTiming;
 
-/// Waits until this process holds the Lease `lease_name` in `namespace`.
+/// Waits until this process holds the Lease `lease_name` in `namespace` (as `<hostname>_<uuid>`, as
+/// client-go names candidates), then keeps it renewed in the background.
 pub async fn lead(
     client: kube::Client,
     namespace: &str,
     lease_name: &str,
     timing: LeaseTiming,
 ) -> anyhow::Result<Leadership> {
-    let lease_name = lease_name.to_string();
-    let duration = timing.lease_duration.as_secs().max(2);
-    let grace = duration
-        .saturating_sub(timing.renew_deadline.as_secs())
-        .clamp(1, duration - 1);
-    let manager = kube_lease_manager::LeaseManagerBuilder::new(client, &lease_name)
-        .with_namespace(namespace)
-        // kube-lease-manager panics unless grace < duration at every step.
-        .with_grace(1)
-        .with_duration(duration)
-        .with_grace(grace)
-        .build()
-        .await
-        .context("set up leader election")?;
-    let (mut leading, lease) = manager.watch().await;
-    tracing::info!(namespace, lease = %lease_name, "waiting for leadership");
-    while !*leading.borrow_and_update() {
-        leading.changed().await.context("leader election stopped")?;
-    }
+    let r: u128 = rand::random();
+    let identity = format!("{}_{:032x}", instance("tagpilot"), r);
+    let api: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
+        kube::Api::namespaced(client, namespace);
+    let mut elector = crate::lease::Elector::new(api, lease_name, &identity, timing);
+    tracing::info!(namespace, lease = %lease_name, identity = %identity, "waiting for leadership");
+    elector.acquire().await;
     tracing::info!(namespace, lease = %lease_name, "acquired leadership");
-    let monitor = tokio::spawn(async move {
-        loop {
-            if leading.changed().await.is_err() || !*leading.borrow() {
-                tracing::error!("lost leadership; exiting so that another replica takes over");
-                std::process::exit(1);
-            }
-        }
+    let elector = std::sync::Arc::new(tokio::sync::Mutex::new(elector));
+    let held = elector.clone();
+    let renewing = tokio::spawn(async move {
+        held.lock().await.keep().await;
+        tracing::error!("leader election lost");
+        std::process::exit(1);
     });
     Ok(Leadership {
         release_on_cancel: timing.release_on_cancel,
-        monitor,
-        lease,
+        renewing,
+        elector,
     })
 }
 
 impl Leadership {
-    /// Gives the Lease up at shutdown so that a standby replica takes over at once.
+    /// Gives the Lease up at shutdown so that a standby replica takes over at its next try.
     pub async fn release(self) {
-        self.monitor.abort();
-        let _ = self.monitor.await;
+        self.renewing.abort();
+        let _ = self.renewing.await;
         if !self.release_on_cancel {
-            // --leader-election-release-on-cancel=false: the Lease runs out by itself.
-            self.lease.abort();
             tracing::info!(
                 "leaving the Lease to expire (--leader-election-release-on-cancel=false)"
             );
             return;
         }
-        // The lease task releases the Lease when its last receiver is gone.
-        match tokio::time::timeout(std::time::Duration::from_secs(5), self.lease).await {
-            Ok(Ok(Ok(_))) => tracing::info!("released leadership"),
-            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "cannot release the Lease"),
-            _ => tracing::warn!("cannot release the Lease in time"),
+        let mut elector = self.elector.lock().await;
+        match tokio::time::timeout(std::time::Duration::from_secs(5), elector.release()).await {
+            Ok(Ok(())) => tracing::info!("released leadership"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot release the Lease"),
+            Err(_) => tracing::warn!("cannot release the Lease in time"),
         }
     }
 }

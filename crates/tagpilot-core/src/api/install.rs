@@ -71,7 +71,8 @@ fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> Value {
 }
 
 fn cluster_rules(controller: &str) -> Vec<Value> {
-    let events = rule(&["events.k8s.io"], &["events"], &["create"]);
+    // Core v1 Events, as Flux's recorder writes them (and Flux's ClusterRole allows).
+    let events = rule(&[""], &["events"], &["create"]);
     let secrets = rule(&[""], &["secrets"], &["get"]);
     // The served CRDs of the kinds whose status it writes: a status write sends only declared fields (Flux's
     // own CRDs declare fewer); without this rule, Flux v1's fields are written.
