@@ -145,6 +145,12 @@ async fn config_default_applies_and_the_controllers_run_under_their_own_least_pr
     }
     reflector.stop();
     automation.stop();
+    for (c, p) in [("reflector", &reflector), ("automation", &automation)] {
+        let log = p.log_text();
+        // Releasing updates the Lease: the Role allows what the election does.
+        assert!(log.contains("released leadership"), "{c}: {log}");
+        assert!(!log.contains("forbidden"), "{c}: {log}");
+    }
 
     // Minimal: what the controllers never do is denied.
     for (c, verb, resource) in [

@@ -158,7 +158,7 @@ pub fn rbac(namespace: &str) -> Vec<Value> {
         out.push(json!({
             "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
             "metadata": {"name": format!("{c}-leader-election"), "namespace": namespace, "labels": labels(c)},
-            "rules": [rule(&["coordination.k8s.io"], &["leases"], &["get", "create", "patch"])],
+            "rules": [rule(&["coordination.k8s.io"], &["leases"], &["get", "create", "update"])],
         }));
         out.push(json!({
             "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
