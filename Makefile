@@ -97,6 +97,7 @@ bench-compare:
 	bash hack/bench-compare/setters.sh
 	bash hack/bench-compare/registry.sh
 	bash hack/bench-compare/git.sh
+	bash hack/bench-compare/leader.sh
 
 ## fuzz: run each fuzz target (setters, template, registry, receiver, credentials; cargo-fuzz on the stable
 ##   toolchain, no sanitizer) for FUZZ_SECONDS, seeded from the test data; FUZZ_TARGETS picks some

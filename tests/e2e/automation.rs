@@ -203,7 +203,7 @@ pub fn gitrepo_yaml(ns: &str, name: &str, url: &str, secret: &str) -> String {
 }
 
 /// A GitRepository over HTTP with the server's credentials in a Secret.
-async fn http_source(client: &kube::Client, git: &GitServer, ns: &str, name: &str, repo: &str) {
+pub async fn http_source(client: &kube::Client, git: &GitServer, ns: &str, name: &str, repo: &str) {
     apply_yaml(
         client,
         &secret_yaml(

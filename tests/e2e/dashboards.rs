@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tagpilot_testinfra::{ControllerProcess, Flavour, Infra, binary_path, unique_name};
 
-use crate::automation::{gitrepo_yaml, secret_yaml, seed_repo};
+use crate::automation::{http_source, seed_repo};
 use crate::kube_support::*;
 
 const DEDICATED: &str = "tagpilot.test/dedicated";
@@ -165,20 +165,7 @@ async fn every_control_plane_dashboard_query_returns_data_for_both_controllers()
         &git,
         &[("app.yaml", &format!("image: {image}:1.0.0 {marker}\n"))],
     );
-    apply_yaml(
-        &client,
-        &secret_yaml(
-            &ns,
-            "git",
-            &[("username", &git.username), ("password", &git.password)],
-        ),
-    )
-    .await;
-    apply_yaml(
-        &client,
-        &gitrepo_yaml(&ns, "source", &git.http_url(&repo), "git"),
-    )
-    .await;
+    http_source(&client, &git, &ns, "source", &repo).await;
     let labels = format!("  labels:\n    {DEDICATED}: {id}\n");
     let policy = |name: &str, repo: &str| {
         format!(

@@ -15,7 +15,7 @@ use kube::runtime::wait::{await_condition, conditions};
 use serde_json::{Value, json};
 use tagpilot_testinfra::{ControllerProcess, Flavour, Infra, binary_path, unique_name};
 
-use crate::automation::{gitrepo_yaml, head, secret_yaml, seed_repo, wait_head_change};
+use crate::automation::{head, http_source, seed_repo, wait_head_change};
 use crate::kube_support::*;
 
 const IMAGE_CRDS: [&str; 3] = [
@@ -182,13 +182,7 @@ fn start(
 async fn the_guide_runs_on_fluxs_own_crds_and_after_ours_replace_them() {
     let infra = Infra::get();
     let kubeconfig = infra.start_apiserver("flux", infra.port("KUBE_FLUX_API_PORT"));
-    let config = kube::Config::from_custom_kubeconfig(
-        kube::config::Kubeconfig::read_from(&kubeconfig).unwrap(),
-        &Default::default(),
-    )
-    .await
-    .unwrap();
-    let client = kube::Client::try_from(config).unwrap();
+    let client = client_for(&kubeconfig).await;
     let dir = infra
         .path("TAGPILOT_TESTINFRA")
         .join(unique_name("flux-crds"));
@@ -266,20 +260,7 @@ async fn the_guide_runs_on_fluxs_own_crds_and_after_ours_replace_them() {
     );
     let repo = seed_repo(&git, &[(deployment_path, &deployment)]);
     let seed = head(&git, &repo, "main");
-    apply_yaml(
-        &client,
-        &secret_yaml(
-            &ns,
-            "git",
-            &[("username", &git.username), ("password", &git.password)],
-        ),
-    )
-    .await;
-    apply_yaml(
-        &client,
-        &gitrepo_yaml(&ns, "flux-system", &git.http_url(&repo), "git"),
-    )
-    .await;
+    http_source(&client, &git, &ns, "flux-system", &repo).await;
     apply_yaml(
         &client,
         &format!(

@@ -12,7 +12,7 @@ use serde_json::Value;
 use tagpilot_testinfra::{ControllerProcess, Flavour, Infra, binary_path, unique_name};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::automation::{gitrepo_yaml, head, secret_yaml, seed_repo, wait_head_change};
+use crate::automation::{head, http_source, seed_repo, wait_head_change};
 use crate::kube_support::*;
 
 const DEDICATED: &str = "tagpilot.test/dedicated";
@@ -322,20 +322,7 @@ async fn fluxs_deployment_args_start_both_and_events_reach_notification_controll
         &[("app.yaml", &format!("image: {image}:1.0.0 {marker}\n"))],
     );
     let seed = head(&git, &repo, "main");
-    apply_yaml(
-        &client,
-        &secret_yaml(
-            &ns,
-            "git",
-            &[("username", &git.username), ("password", &git.password)],
-        ),
-    )
-    .await;
-    apply_yaml(
-        &client,
-        &gitrepo_yaml(&ns, "source", &git.http_url(&repo), "git"),
-    )
-    .await;
+    http_source(&client, &git, &ns, "source", &repo).await;
     let labels = format!("  labels:\n    {DEDICATED}: {id}\n");
     apply_yaml(
         &client,

@@ -91,13 +91,7 @@ async fn clean(client: &kube::Client, kubeconfig: &Path) {
 async fn the_chart_installs_upgrades_rolls_back_and_uninstalls_under_helm_keeping_users_objects() {
     let infra = Infra::get();
     let kubeconfig: PathBuf = infra.start_apiserver("helm", infra.port("KUBE_HELM_API_PORT"));
-    let config = kube::Config::from_custom_kubeconfig(
-        kube::config::Kubeconfig::read_from(&kubeconfig).unwrap(),
-        &Default::default(),
-    )
-    .await
-    .unwrap();
-    let client = kube::Client::try_from(config).unwrap();
+    let client = client_for(&kubeconfig).await;
     clean(&client, &kubeconfig).await;
     namespace(&client, NS, &[]).await;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());

@@ -61,6 +61,17 @@ pub fn crds_installed() {
     });
 }
 
+/// A client of the API server of `kubeconfig` (an API server a test started for itself).
+pub async fn client_for(kubeconfig: &Path) -> kube::Client {
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(kubeconfig).expect("read the kubeconfig"),
+        &Default::default(),
+    )
+    .await
+    .expect("load the kubeconfig");
+    kube::Client::try_from(config).expect("build a kube client")
+}
+
 /// The documents of a YAML stream as JSON values (empty documents skipped).
 pub fn yaml_docs(text: &str) -> Vec<Value> {
     use serde::Deserialize;

@@ -991,13 +991,7 @@ async fn the_controller_recovers_from_an_api_server_restart() {
     up();
     let dir = infra.path("TAGPILOT_TESTINFRA").join("k8s-spare");
     let kubeconfig = dir.join("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(
-        kube::config::Kubeconfig::read_from(&kubeconfig).unwrap(),
-        &Default::default(),
-    )
-    .await
-    .unwrap();
-    let client = kube::Client::try_from(config).unwrap();
+    let client = client_for(&kubeconfig).await;
     install_crds(&client).await;
     let ns = unique_name("reflector-apiserver");
     namespace(&client, &ns, &[]).await;

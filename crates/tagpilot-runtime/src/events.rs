@@ -84,16 +84,26 @@ impl Events {
     }
 }
 
-/// `s` cut to at most `max` bytes (on a character boundary), with `...` when cut.
-fn truncate(s: &str, max: usize) -> String {
+/// `s` cut to at most `max` bytes, on a character boundary.
+pub(crate) fn cut(s: &str, max: usize) -> &str {
     if s.len() <= max {
-        return s.to_string();
+        return s;
     }
     let mut end = max;
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}...", &s[..end])
+    &s[..end]
+}
+
+/// `s` cut to at most `max` bytes (on a character boundary), with `...` when cut.
+fn truncate(s: &str, max: usize) -> String {
+    let c = cut(s, max);
+    if c.len() == s.len() {
+        s.to_string()
+    } else {
+        format!("{c}...")
+    }
 }
 
 #[cfg(test)]

@@ -137,7 +137,8 @@ impl Notifier {
                 .unwrap_or_else(|_| jiff::Timestamp::now())
                 .strftime("%Y-%m-%dT%H:%M:%SZ")
                 .to_string(),
-            message: cap(&tagpilot_core::sanitize::text(message), MAX_MESSAGE),
+            message: crate::events::cut(&tagpilot_core::sanitize::text(message), MAX_MESSAGE)
+                .to_string(),
             reason: reason.to_string(),
             metadata,
             reporting_controller: self.controller.clone(),
@@ -204,18 +205,6 @@ impl Notifier {
     }
 }
 
-/// `s` cut to at most `max` bytes on a character boundary.
-fn cap(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,7 +219,7 @@ mod tests {
 
     #[test]
     fn messages_are_capped_on_a_character_boundary() {
-        assert_eq!(cap("ééé", 3), "é");
-        assert_eq!(cap("abc", 9), "abc");
+        assert_eq!(crate::events::cut("ééé", 3), "é");
+        assert_eq!(crate::events::cut("abc", 9), "abc");
     }
 }
