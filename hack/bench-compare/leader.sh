@@ -10,6 +10,7 @@
 export KUBECONFIG
 BIN=$ROOT/target/release/image-reflector-controller
 (cd "$ROOT" && cargo build -q --release -p image-reflector-controller)
+gone() { while kill -0 "$1" 2>/dev/null; do sleep 0.05; done; }
 ts() { grep -m1 "$2" "$1" | sed 's/.*"timestamp":"\([^"]*\)".*/\1/'; }
 wait_log() { for _ in $(seq 1 600); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "no '$2' in $1" >&2; exit 1; }
 start() { # start NS LOG
@@ -24,9 +25,9 @@ for i in 1 2 3 4 5; do
   a=$(start "$ns" "$OUT/leader-$i-a.log"); wait_log "$OUT/leader-$i-a.log" "acquired leadership"
   b=$(start "$ns" "$OUT/leader-$i-b.log"); wait_log "$OUT/leader-$i-b.log" "waiting for leadership"
   sleep 2
-  kill -TERM "$a"; wait "$a" || true
+  kill -TERM "$a"; gone "$a"
   wait_log "$OUT/leader-$i-b.log" "acquired leadership"
-  kill -TERM "$b"; wait "$b" || true
+  kill -TERM "$b"; gone "$b"
   released=$(ts "$OUT/leader-$i-a.log" "released leadership")
   acquired=$(ts "$OUT/leader-$i-b.log" "acquired leadership")
   secs=$(python3 -c "import datetime as d,sys;p=lambda s:d.datetime.fromisoformat(s.replace('Z','+00:00'));print(f'{(p(sys.argv[2])-p(sys.argv[1])).total_seconds():.2f}')" "$released" "$acquired")
