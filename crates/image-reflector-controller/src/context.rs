@@ -27,6 +27,8 @@ pub struct Options {
     pub default_service_account: Option<String>,
     /// `--requeue-dependency`: how soon a policy looks again while its repository has no scan result.
     pub requeue_dependency: std::time::Duration,
+    /// `--token-cache-max-size`, `--token-cache-max-duration`: the cloud login cache's bounds.
+    pub token_cache: (usize, std::time::Duration),
 }
 
 /// Which cloud registries log in with the workload identity when an ImageRepository names no provider (nor a
@@ -76,6 +78,8 @@ impl Context {
         options: Options,
         receivers: Option<crate::receiver::Index>,
     ) -> Context {
+        let cloud_logins =
+            tagpilot_core::cloud::Logins::new(options.token_cache.0, options.token_cache.1);
         Context {
             events: Events::new(client.clone(), MANAGER, instance),
             client,
@@ -85,7 +89,7 @@ impl Context {
             options,
             backoff: Backoff::default(),
             receivers,
-            cloud_logins: Default::default(),
+            cloud_logins,
             cloud_http: reqwest::Client::new(),
         }
     }

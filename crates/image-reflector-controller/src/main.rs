@@ -114,6 +114,7 @@ async fn main() -> anyhow::Result<()> {
             default_service_account: Some(common.default_service_account.clone())
                 .filter(|s| !s.is_empty()),
             requeue_dependency: args.requeue_dependency,
+            token_cache: (common.token_cache_max_size, common.token_cache_max_duration),
             autologin: context::Autologin {
                 aws: args.aws_autologin_for_ecr,
                 gcp: args.gcp_autologin_for_gcr,

@@ -81,10 +81,10 @@ pub struct CommonArgs {
     /// ObjectLevelWorkloadIdentity=true, as in Flux.
     #[arg(long, default_value = "")]
     pub default_service_account: String,
-    /// How many registry and cloud tokens are cached (0: none).
+    /// How many cloud registry logins (ECR, GCR/Artifact Registry, ACR) are cached (0: none).
     #[arg(long, default_value_t = 100)]
     pub token_cache_max_size: usize,
-    /// The longest a cached token is kept, whatever its own expiry.
+    /// The longest a cached cloud login is kept, whatever its own expiry.
     #[arg(long, default_value = "1h", value_parser = duration)]
     pub token_cache_max_duration: Duration,
     /// Feature gates, `Name=true,Other=false` (repeats merge); an unknown gate is refused.

@@ -126,13 +126,32 @@ pub async fn login(
     }
 }
 
-/// Cloud logins by provider and registry host, reused until five minutes before they expire.
-#[derive(Default)]
+/// Cloud logins by provider and registry host, reused until five minutes before they expire, at most
+/// `max_duration`, and at most `max_size` of them (Flux's `--token-cache-max-size` and
+/// `--token-cache-max-duration`; the one expiring first makes room).
 pub struct Logins {
     cache: Mutex<HashMap<String, (Credentials, Instant)>>,
+    max_size: usize,
+    max_duration: Duration,
+}
+
+impl Default for Logins {
+    /// Flux's defaults: 100 logins, one hour.
+    fn default() -> Logins {
+        Logins::new(100, Duration::from_secs(3600))
+    }
 }
 
 impl Logins {
+    /// A cache of at most `max_size` logins (0: none cached), each kept at most `max_duration`.
+    pub fn new(max_size: usize, max_duration: Duration) -> Logins {
+        Logins {
+            cache: Mutex::default(),
+            max_size,
+            max_duration,
+        }
+    }
+
     /// Credentials for `host` with `provider` (from the cache, or a new [`login`]).
     pub async fn credentials_for(
         &self,
@@ -148,12 +167,33 @@ impl Logins {
             return Ok(c.clone());
         }
         let (credentials, lifetime) = login(provider, http, env, host).await?;
-        let until = Instant::now() + lifetime.saturating_sub(Duration::from_secs(300));
-        self.cache
-            .lock()
-            .expect("login cache")
-            .insert(key, (credentials.clone(), until));
+        self.keep(key, &credentials, lifetime);
         Ok(credentials)
+    }
+
+    /// Caches a login for `lifetime` less five minutes, within the cache's bounds.
+    fn keep(&self, key: String, credentials: &Credentials, lifetime: Duration) {
+        if self.max_size == 0 {
+            return;
+        }
+        let until = Instant::now()
+            + lifetime
+                .saturating_sub(Duration::from_secs(300))
+                .min(self.max_duration);
+        let mut cache = self.cache.lock().expect("login cache");
+        let now = Instant::now();
+        cache.retain(|_, (_, u)| *u > now);
+        while cache.len() >= self.max_size && !cache.contains_key(&key) {
+            let Some(first) = cache
+                .iter()
+                .min_by_key(|(_, (_, u))| *u)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            cache.remove(&first);
+        }
+        cache.insert(key, (credentials.clone(), until));
     }
 }
 
@@ -192,5 +232,37 @@ impl Env {
             .get(k)
             .map(String::as_str)
             .filter(|v| !v.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+
+    fn creds(u: &str) -> Credentials {
+        Credentials::Basic {
+            username: u.into(),
+            password: "p".into(),
+        }
+    }
+
+    #[test]
+    fn the_cache_keeps_its_size_and_duration_bounds() {
+        let l = Logins::new(2, Duration::from_secs(600));
+        l.keep("a".into(), &creds("a"), Duration::from_secs(3600));
+        l.keep("b".into(), &creds("b"), Duration::from_secs(420));
+        l.keep("c".into(), &creds("c"), Duration::from_secs(3600));
+        let cache = l.cache.lock().unwrap();
+        assert_eq!(cache.len(), 2);
+        assert!(!cache.contains_key("b"), "the one expiring first made room");
+        let (_, until) = &cache["a"];
+        assert!(
+            *until <= Instant::now() + Duration::from_secs(600),
+            "capped at max_duration"
+        );
+        drop(cache);
+        let none = Logins::new(0, Duration::from_secs(600));
+        none.keep("a".into(), &creds("a"), Duration::from_secs(3600));
+        assert!(none.cache.lock().unwrap().is_empty());
     }
 }
