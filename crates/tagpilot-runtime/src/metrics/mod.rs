@@ -32,6 +32,13 @@ pub fn duration_buckets() -> Histogram {
     Histogram::new(exponential_buckets(0.005, 2.0, 14))
 }
 
+/// Flux's buckets of `gotk_reconcile_duration_seconds`: 10 from 10 ms to 30 min, evenly spaced in log scale
+/// (Prometheus's `ExponentialBucketsRange(10e-3, 1800, 10)`).
+fn flux_reconcile_buckets() -> Histogram {
+    let factor = (1800.0f64 / 0.01).powf(1.0 / 9.0);
+    Histogram::new((0..10).map(move |i| 0.01 * factor.powi(i)))
+}
+
 /// The metrics registry with the reconcile metrics registered.
 pub struct Metrics {
     registry: Mutex<Registry>,
@@ -59,7 +66,9 @@ impl Metrics {
     pub fn new() -> Metrics {
         let m = Metrics {
             registry: Mutex::new(Registry::default()),
-            reconcile_duration: Family::new_with_constructor(duration_buckets as fn() -> Histogram),
+            reconcile_duration: Family::new_with_constructor(
+                flux_reconcile_buckets as fn() -> Histogram,
+            ),
             reconciles: Family::default(),
             controller: controller::Families::new(),
             process: process::Process::default(),
@@ -185,6 +194,24 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("tagpilot_things_total 3"), "{text}");
+    }
+
+    #[test]
+    fn reconcile_duration_buckets_are_fluxs() {
+        let m = Metrics::new();
+        m.reconciled("ImagePolicy", "apps", "p", Duration::from_millis(5));
+        let text = m.encode();
+        let les: Vec<f64> = text
+            .lines()
+            .filter(|l| l.starts_with("gotk_reconcile_duration_seconds_bucket"))
+            .filter_map(|l| l.split("le=\"").nth(1)?.split('"').next()?.parse().ok())
+            .filter(|v: &f64| v.is_finite())
+            .collect();
+        assert_eq!(les.len(), 10, "{text}");
+        assert!(
+            (les[0] - 0.01).abs() < 1e-9 && (les[9] - 1800.0).abs() < 1e-6,
+            "{les:?}"
+        );
     }
 
     #[test]
