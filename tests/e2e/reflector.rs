@@ -1198,3 +1198,57 @@ async fn discovery_lists_fluxs_short_names_and_categories() {
         );
     }
 }
+
+/// A failed reconcile's own status write does not wake its object again: the first retry comes after
+/// `--min-retry-delay`, not at once (as Flux's controllers, which ignore status-only changes).
+#[tokio::test]
+async fn a_failure_status_write_does_not_wake_its_object() {
+    let client = client().await;
+    let id = unique_name("nowake");
+    let ns = unique_name("nowake");
+    namespace(&client, &ns, &[]).await;
+    let c = start_controller(
+        &Infra::get().kubeconfig_path(),
+        &id,
+        &[
+            "--watch-label-selector",
+            &format!("{DEDICATED}={id}"),
+            "--min-retry-delay=60s",
+        ],
+    );
+    // Nothing listens on port 1: every scan fails at once.
+    let yaml = repo_yaml(
+        &ns,
+        "down",
+        "127.0.0.1:1/nothing/here",
+        "  insecure: true\n",
+    )
+    .replacen(
+        &format!("  namespace: {ns}\n"),
+        &format!("  namespace: {ns}\n  labels:\n    {DEDICATED}: {id}\n"),
+        1,
+    );
+    apply_yaml(&client, &yaml).await;
+    let repos = image_api(&client, &ns, "v1", "ImageRepository");
+    wait_not_ready(&repos, "down", "ReadOperationFailed").await;
+    let count = |result: &str| -> u64 {
+        let (_, text) = c.http_get(c.metrics_addr, "/metrics").unwrap();
+        let series = format!(
+            "controller_runtime_reconcile_total{{controller=\"imagerepository\",result=\"{result}\"}} "
+        );
+        text.lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    // The failure was written; give a wake-up by that write time to happen.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        count("error"),
+        1,
+        "one failed reconcile, the retry 60 s away"
+    );
+    // Besides it, at most the reconcile that added the finalizer (kube-runtime's `finalizer` adds it and
+    // returns; the change of finalizers wakes the object).
+    assert!(count("success") + count("requeue_after") <= 1);
+}

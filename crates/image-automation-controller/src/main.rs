@@ -16,13 +16,12 @@ use clap::Parser;
 use futures::StreamExt;
 use kube::Api;
 use kube::runtime::{Controller, WatchStreamExt, controller, watcher};
-use kube::runtime::{Predicate, predicates};
 use tagpilot_core::api::{GitRepository, ImagePolicy, ImageUpdateAutomation};
 use tagpilot_runtime::flags::{self, Gate};
 use tagpilot_runtime::metrics::measured;
 use tagpilot_runtime::ops::{self, CommonArgs};
 use tagpilot_runtime::retry_after_error;
-use tagpilot_runtime::watch::{cached, changes};
+use tagpilot_runtime::watch::{cached, changes, own_change};
 
 use crate::context::{Context, MANAGER, Options};
 use crate::metrics::Metrics;
@@ -113,10 +112,7 @@ async fn main() -> anyhow::Result<()> {
     let sources: Api<GitRepository> = common.api(&client, ns);
     let (store, events) = cached(automations, common.watcher_config());
     // A run follows a spec change or a reconcile request, not the controller's own status writes.
-    let events = events.predicate_filter(
-        predicates::generation.combine(predicates::annotations),
-        Default::default(),
-    );
+    let events = events.predicate_filter(own_change, Default::default());
     // Policies and sources are watched whatever their labels: the automations' shard decides.
     let policy_changes = changes(policies, watcher::Config::default());
     let source_changes = changes(sources, watcher::Config::default());

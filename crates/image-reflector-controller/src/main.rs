@@ -16,7 +16,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use futures::{FutureExt, StreamExt};
 use kube::Api;
-use kube::runtime::{Controller, controller};
+use kube::runtime::{Controller, WatchStreamExt, controller};
 use tagpilot_core::api::{ImagePolicy, ImageRepository, Receiver};
 use tagpilot_core::registry::RegistryClient;
 use tagpilot_core::tagstore::TagStore;
@@ -27,7 +27,7 @@ use tagpilot_runtime::flags::{self, Gate};
 use tagpilot_runtime::metrics::measured;
 use tagpilot_runtime::ops::{self, CommonArgs};
 use tagpilot_runtime::retry_after_error;
-use tagpilot_runtime::watch::{cached, changes};
+use tagpilot_runtime::watch::{cached, changes, own_change};
 
 /// Reconciles ImageRepository and ImagePolicy objects (image.toolkit.fluxcd.io).
 #[derive(Parser, Debug)]
@@ -141,6 +141,8 @@ async fn main() -> anyhow::Result<()> {
     let config = common.controller_config();
 
     let (repo_store, repo_events) = cached(repos.clone(), wc.clone());
+    // A reconcile's own status write does not wake its object again.
+    let repo_events = repo_events.predicate_filter(own_change, Default::default());
     let repo_store_for_receivers = repo_store.clone();
     let repo_controller = Controller::for_stream(repo_events, repo_store)
         .with_config(config.clone())
@@ -155,6 +157,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .for_each(|_| async {});
     let (policy_store, policy_events) = cached(policies, wc.clone());
+    let policy_events = policy_events.predicate_filter(own_change, Default::default());
     let mapper = policy::policies_to_requeue(policy_store.clone());
     let repo_changes = changes(repos, wc);
     let policy_controller = Controller::for_stream(policy_events, policy_store)
@@ -175,6 +178,7 @@ async fn main() -> anyhow::Result<()> {
             let addr = ops::parse_addr("receiver-addr", &args.receiver_addr)?;
             let api: Api<Receiver> = common.api(&client, &started.runtime_namespace);
             let (store, events) = cached(api, common.watcher_config());
+            let events = events.predicate_filter(own_change, Default::default());
             let bound = receiver::serve(
                 addr,
                 receiver::Served {

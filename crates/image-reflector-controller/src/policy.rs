@@ -1,8 +1,8 @@
 //! The ImagePolicy reconciler: check the reference (and its cross-namespace ACL), read the repository's
 //! stored tags, choose the latest, reflect the digest, write the status in the fields of every version.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Namespace;
@@ -19,6 +19,7 @@ use crate::access::registry_access;
 use crate::context::{Context, MANAGER};
 use crate::error::Error;
 use tagpilot_runtime::key;
+use tagpilot_runtime::watch::Seen;
 use tagpilot_runtime::{Failure, ReconcileLog, write_status};
 
 const KIND: &str = "ImagePolicy";
@@ -302,32 +303,24 @@ async fn fail(
     ))
 }
 
-/// What of a repository makes its policies re-evaluate: its generation and tag revision.
-type RepoState = (Option<i64>, Option<String>);
-
 /// Maps an ImageRepository event to the policies that refer to it, only when the repository's tag revision or
-/// generation changed (not on every status write such as a new scan time).
+/// generation changed (not on every status write such as a new scan time). The fingerprints of deleted
+/// repositories are pruned ([`Seen`]).
 pub fn policies_to_requeue(
     policies: Store<ImagePolicy>,
 ) -> impl Fn(ImageRepository) -> Vec<ObjectRef<ImagePolicy>> + Send + Sync + 'static {
-    let seen: Mutex<HashMap<String, RepoState>> = Mutex::default();
+    let seen = Seen::default();
     move |repo: ImageRepository| {
         let repo_ns = repo.namespace().unwrap_or_default();
         let repo_name = repo.name_any();
-        let state = (
-            repo.metadata.generation,
-            repo.status
-                .as_ref()
-                .and_then(|s| s.last_scan_result.as_ref())
-                .and_then(|r| r.revision.clone()),
-        );
-        let k = format!("{repo_ns}/{repo_name}");
-        {
-            let mut seen = seen.lock().expect("seen lock");
-            if seen.get(&k) == Some(&state) {
-                return Vec::new();
-            }
-            seen.insert(k, state);
+        let revision = repo
+            .status
+            .as_ref()
+            .and_then(|s| s.last_scan_result.as_ref())
+            .and_then(|r| r.revision.clone());
+        let fingerprint = format!("{:?}/{revision:?}", repo.metadata.generation);
+        if !seen.changed(format!("{repo_ns}/{repo_name}"), fingerprint) {
+            return Vec::new();
         }
         let mut out = Vec::new();
         let mut dedup = HashSet::new();

@@ -29,6 +29,7 @@ impl Failure {
     /// Records the failure in the conditions (Ready=False; Stalled or Reconciling). Returns whether it is news:
     /// the object was not already failing with this message (so an event and an error log are due).
     pub fn record(&self, conds: &mut Vec<Condition>, generation: Option<i64>) -> bool {
+        crate::metrics::note_failure();
         let before = conditions::get(conds, conditions::READY).cloned();
         // The one way a failure reaches a status: credentials in URLs redacted, outside text capped.
         let message = tagpilot_core::sanitize::message(&self.message);

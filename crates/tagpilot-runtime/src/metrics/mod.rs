@@ -155,17 +155,35 @@ impl Metrics {
     }
 }
 
-/// Runs one reconcile of `controller` under controller-runtime's metrics: `error` for an error,
-/// `success` when nothing is scheduled, `requeue_after` when the reconcile asks to run again later.
+tokio::task_local! {
+    /// Set when the reconcile running in this task recorded a failure ([`crate::Failure::record`]).
+    static FAILED: std::cell::Cell<bool>;
+}
+
+/// Notes that the reconcile running in this task failed (its status says Ready=False): it counts as `error`,
+/// as a Flux reconciler's returned error does. Outside [`measured`], nothing happens.
+pub fn note_failure() {
+    let _ = FAILED.try_with(|f| f.set(true));
+}
+
+/// Runs one reconcile of `controller` under controller-runtime's metrics: `error` for an error or a recorded
+/// failure, `success` when nothing is scheduled, `requeue_after` when the reconcile asks to run again later.
 pub async fn measured<E>(
     metrics: &Arc<Metrics>,
     controller: &str,
     reconcile: impl std::future::Future<Output = Result<kube::runtime::controller::Action, E>>,
 ) -> Result<kube::runtime::controller::Action, E> {
     let r = metrics.reconcile_started(controller);
-    let out = reconcile.await;
+    let failed = std::cell::Cell::new(false);
+    let (out, failed) = FAILED
+        .scope(failed, async {
+            let out = reconcile.await;
+            (out, FAILED.with(|f| f.get()))
+        })
+        .await;
     r.finish(match &out {
         Err(_) => "error",
+        Ok(_) if failed => "error",
         Ok(a) if *a == kube::runtime::controller::Action::await_change() => "success",
         Ok(_) => "requeue_after",
     });
