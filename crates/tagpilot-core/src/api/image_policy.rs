@@ -170,12 +170,9 @@ impl ImageRef {
         }
     }
 
-    /// `name:tag[@digest]`.
+    /// `name:tag[@digest]`, written as every image reference is ([`crate::setters::format_reference`]).
     pub fn reference(&self) -> String {
-        match &self.digest {
-            Some(d) => format!("{}:{}@{d}", self.name, self.tag),
-            None => format!("{}:{}", self.name, self.tag),
-        }
+        crate::setters::format_reference(&self.name, &self.tag, self.digest.as_deref())
     }
 }
 
@@ -276,6 +273,29 @@ impl ImagePolicySpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_format_for_every_image_reference() {
+        for (tag, digest) in [
+            ("1.0", None),
+            ("", None),
+            ("1.0", Some("sha256:ab")),
+            ("", Some("sha256:ab")),
+        ] {
+            let r = ImageRef {
+                name: "reg:5000/app".into(),
+                tag: tag.into(),
+                digest: digest.map(String::from),
+            };
+            let p = r.policy_image("ns", "app");
+            assert_eq!(r.reference(), p.reference());
+            let (name, t, d) = crate::setters::PolicyImage::split_reference(&r.reference());
+            assert_eq!(
+                (name.as_str(), t.as_str(), d.as_deref()),
+                ("reg:5000/app", tag, digest)
+            );
+        }
+    }
 
     fn spec(policy: ImagePolicyChoice) -> ImagePolicySpec {
         ImagePolicySpec {

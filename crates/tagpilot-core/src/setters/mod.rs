@@ -46,19 +46,25 @@ pub struct PolicyImage {
     pub digest: Option<String>,
 }
 
+/// The one way an image reference is written: `image:tag`, `image:tag@digest`, and without a tag `image` or
+/// `image@digest` (an empty digest counts as none). [`PolicyImage::split_reference`] reads it back.
+pub fn format_reference(image: &str, tag: &str, digest: Option<&str>) -> String {
+    let mut r = image.to_string();
+    if !tag.is_empty() {
+        r.push(':');
+        r.push_str(tag);
+    }
+    if let Some(d) = digest.filter(|d| !d.is_empty()) {
+        r.push('@');
+        r.push_str(d);
+    }
+    r
+}
+
 impl PolicyImage {
     /// `image:tag`, or `image:tag@digest` with a digest (`image@digest` or `image` without a tag).
     pub fn reference(&self) -> String {
-        let mut r = self.image.clone();
-        if !self.tag.is_empty() {
-            r.push(':');
-            r.push_str(&self.tag);
-        }
-        if let Some(d) = self.digest.as_ref().filter(|d| !d.is_empty()) {
-            r.push('@');
-            r.push_str(d);
-        }
-        r
+        format_reference(&self.image, &self.tag, self.digest.as_deref())
     }
 
     /// Parses `IMAGE[:TAG][@DIGEST]`: the digest after the last `@`, the tag after the last `:` that follows
