@@ -1,21 +1,9 @@
-//! Webhook receivers (`--receiver-addr`): Flux's Receiver objects are reconciled into an index of secret
-//! paths, and a small HTTP server verifies each call (`tagpilot_core::receiver`) and asks the ImageRepositories
-//! it names to scan (`reconcile.fluxcd.io/requestedAt`). Calls for the same repository within half a second
-//! are coalesced into one request (and one more at the end of that half second), so a flood of calls makes a few
-//! scans while pushes seconds apart are each scanned at once.
-//!
-//! A call is answered as notification-controller answers it: 404 for a path no Receiver has (or whose token has
-//! changed since: the URL is the secret), 503 while the Receiver is suspended or not Ready, 400 when its Secret
-//! or the Secret's token is gone (the Secret is read per call, so deleting it closes the URL at once) or the
-//! call does not verify, 500 when a named resource does not exist, a wildcard has no `matchLabels`, or a
-//! cross-namespace reference is refused (the other resources are still asked to scan), else 200. Targets are
-//! looked up in the reflector's cache of ImageRepositories (a GET only for a name the cache lacks), so a flood
-//! of calls makes no LIST; events about calls are written at most once per Receiver and reason per
-//! [`EVENT_EVERY`].
+//! The webhook server: a call is verified against its Receiver, coalesced per repository, and answered as
+//! notification-controller answers it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -25,197 +13,15 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::routing::any;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use serde_json::json;
-use tagpilot_core::api::conditions::{self, reason};
-use tagpilot_core::api::{
-    ImageRepository, REQUESTED_AT_ANNOTATION, Receiver, ReceiverResource, ReceiverStatus, duration,
-    requested_at,
-};
+use tagpilot_core::api::conditions;
+use tagpilot_core::api::{ImageRepository, REQUESTED_AT_ANNOTATION, Receiver, ReceiverResource};
 use tagpilot_core::receiver::{self, MAX_BODY, ReceiverSecret, Verdict};
-use tagpilot_runtime::secrets::secret;
-use tagpilot_runtime::{Events, Failure, ReconcileLog, write_status};
+use tagpilot_runtime::Events;
 
-use crate::context::{Context, MANAGER};
-use crate::error::Error;
-
-/// How long calls for one repository are folded into one scan request.
-const COALESCE: Duration = Duration::from_millis(500);
-
-/// At most one event about calls per Receiver and reason in this time (the log has every call).
-pub const EVENT_EVERY: Duration = Duration::from_secs(10);
-
-/// The served paths and the Receivers (`namespace/name`) they lead to.
-#[derive(Clone, Default)]
-pub struct Index {
-    by_path: Arc<RwLock<HashMap<String, String>>>,
-}
-
-impl Index {
-    fn set(&self, key: &str, path: String) {
-        let mut m = self.by_path.write().expect("index lock");
-        m.retain(|_, k| k != key);
-        m.insert(path, key.to_string());
-    }
-
-    fn remove(&self, key: &str) {
-        self.by_path
-            .write()
-            .expect("index lock")
-            .retain(|_, k| k != key);
-    }
-
-    /// Keeps serving the path the Receiver's status names (answered 503 while it is suspended or not Ready,
-    /// as Flux, whose index is `status.webhookPath`); nothing when it never had one.
-    fn keep_status_path(&self, key: &str, r: &Receiver) {
-        match r.status.as_ref().and_then(|s| s.webhook_path.clone()) {
-            Some(path) if !path.is_empty() => self.set(key, path),
-            _ => self.remove(key),
-        }
-    }
-
-    fn get(&self, path: &str) -> Option<String> {
-        self.by_path.read().expect("index lock").get(path).cloned()
-    }
-}
-
-/// Reconciles one Receiver: its token, its path, its status.
-pub async fn reconcile(r: Arc<Receiver>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let ns = r.namespace().unwrap_or_default();
-    let name = r.name_any();
-    let key = format!("{ns}/{name}");
-    let log = ReconcileLog::new("receiver", &ns, &name);
-    let api: Api<Receiver> = Api::namespaced(ctx.client.clone(), &ns);
-    let Some(index) = &ctx.receivers else {
-        return Ok(Action::await_change());
-    };
-    let mut status = r.status.clone().unwrap_or_default();
-    let mut conds = status.conditions.take().unwrap_or_default();
-    let generation = r.metadata.generation;
-    let interval = match r.spec.interval.as_deref().map(duration::parse).transpose() {
-        Ok(i) => i.unwrap_or(Duration::from_secs(600)),
-        Err(e) => {
-            index.keep_status_path(&key, &r);
-            let f = Failure {
-                reason: reason::FAILURE,
-                message: format!(
-                    "spec.interval {:?}: {e}",
-                    r.spec.interval.as_deref().unwrap_or("")
-                ),
-                stalled: true,
-            };
-            return fail(&r, &api, &ctx, &log, status, conds, f).await;
-        }
-    };
-    if r.spec.suspend == Some(true) {
-        index.keep_status_path(&key, &r);
-        log.debug("suspended: calls are answered 503");
-        return Ok(Action::await_change());
-    }
-    let failure = if !receiver::TYPES.contains(&r.spec.type_.as_str()) {
-        Some(Failure {
-            reason: reason::FAILURE,
-            message: format!(
-                "spec.type {:?}: not served by tagpilot (served: {})",
-                r.spec.type_,
-                receiver::TYPES.join(", ")
-            ),
-            stalled: true,
-        })
-    } else if r
-        .spec
-        .resource_filter
-        .as_deref()
-        .is_some_and(|f| !f.is_empty())
-    {
-        Some(Failure {
-            reason: reason::FAILURE,
-            message: "spec.resourceFilter: CEL filters are not supported by tagpilot".into(),
-            stalled: true,
-        })
-    } else {
-        None
-    };
-    if let Some(f) = failure {
-        index.keep_status_path(&key, &r);
-        return fail(&r, &api, &ctx, &log, status, conds, f).await;
-    }
-    let data = match secret(
-        &ctx.client,
-        &ns,
-        &r.spec.secret_ref.name,
-        "spec.secretRef",
-        reason::FAILURE,
-    )
-    .await
-    {
-        Ok(d) => d,
-        Err(f) => {
-            index.keep_status_path(&key, &r);
-            return fail(&r, &api, &ctx, &log, status, conds, f).await;
-        }
-    };
-    let token = match ReceiverSecret::from_data(&data) {
-        Ok(s) => s.token,
-        Err(why) => {
-            index.keep_status_path(&key, &r);
-            let f = Failure {
-                reason: reason::FAILURE,
-                message: format!(
-                    "secret '{ns}/{}' (spec.secretRef): {why}",
-                    r.spec.secret_ref.name
-                ),
-                stalled: false,
-            };
-            return fail(&r, &api, &ctx, &log, status, conds, f).await;
-        }
-    };
-    let path = receiver::webhook_path(&token, &name, &ns);
-    index.set(&key, path.clone());
-    let message = format!("Receiver initialised with URL: {path}");
-    conditions::mark_ready(&mut conds, reason::SUCCEEDED, &message, generation);
-    status.conditions = Some(conds);
-    status.url = Some(path.clone());
-    status.webhook_path = Some(path);
-    status.observed_generation = generation;
-    if let Some(req) = requested_at(&r.metadata) {
-        status.last_handled_reconcile_at = Some(req.to_string());
-    }
-    if r.status.as_ref() != Some(&status) {
-        write_status(&api, MANAGER, &name, &status).await?;
-        log.info(&message);
-    }
-    Ok(Action::requeue(interval))
-}
-
-async fn fail(
-    r: &Receiver,
-    api: &Api<Receiver>,
-    ctx: &Context,
-    log: &ReconcileLog,
-    mut status: ReceiverStatus,
-    mut conds: Vec<tagpilot_core::api::Condition>,
-    failure: Failure,
-) -> Result<Action, Error> {
-    let news = failure.record(&mut conds, r.metadata.generation);
-    status.conditions = Some(conds);
-    status.observed_generation = r.metadata.generation;
-    if r.status.as_ref() != Some(&status) {
-        write_status(api, MANAGER, &r.name_any(), &status).await?;
-    }
-    if news {
-        ctx.events
-            .publish(r, true, failure.reason, &failure.message)
-            .await;
-    }
-    log.error(&failure.message);
-    if failure.stalled {
-        return Ok(Action::await_change());
-    }
-    Ok(Action::requeue(ctx.backoff.next(&tagpilot_runtime::key(r))))
-}
+use super::{COALESCE, EVENT_EVERY, Index};
 
 /// Folds scan requests per repository: at most one now and one at the end of the window.
 #[derive(Default)]
