@@ -65,10 +65,6 @@ pub struct Context {
     pub cloud_logins: tagpilot_core::cloud::Logins,
     /// The HTTP client of cloud token endpoints.
     pub cloud_http: reqwest::Client,
-    /// The watch cache of ImageRepositories (set once the watch exists): policies read their repository
-    /// there, with a GET only for one outside it (another namespace or shard).
-    pub repositories:
-        std::sync::OnceLock<kube::runtime::reflector::Store<tagpilot_core::api::ImageRepository>>,
 }
 
 impl Context {
@@ -95,7 +91,6 @@ impl Context {
             receivers,
             cloud_logins,
             cloud_http: reqwest::Client::new(),
-            repositories: std::sync::OnceLock::new(),
         }
     }
 }

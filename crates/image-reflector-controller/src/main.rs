@@ -144,7 +144,6 @@ async fn main() -> anyhow::Result<()> {
     // A reconcile's own status write does not wake its object again.
     let repo_events = repo_events.predicate_filter(own_change, Default::default());
     let repo_store_for_receivers = repo_store.clone();
-    let _ = ctx.repositories.set(repo_store.clone());
     let repo_controller = Controller::for_stream(repo_events, repo_store)
         .with_config(config.clone())
         .shutdown_on_signal()

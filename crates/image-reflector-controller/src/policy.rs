@@ -77,7 +77,8 @@ async fn apply(policy: &ImagePolicy, ctx: &Context, log: &ReconcileLog) -> Resul
         };
         return fail(policy, &api, ctx, log, status, f, None).await;
     }
-    let Some(repo) = repository(ctx, &repo_ns, &reference.name).await? else {
+    let repos: Api<ImageRepository> = Api::namespaced(ctx.client.clone(), &repo_ns);
+    let Some(repo) = repos.get_opt(&reference.name).await? else {
         let f = Failure {
             reason: reason::DEPENDENCY_NOT_READY,
             message: format!(
@@ -234,25 +235,6 @@ async fn apply(policy: &ImagePolicy, ctx: &Context, log: &ReconcileLog) -> Resul
         Ok(Some(interval)) => Ok(Action::requeue(interval)),
         _ => Ok(Action::await_change()),
     }
-}
-
-/// The ImageRepository `namespace/name`: from the watch cache, else (outside the watched namespaces or shard)
-/// from the API server.
-async fn repository(
-    ctx: &Context,
-    namespace: &str,
-    name: &str,
-) -> Result<Option<ImageRepository>, kube::Error> {
-    if let Some(r) = ctx
-        .repositories
-        .get()
-        .and_then(|s| s.get(&ObjectRef::new(name).within(namespace)))
-    {
-        return Ok(Some(r.as_ref().clone()));
-    }
-    Api::namespaced(ctx.client.clone(), namespace)
-        .get_opt(name)
-        .await
 }
 
 async fn resolve_digest(
