@@ -216,6 +216,27 @@ pub async fn http_source(client: &kube::Client, git: &GitServer, ns: &str, name:
     apply_yaml(client, &gitrepo_yaml(ns, name, &git.http_url(repo), name)).await;
 }
 
+/// For a test's own namespace `ns`: tags 1.0.0 and 1.0.1 of `<id>/app` on the plain registry, a git
+/// repository whose `app.yaml` holds the image at 1.0.0 marked for the policy `ns:app`, and the GitRepository
+/// `source` over HTTP. Returns the image and the git repository's name.
+pub async fn marked_app(client: &kube::Client, id: &str, ns: &str) -> (String, String) {
+    let infra = Infra::get();
+    let reg = infra.registry(Flavour::Plain);
+    let repo_path = format!("{id}/app");
+    let image = reg.image(&repo_path);
+    reg.push_tags(&repo_path, &["1.0.0", "1.0.1"])
+        .await
+        .unwrap();
+    let git = infra.git();
+    let marker = format!("# {{\"$imagepolicy\": \"{ns}:app\"}}");
+    let repo = seed_repo(
+        &git,
+        &[("app.yaml", &format!("image: {image}:1.0.0 {marker}\n"))],
+    );
+    http_source(client, &git, ns, "source", &repo).await;
+    (image, repo)
+}
+
 pub const GUIDE_DEPLOYMENT: &str = include_str!("manifests/flux-guide-podinfo-deployment.yaml");
 
 /// The guide's ImageUpdateAutomation (v1beta1), verbatim.

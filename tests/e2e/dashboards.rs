@@ -9,9 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tagpilot_testinfra::{ControllerProcess, Flavour, Infra, binary_path, unique_name};
+use tagpilot_testinfra::{ControllerProcess, Infra, binary_path, unique_name};
 
-use crate::automation::{http_source, seed_repo};
 use crate::kube_support::*;
 
 const DEDICATED: &str = "tagpilot.test/dedicated";
@@ -153,19 +152,7 @@ async fn every_control_plane_dashboard_query_returns_data_for_both_controllers()
 
     // Work for both: a scan, policies (one of a missing repository: a 404), automations (one of a missing
     // GitRepository: a 404).
-    let reg = infra.registry(Flavour::Plain);
-    let repo_path = format!("{id}/app");
-    let image = reg.image(&repo_path);
-    reg.push_tags(&repo_path, &["1.0.0", "1.0.1"])
-        .await
-        .unwrap();
-    let git = infra.git();
-    let marker = format!("# {{\"$imagepolicy\": \"{ns}:app\"}}");
-    let repo = seed_repo(
-        &git,
-        &[("app.yaml", &format!("image: {image}:1.0.0 {marker}\n"))],
-    );
-    http_source(&client, &git, &ns, "source", &repo).await;
+    let (image, _) = crate::automation::marked_app(&client, &id, &ns).await;
     let labels = format!("  labels:\n    {DEDICATED}: {id}\n");
     let policy = |name: &str, repo: &str| {
         format!(

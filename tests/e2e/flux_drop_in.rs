@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tagpilot_testinfra::{ControllerProcess, Flavour, Infra, binary_path, unique_name};
+use tagpilot_testinfra::{ControllerProcess, Infra, binary_path, unique_name};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::automation::{head, http_source, seed_repo, wait_head_change};
+use crate::automation::{head, wait_head_change};
 use crate::kube_support::*;
 
 const DEDICATED: &str = "tagpilot.test/dedicated";
@@ -309,20 +309,9 @@ async fn fluxs_deployment_args_start_both_and_events_reach_notification_controll
         );
     }
 
-    let reg = infra.registry(Flavour::Plain);
-    let repo_path = format!("{id}/app");
-    let image = reg.image(&repo_path);
-    reg.push_tags(&repo_path, &["1.0.0", "1.0.1"])
-        .await
-        .unwrap();
+    let (image, repo) = crate::automation::marked_app(&client, &id, &ns).await;
     let git = infra.git();
-    let marker = format!("# {{\"$imagepolicy\": \"{ns}:app\"}}");
-    let repo = seed_repo(
-        &git,
-        &[("app.yaml", &format!("image: {image}:1.0.0 {marker}\n"))],
-    );
     let seed = head(&git, &repo, "main");
-    http_source(&client, &git, &ns, "source", &repo).await;
     let labels = format!("  labels:\n    {DEDICATED}: {id}\n");
     apply_yaml(
         &client,
