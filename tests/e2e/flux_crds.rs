@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::wait::{await_condition, conditions};
 use serde_json::{Value, json};
 use tagpilot_testinfra::{ControllerProcess, Flavour, Infra, binary_path, unique_name};
@@ -50,48 +50,6 @@ fn strip_key(v: &mut Value, key: &str) {
         }
         Value::Array(a) => a.iter_mut().for_each(|x| strip_key(x, key)),
         _ => {}
-    }
-}
-
-/// Deletes the image CRDs (and with them every image object) left by an earlier run of this test.
-async fn delete_image_crds(client: &kube::Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for name in IMAGE_CRDS {
-        let Some(old) = crds.get_opt(name).await.unwrap() else {
-            continue;
-        };
-        let uid = old.metadata.uid.clone().unwrap();
-        // The reflector's finalizers would hold the objects (and so the CRD) with no controller running.
-        let ar = kube::core::ApiResource {
-            group: old.spec.group.clone(),
-            version: "v1".into(),
-            api_version: format!("{}/v1", old.spec.group),
-            kind: old.spec.names.kind.clone(),
-            plural: old.spec.names.plural.clone(),
-        };
-        let all: Api<kube::api::DynamicObject> = Api::all_with(client.clone(), &ar);
-        for o in all.list(&Default::default()).await.unwrap() {
-            let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
-                client.clone(),
-                o.metadata.namespace.as_deref().unwrap(),
-                &ar,
-            );
-            api.patch(
-                o.metadata.name.as_deref().unwrap(),
-                &PatchParams::default(),
-                &Patch::Merge(json!({"metadata": {"finalizers": null}})),
-            )
-            .await
-            .unwrap();
-        }
-        crds.delete(name, &DeleteParams::default()).await.unwrap();
-        tokio::time::timeout(
-            Duration::from_secs(60),
-            await_condition(crds.clone(), name, conditions::is_deleted(&uid)),
-        )
-        .await
-        .expect("CRD deleted within 60 s")
-        .unwrap();
     }
 }
 
@@ -189,7 +147,7 @@ async fn the_guide_runs_on_fluxs_own_crds_and_after_ours_replace_them() {
     std::fs::create_dir_all(&dir).unwrap();
 
     // Flux's CRDs (and a GitRepository CRD), nothing of an earlier run.
-    delete_image_crds(&client).await;
+    delete_crds(&client, &IMAGE_CRDS).await;
     for crd in flux_crds() {
         apply_crd(&client, &crd).await;
     }

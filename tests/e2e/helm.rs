@@ -9,7 +9,7 @@ use std::process::Command;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams};
+use kube::api::Api;
 use serde_json::{Value, json};
 use tagpilot_testinfra::Infra;
 
@@ -67,24 +67,9 @@ async fn clean(client: &kube::Client, kubeconfig: &Path) {
     if helm(kubeconfig, &["status"]).is_ok() {
         helm(kubeconfig, &["uninstall"]).expect("uninstall the release of an earlier run");
     }
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for name in IMAGE_CRDS.iter().chain([&RECEIVER_CRD]) {
-        if let Some(c) = crds.get_opt(name).await.unwrap() {
-            crds.delete(name, &DeleteParams::default()).await.unwrap();
-            let uid = c.metadata.uid.unwrap();
-            tokio::time::timeout(
-                std::time::Duration::from_secs(60),
-                kube::runtime::wait::await_condition(
-                    crds.clone(),
-                    name,
-                    kube::runtime::wait::conditions::is_deleted(&uid),
-                ),
-            )
-            .await
-            .expect("CRD deleted")
-            .unwrap();
-        }
-    }
+    let mut names = IMAGE_CRDS.to_vec();
+    names.push(RECEIVER_CRD);
+    delete_crds(client, &names).await;
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::wait::{await_condition, conditions};
 use serde_json::Value;
@@ -41,6 +41,49 @@ pub async fn install_crds(client: &kube::Client) {
             .expect("CRD established within 30 s")
             .expect("watch the CRD");
         }
+    }
+}
+
+/// Deletes the CRDs `names` (and with them their objects, finalizers cleared: no controller may be running)
+/// on an API server of a test's own, waiting until each is gone.
+pub async fn delete_crds(client: &kube::Client, names: &[&str]) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for name in names.iter().copied() {
+        let Some(old) = crds.get_opt(name).await.unwrap() else {
+            continue;
+        };
+        let uid = old.metadata.uid.clone().unwrap();
+        // The reflector's finalizers would hold the objects (and so the CRD) with no controller running.
+        let ar = kube::core::ApiResource {
+            group: old.spec.group.clone(),
+            version: "v1".into(),
+            api_version: format!("{}/v1", old.spec.group),
+            kind: old.spec.names.kind.clone(),
+            plural: old.spec.names.plural.clone(),
+        };
+        let all: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+        for o in all.list(&Default::default()).await.unwrap() {
+            let api: Api<DynamicObject> = Api::namespaced_with(
+                client.clone(),
+                o.metadata.namespace.as_deref().unwrap(),
+                &ar,
+            );
+            api.patch(
+                o.metadata.name.as_deref().unwrap(),
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"metadata": {"finalizers": null}})),
+            )
+            .await
+            .unwrap();
+        }
+        crds.delete(name, &DeleteParams::default()).await.unwrap();
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            await_condition(crds.clone(), name, conditions::is_deleted(&uid)),
+        )
+        .await
+        .expect("CRD deleted within 60 s")
+        .unwrap();
     }
 }
 
