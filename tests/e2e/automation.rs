@@ -45,7 +45,7 @@ pub fn start_controller(label: &str, args: &[&str]) -> ControllerProcess {
 }
 
 /// The automation controller shared by the tests (and the shared reflector, which resolves the policies).
-fn shared_controller() -> &'static ControllerProcess {
+pub fn shared_controller() -> &'static ControllerProcess {
     static SHARED: OnceLock<ControllerProcess> = OnceLock::new();
     crate::reflector::shared_controller();
     SHARED.get_or_init(|| {

@@ -7,6 +7,7 @@ mod cli_cluster;
 mod cli_run;
 mod cloud;
 mod dashboards;
+mod drivers;
 mod flux_crds;
 mod flux_drop_in;
 mod git_source;

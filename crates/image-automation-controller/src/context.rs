@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use kube::Client;
-use tagpilot_runtime::{Backoff, Events};
+use tagpilot_core::automation::inputs::AutomationSettings;
+use tagpilot_runtime::{Backoff, Events, Finisher, KubeLookup};
 
 use crate::metrics::Metrics;
 
@@ -34,6 +35,8 @@ pub struct Context {
     pub options: Options,
     /// Retry delays after failures.
     pub backoff: Backoff,
+    /// The objects the core's decisions read.
+    pub lookup: KubeLookup,
 }
 
 impl Context {
@@ -46,10 +49,29 @@ impl Context {
     ) -> Context {
         Context {
             events: Events::new(client.clone(), MANAGER, instance),
+            lookup: KubeLookup::new(client.clone()),
             client,
             metrics,
             options,
             backoff: Backoff::default(),
+        }
+    }
+
+    /// How reconciles end.
+    pub fn finisher(&self) -> Finisher<'_> {
+        Finisher {
+            client: &self.client,
+            manager: MANAGER,
+            events: &self.events,
+            backoff: &self.backoff,
+        }
+    }
+
+    /// The core's automation settings.
+    pub fn settings(&self) -> AutomationSettings {
+        AutomationSettings {
+            no_cross_namespace_refs: self.options.no_cross_namespace_refs,
+            force_push_branch: self.options.force_push_branch,
         }
     }
 }

@@ -6,7 +6,6 @@ mod context;
 mod error;
 mod metrics;
 mod reconcile;
-mod source;
 mod triggers;
 
 use std::sync::Arc;

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use kube::Client;
 use tagpilot_core::registry::RegistryClient;
 use tagpilot_core::tagstore::TagStore;
-use tagpilot_runtime::{Backoff, Events};
+use tagpilot_core::cloud::Env;
+use tagpilot_core::registry::access::AccessSettings;
+use tagpilot_runtime::{Backoff, Events, Finisher, KubeLookup};
 
 use crate::metrics::Metrics;
 
@@ -31,17 +33,7 @@ pub struct Options {
     pub token_cache: (usize, std::time::Duration),
 }
 
-/// Which cloud registries log in with the workload identity when an ImageRepository names no provider (nor a
-/// secret), as Flux's flags of the same names.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Autologin {
-    /// ECR.
-    pub aws: bool,
-    /// GCR and Artifact Registry.
-    pub gcp: bool,
-    /// ACR.
-    pub azure: bool,
-}
+pub use tagpilot_core::registry::access::Autologin;
 
 /// Shared state of the reconcilers.
 pub struct Context {
@@ -65,6 +57,8 @@ pub struct Context {
     pub cloud_logins: tagpilot_core::cloud::Logins,
     /// The HTTP client of cloud token endpoints.
     pub cloud_http: reqwest::Client,
+    /// The objects the core's decisions read.
+    pub lookup: KubeLookup,
 }
 
 impl Context {
@@ -82,6 +76,7 @@ impl Context {
             tagpilot_core::cloud::Logins::new(options.token_cache.0, options.token_cache.1);
         Context {
             events: Events::new(client.clone(), MANAGER, instance),
+            lookup: KubeLookup::new(client.clone()),
             client,
             registry,
             store,
@@ -91,6 +86,27 @@ impl Context {
             receivers,
             cloud_logins,
             cloud_http: reqwest::Client::new(),
+        }
+    }
+
+    /// How reconciles end.
+    pub fn finisher(&self) -> Finisher<'_> {
+        Finisher {
+            client: &self.client,
+            manager: MANAGER,
+            events: &self.events,
+            backoff: &self.backoff,
+        }
+    }
+
+    /// Registry access's settings, with the cloud identity of `env`.
+    pub fn access_settings<'a>(&'a self, env: &'a Env) -> AccessSettings<'a> {
+        AccessSettings {
+            autologin: self.options.autologin,
+            default_service_account: self.options.default_service_account.as_deref(),
+            logins: &self.cloud_logins,
+            http: &self.cloud_http,
+            env,
         }
     }
 }

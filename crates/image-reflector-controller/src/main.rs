@@ -2,7 +2,6 @@
 //! ImagePolicy (choose the latest tag), as Flux's controller of the same name does, with the engines of
 //! `tagpilot-core`. Flags follow Flux's.
 
-mod access;
 mod context;
 mod error;
 mod metrics;

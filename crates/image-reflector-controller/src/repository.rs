@@ -1,21 +1,19 @@
 //! The ImageRepository reconciler: scan when due (Flux's `shouldScan`), store the tags, write the status.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::{Api, ResourceExt};
-use tagpilot_core::api::conditions::{self, reason};
-use tagpilot_core::api::{FINALIZER, ImageRepository, ScanDue, ScanResultStatus};
-use tagpilot_core::registry::{RegistryError, ScanRequest};
+use tagpilot_core::api::conditions;
+use tagpilot_core::api::{FINALIZER, ImageRepository, ImageRepositoryStatus, ScanDue};
+use tagpilot_core::cloud::Env;
+use tagpilot_core::registry::scan::scan_repository;
+use tagpilot_runtime::{Failure, Ready, ReconcileLog, write_status};
 
-use crate::access::registry_access;
 use crate::context::{Context, MANAGER};
 use crate::error::Error;
-use tagpilot_runtime::key;
-use tagpilot_runtime::{Failure, ReconcileLog, write_status};
 
 const KIND: &str = "ImageRepository";
 
@@ -28,7 +26,7 @@ pub async fn reconcile(repo: Arc<ImageRepository>, ctx: Arc<Context>) -> Result<
     let api: Api<ImageRepository> = Api::namespaced(ctx.client.clone(), &namespace);
     let result = finalizer(&api, FINALIZER, repo, |event| async {
         match event {
-            FinalizerEvent::Apply(r) => apply(&r, &api, &ctx, &log).await,
+            FinalizerEvent::Apply(r) => apply(&r, &ctx, &log).await,
             FinalizerEvent::Cleanup(r) => {
                 ctx.store.remove(&namespace, &r.name_any())?;
                 log.info("deleted: stored tags removed");
@@ -49,189 +47,102 @@ pub async fn reconcile(repo: Arc<ImageRepository>, ctx: Arc<Context>) -> Result<
 
 async fn apply(
     repo: &ImageRepository,
-    api: &Api<ImageRepository>,
     ctx: &Context,
     log: &ReconcileLog,
 ) -> Result<Action, Error> {
-    let namespace = repo.namespace().unwrap_or_default();
-    let name = repo.name_any();
     if repo.spec.suspend == Some(true) {
         log.debug("reconciliation is suspended for this object");
         return Ok(Action::await_change());
     }
-    let generation = repo.metadata.generation;
-    let old = repo.status.clone().unwrap_or_default();
-    let mut status = old.clone();
-    let mut conds = status.conditions.take().unwrap_or_default();
+    let old = repo.status.as_ref();
+    let mut status = old.cloned().unwrap_or_default();
+    let result = match scan_if_due(repo, ctx, log, &mut status).await? {
+        Due::Scanned(result) => result,
+        Due::After(wait) => {
+            // Not due: keep the last scan; only record a new generation (a spec change that needs no scan).
+            if status.observed_generation != repo.metadata.generation {
+                status.observed_generation = repo.metadata.generation;
+                let api: Api<ImageRepository> =
+                    Api::namespaced(ctx.client.clone(), &repo.namespace().unwrap_or_default());
+                write_status(&api, MANAGER, &repo.name_any(), &status).await?;
+            }
+            return Ok(Action::requeue(wait));
+        }
+    };
+    Ok(ctx
+        .finisher()
+        .finish(repo, old, status, result, log)
+        .await?)
+}
 
+/// Whether a scan ran, and its result.
+enum Due {
+    Scanned(Result<Ready, Failure>),
+    After(std::time::Duration),
+}
+
+/// Scans when due (Flux's `shouldScan`; at once after a failure), recording the scan in `status`.
+async fn scan_if_due(
+    repo: &ImageRepository,
+    ctx: &Context,
+    log: &ReconcileLog,
+    status: &mut ImageRepositoryStatus,
+) -> Result<Due, Error> {
     let checked = match repo.spec.check() {
         Ok(c) => c,
         Err(invalid) => {
-            let failure = Failure {
-                reason: invalid.reason,
-                message: invalid.message,
-                stalled: true,
-            };
-            return fail(repo, api, ctx, log, status, conds, failure).await;
+            return Ok(Due::Scanned(Err(Failure::stalled(
+                invalid.reason,
+                invalid.message,
+            ))));
         }
     };
-    let canonical = checked.image.canonical();
-    let stored = ctx.store.revision(&namespace, &name)?;
+    let namespace = repo.namespace().unwrap_or_default();
+    let stored = ctx.store.revision(&namespace, &repo.name_any())?;
     let mut due = repo.scan_due(
-        &canonical,
+        &checked.image.canonical(),
         checked.interval,
         stored.as_deref(),
         jiff::Timestamp::now(),
     );
-    if matches!(due, ScanDue::After(_)) && !conditions::is_ready(&conds) {
+    let ready = status.conditions.as_deref().is_some_and(conditions::is_ready);
+    if matches!(due, ScanDue::After(_)) && !ready {
         due = ScanDue::Now("retrying after a failure");
     }
-    let why = match due {
-        ScanDue::After(wait) => {
-            // Not due: keep the last scan; only record a new generation (a spec change that needs no scan).
-            if status.observed_generation != generation {
-                status.observed_generation = generation;
-                status.conditions = Some(conds);
-                write_status(api, MANAGER, &name, &status).await?;
-            }
-            return Ok(Action::requeue(wait));
-        }
-        ScanDue::Now(why) => why,
-    };
-    log.debug(&format!("scanning: {why}"));
-
-    let (credentials, transport) =
-        match registry_access(ctx, repo, &namespace, &checked.image).await {
-            Ok(a) => a,
-            Err(failure) => return fail(repo, api, ctx, log, status, conds, failure).await,
-        };
+    match due {
+        ScanDue::After(wait) => return Ok(Due::After(wait)),
+        ScanDue::Now(why) => log.debug(&format!("scanning: {why}")),
+    }
+    let env = Env::process();
     let t0 = Instant::now();
-    let scan = ctx
-        .registry
-        .list_tags(&ScanRequest {
-            image: &checked.image,
-            credentials: &credentials,
-            transport: &transport,
-            exclusions: &checked.exclusions,
-            page_size: 1000,
-            timeout: checked.timeout,
-            max_tags: ctx.options.max_tags,
-        })
-        .await;
-    let scan = match scan {
+    let scanned = scan_repository(
+        &ctx.lookup,
+        &ctx.access_settings(&env),
+        &ctx.registry,
+        &ctx.store,
+        repo,
+        ctx.options.max_tags,
+        status,
+    )
+    .await;
+    let scanned = match scanned {
         Ok(s) => s,
-        Err(e) => {
+        Err(f) => {
             ctx.metrics.scanned(false, t0.elapsed(), 0, 0);
-            let reason = match e {
-                RegistryError::AuthenticationFailed { .. } => reason::AUTHENTICATION_FAILED,
-                RegistryError::InvalidTransport(_) => reason::FAILURE,
-                _ => reason::READ_OPERATION_FAILED,
-            };
-            let failure = Failure {
-                reason,
-                message: format!("scan failed: {e}"),
-                // Over the tag limit: no retry helps until the limit or the registry changes.
-                stalled: matches!(e, RegistryError::TooManyTags { .. }),
-            };
-            return fail(repo, api, ctx, log, status, conds, failure).await;
+            return Ok(Due::Scanned(Err(f)));
         }
     };
     ctx.metrics
-        .scanned(true, t0.elapsed(), scan.requests, scan.tags.len());
-    if scan.invalid > 0 {
+        .scanned(true, t0.elapsed(), scanned.requests, scanned.count);
+    if scanned.invalid > 0 {
         log.info(&format!(
             "scan listed {} names that are not OCI tags; dropped",
-            scan.invalid
+            scanned.invalid
         ));
     }
-
-    let previous = match &stored {
-        Some(_) => ctx.store.read(&namespace, &name)?,
-        None => None,
-    };
-    let revision = ctx.store.write(&namespace, &name, &scan.tags)?;
-    let count = scan.tags.len();
-    status.canonical_image_name = Some(canonical);
-    status.last_scan_result = Some(ScanResultStatus {
-        revision: Some(revision.clone()),
-        tag_count: count as i64,
-        scan_time: Some(conditions::now_rfc3339()),
-        latest_tags: Some(scan.tags.iter().take(10).cloned().collect()),
-    });
-    status.observed_exclusion_list = Some(checked.exclusion_list.clone());
-    if let Some(req) = repo.requested_at() {
-        status.last_handled_reconcile_at = Some(req.to_string());
-    }
-    status.observed_generation = generation;
-    let message = format!("successful scan: found {count} tags with checksum {revision}");
-    conditions::mark_ready(&mut conds, reason::SUCCEEDED, &message, generation);
-    status.conditions = Some(conds);
-    write_status(api, MANAGER, &name, &status).await?;
-    ctx.backoff.reset(&key(repo));
-
-    let old_revision = old
-        .last_scan_result
-        .as_ref()
-        .and_then(|r| r.revision.clone());
-    if old_revision.as_deref() != Some(revision.as_str()) {
-        let note = match &previous {
-            Some(prev) => {
-                let before: HashSet<&str> = prev.iter().collect();
-                let new: Vec<&str> = scan
-                    .tags
-                    .iter()
-                    .map(String::as_str)
-                    .filter(|t| !before.contains(t))
-                    .take(10)
-                    .collect();
-                if new.is_empty() {
-                    message.clone()
-                } else {
-                    format!("{message}; new tags: {}", new.join(", "))
-                }
-            }
-            None => message.clone(),
-        };
+    if !scanned.new_tags.is_empty() {
         // The event says what Flux's says; the new tags go to the log.
-        ctx.events
-            .publish(repo, false, reason::SUCCEEDED, &message)
-            .await;
-        log.info(&note);
-    } else {
-        log.debug(&message);
+        log.info(&format!("new tags: {}", scanned.new_tags.join(", ")));
     }
-    Ok(Action::requeue(checked.interval))
-}
-
-/// Writes a failure to the status (keeping the last scan result and the stored tags), publishes a warning
-/// event when the message is new, and schedules the retry.
-async fn fail(
-    repo: &ImageRepository,
-    api: &Api<ImageRepository>,
-    ctx: &Context,
-    log: &ReconcileLog,
-    mut status: tagpilot_core::api::ImageRepositoryStatus,
-    mut conds: Vec<tagpilot_core::api::Condition>,
-    failure: Failure,
-) -> Result<Action, Error> {
-    let generation = repo.metadata.generation;
-    let news = failure.record(&mut conds, generation);
-    if let Some(req) = repo.requested_at() {
-        status.last_handled_reconcile_at = Some(req.to_string());
-    }
-    status.observed_generation = generation;
-    status.conditions = Some(conds);
-    if repo.status.as_ref() != Some(&status) {
-        write_status(api, MANAGER, &repo.name_any(), &status).await?;
-    }
-    if news {
-        ctx.events
-            .publish(repo, true, failure.reason, &failure.message)
-            .await;
-    }
-    log.error(&failure.message);
-    if failure.stalled {
-        return Ok(Action::await_change());
-    }
-    Ok(Action::requeue(ctx.backoff.next(&key(repo))))
+    Ok(Due::Scanned(Ok(scanned.ready)))
 }

@@ -8,6 +8,8 @@
 //! nothing, so repeating a run (after a restart, or from a second process) never pushes the same change
 //! twice.
 
+pub mod inputs;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -3,6 +3,8 @@
 //! - [`semver`]: versions and ranges with Masterminds/semver v3 semantics (Flux's `semver.range`).
 //! - [`api`]: Flux's API types (all served versions), conditions, durations and the generated CRDs.
 //! - [`tagstore`]: the tags of each ImageRepository, persisted compactly and atomically.
+//! - [`failure`]: how a reconcile ends ([`failure::Ready`] or [`failure::Failure`]) and how its status says so.
+//! - [`lookup`]: the objects a decision reads, from the API server or from `tagpilot run`'s manifests.
 //! - [`git`]: clone, commit and push with a GitRepository secret's authentication.
 //! - [`automation`]: one run of an image update automation: clone, setters, message, commit, push.
 //! - [`message`]: commit messages from a template and the setters' result, in Flux's v1beta1 and v1 models.
@@ -17,9 +19,11 @@
 pub mod api;
 pub mod automation;
 pub mod cloud;
+pub mod failure;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod git;
+pub mod lookup;
 pub mod message;
 pub mod policy;
 pub mod re2;

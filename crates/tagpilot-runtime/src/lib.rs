@@ -7,16 +7,20 @@
 //! - [`lease`]: leader election on a Lease, as client-go's;
 //! - [`metrics`]: Flux's reconcile metrics in a registry each controller extends;
 //! - [`events`]: one Kubernetes event per call (core v1, as Flux's recorder), also posted to notification-controller;
-//! - [`reconcile`]: failures recorded in conditions, status writes by server-side apply, per-reconcile log
+//! - [`finish`]: the one way a reconcile ends: status written when changed, events, logs, backoff;
+//! - [`lookup`]: the API server as the core decisions' [`tagpilot_core::lookup::Lookup`];
+//! - [`reconcile`]: status writes by server-side apply, per-reconcile log
 //!   lines with `controller`, `namespace`, `name` and `reconcileID`, the retry backoff;
 //! - [`schema`]: status writes pruned to the fields the served CRD declares (Flux's own CRDs);
-//! - [`secrets`]: the data of a Secret an object's spec names, with errors naming the field;
+//! - [`secrets`]: the data of a Secret an object's spec names;
 //! - [`watch`]: watches that feed caches without `managedFields`.
 
 pub mod events;
+pub mod finish;
 pub mod flags;
 pub mod http;
 pub mod lease;
+pub mod lookup;
 pub mod metrics;
 pub mod notify;
 pub mod ops;
@@ -27,4 +31,7 @@ pub mod watch;
 
 pub use events::Events;
 pub use metrics::Metrics;
-pub use reconcile::{Backoff, Failure, ReconcileLog, key, retry_after_error, write_status};
+pub use finish::Finisher;
+pub use lookup::KubeLookup;
+pub use reconcile::{Backoff, ReconcileLog, key, retry_after_error, write_status};
+pub use tagpilot_core::failure::{Failure, Ready};

@@ -1,5 +1,5 @@
-//! What every reconciler shares: the failure type, status writes by server-side apply, logging with the
-//! reconcile's identity, and the per-object retry backoff.
+//! What every reconciler shares: status writes by server-side apply, logging with the reconcile's identity,
+//! and the per-object retry backoff.
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -11,32 +11,6 @@ use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use tagpilot_core::api::Condition;
-use tagpilot_core::api::conditions;
-
-/// A reconcile that could not reach its goal; written to the status (Ready=False).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Failure {
-    /// The condition reason.
-    pub reason: &'static str,
-    /// The message, naming the field and value at fault.
-    pub message: String,
-    /// Whether a retry cannot help until the object changes (Stalled=True).
-    pub stalled: bool,
-}
-
-impl Failure {
-    /// Records the failure in the conditions (Ready=False; Stalled or Reconciling). Returns whether it is news:
-    /// the object was not already failing with this message (so an event and an error log are due).
-    pub fn record(&self, conds: &mut Vec<Condition>, generation: Option<i64>) -> bool {
-        crate::metrics::note_failure();
-        let before = conditions::get(conds, conditions::READY).cloned();
-        // The one way a failure reaches a status: credentials in URLs redacted, outside text capped.
-        let message = tagpilot_core::sanitize::message(&self.message);
-        conditions::mark_failed(conds, self.reason, &message, self.stalled, generation);
-        before.is_none_or(|c| c.message != message || c.status != "False")
-    }
-}
 
 /// Writes the whole status of an object with server-side apply as `manager` (the controller owns every
 /// status field), pruned to the fields the served CRD declares ([`crate::schema`]): a write the server refuses
@@ -220,27 +194,5 @@ mod tests {
             flux.next("x");
         }
         assert_eq!(flux.next("x"), Duration::from_secs(900));
-    }
-
-    #[test]
-    fn a_failure_is_news_once_per_message() {
-        let mut conds = Vec::new();
-        let f = Failure {
-            reason: "ReadOperationFailed",
-            message: "scan failed: down".into(),
-            stalled: false,
-        };
-        assert!(f.record(&mut conds, Some(1)));
-        assert!(!f.record(&mut conds, Some(1)), "the same failure again");
-        let g = Failure {
-            message: "scan failed: refused".into(),
-            ..f.clone()
-        };
-        assert!(g.record(&mut conds, Some(1)));
-        conditions::mark_ready(&mut conds, "Succeeded", "ok", Some(1));
-        assert!(
-            g.record(&mut conds, Some(1)),
-            "failing again after a success"
-        );
     }
 }

@@ -6,6 +6,7 @@
 //! the same results in one pass without sorting. Where two tags extract to the same value, the byte-wise
 //! smallest original is kept (Flux keeps the last one of its map iteration).
 
+pub mod evaluate;
 mod filter;
 mod numeric;
 

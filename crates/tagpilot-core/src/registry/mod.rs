@@ -23,10 +23,12 @@
 //! intermediate list), names that are not OCI tags (`[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`) are dropped and
 //! counted, and a repository may hold at most [`ScanRequest::max_tags`] tags.
 
+pub mod access;
 mod client;
 mod credentials;
 mod page;
 mod reference;
+pub mod scan;
 pub mod secrets;
 
 use std::collections::HashSet;

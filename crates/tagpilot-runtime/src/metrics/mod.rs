@@ -48,6 +48,13 @@ pub struct Metrics {
     process: process::Process,
     requests: rest::Requests,
     leader: Family<LeaseLabel, prometheus_client::metrics::gauge::Gauge>,
+    failures: Family<FailureLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FailureLabels {
+    controller: String,
+    reason: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -74,6 +81,7 @@ impl Metrics {
             process: process::Process::default(),
             requests: Family::default(),
             leader: Family::default(),
+            failures: Family::default(),
         };
         m.register(
             "gotk_reconcile_duration_seconds",
@@ -91,6 +99,11 @@ impl Metrics {
             "rest_client_requests",
             "Number of HTTP requests, partitioned by status code, method, and host",
             m.requests.clone(),
+        );
+        m.register(
+            "tagpilot_reconcile_failures",
+            "Reconciles that ended in a failure written to the status (Ready=False), by controller and reason",
+            m.failures.clone(),
         );
         m.register(
             "leader_election_master_status",
@@ -156,14 +169,15 @@ impl Metrics {
 }
 
 tokio::task_local! {
-    /// Set when the reconcile running in this task recorded a failure ([`crate::Failure::record`]).
-    static FAILED: std::cell::Cell<bool>;
+    /// The reason of the failure the reconcile running in this task recorded ([`crate::finish`]).
+    static FAILED: std::cell::Cell<Option<&'static str>>;
 }
 
-/// Notes that the reconcile running in this task failed (its status says Ready=False): it counts as `error`,
-/// as a Flux reconciler's returned error does. Outside [`measured`], nothing happens.
-pub fn note_failure() {
-    let _ = FAILED.try_with(|f| f.set(true));
+/// Notes that the reconcile running in this task failed with `reason` (its status says Ready=False): it
+/// counts as `error`, as a Flux reconciler's returned error does, and in `tagpilot_reconcile_failures_total`.
+/// Outside [`measured`], nothing happens.
+pub fn note_failure(reason: &'static str) {
+    let _ = FAILED.try_with(|f| f.set(Some(reason)));
 }
 
 /// Runs one reconcile of `controller` under controller-runtime's metrics: `error` for an error or a recorded
@@ -174,16 +188,25 @@ pub async fn measured<E>(
     reconcile: impl std::future::Future<Output = Result<kube::runtime::controller::Action, E>>,
 ) -> Result<kube::runtime::controller::Action, E> {
     let r = metrics.reconcile_started(controller);
-    let failed = std::cell::Cell::new(false);
+    let failed = std::cell::Cell::new(None);
     let (out, failed) = FAILED
         .scope(failed, async {
             let out = reconcile.await;
             (out, FAILED.with(|f| f.get()))
         })
         .await;
+    if let Some(reason) = failed {
+        metrics
+            .failures
+            .get_or_create(&FailureLabels {
+                controller: controller.into(),
+                reason: reason.into(),
+            })
+            .inc();
+    }
     r.finish(match &out {
         Err(_) => "error",
-        Ok(_) if failed => "error",
+        Ok(_) if failed.is_some() => "error",
         Ok(a) if *a == kube::runtime::controller::Action::await_change() => "success",
         Ok(_) => "requeue_after",
     });

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use kube::ResourceExt;
 use serde::de::DeserializeOwned;
 use tagpilot_core::api::{GitRepository, ImagePolicy, ImageRepository, ImageUpdateAutomation};
@@ -48,6 +48,10 @@ pub struct Manifests {
     pub sources: Vec<GitRepository>,
     /// Secrets, by `namespace/name`.
     pub secrets: BTreeMap<String, SecretData>,
+    /// The `imagePullSecrets` of ServiceAccounts, by `namespace/name`.
+    pub service_accounts: BTreeMap<String, Vec<String>>,
+    /// The labels of Namespaces, by name.
+    pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
     /// Documents of other kinds that were skipped.
     pub skipped: usize,
 }
@@ -179,6 +183,21 @@ fn load_text(m: &mut Manifests, text: &str, file: &Path) -> anyhow::Result<()> {
                 }
                 m.secrets.insert(key_of(&s), data);
             }
+            ("", "ServiceAccount") => {
+                let sa: ServiceAccount = parse(doc, &at)?;
+                let names = sa
+                    .image_pull_secrets
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|s| s.name)
+                    .collect();
+                m.service_accounts.insert(key_of(&sa), names);
+            }
+            ("", "Namespace") => {
+                let ns: Namespace = parse(doc, &at)?;
+                m.namespaces.insert(ns.name_any(), ns.labels().clone());
+            }
             _ => m.skipped += 1,
         }
     }
@@ -198,6 +217,7 @@ fn env_name(part: &str) -> String {
 }
 
 /// The environment variable that provides `key` of the Secret `namespace/name`.
+#[cfg(test)]
 pub fn secret_env_var(namespace: &str, name: &str, key: &str) -> String {
     format!(
         "{SECRET_ENV_PREFIX}{}_{}_{}",

@@ -1,12 +1,13 @@
-//! `tagpilot run`: the whole image automation without a cluster. Reads ImageRepository, ImagePolicy,
-//! ImageUpdateAutomation, GitRepository and Secret objects from YAML, then scans, selects, updates, commits and
-//! pushes with the engines the controllers use, keeping tags and observed state in a state directory so that a
-//! second run repeats nothing (no duplicate commit, no clone when nothing moved).
+//! `tagpilot run`: the whole image automation without a cluster. A driver of the core's decisions, as the
+//! controllers are: it reads ImageRepository, ImagePolicy, ImageUpdateAutomation, GitRepository, Secret,
+//! ServiceAccount and Namespace objects from YAML ([`manifests`]), serves them to the decisions through a
+//! [`lookup::ManifestLookup`], and keeps every object's status (the controllers' types) and the tags in a state
+//! directory, so that a second run repeats nothing (no duplicate commit, no clone when nothing moved).
 
+mod lookup;
 mod manifests;
 mod state;
 
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,18 +16,18 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use kube::ResourceExt;
 use serde::Serialize;
-use tagpilot_core::api::{
-    self, CheckedRepository, DigestReflectionPolicy, ImagePolicy, ImageRef, ImageRepository,
-    ImageUpdateAutomation, conditions,
-};
-use tagpilot_core::automation::{self, Run, Source};
-use tagpilot_core::git::{GitAuth, Signer};
-use tagpilot_core::registry::secrets::{self, SecretSource};
-use tagpilot_core::registry::{Credentials, RegistryClient, ScanRequest, Transport};
+use tagpilot_core::api;
+use tagpilot_core::automation::inputs::{self, AutomationSettings, Done};
+use tagpilot_core::failure::{Failure, Ready, ReconcileStatus, conclude};
+use tagpilot_core::policy::evaluate::{Evaluation, PolicySettings, evaluate};
+use tagpilot_core::registry::RegistryClient;
+use tagpilot_core::registry::access::AccessSettings;
+use tagpilot_core::registry::scan::scan_repository;
 use tagpilot_core::tagstore::TagStore;
 
-use manifests::{Manifests, key_of, secret_env_var};
-use state::{RepositoryState, State};
+use lookup::ManifestLookup;
+use manifests::{Manifests, key_of};
+use state::State;
 
 /// Runs the image automation of some manifests without a cluster.
 #[derive(Debug, clap::Args)]
@@ -57,6 +58,9 @@ struct Outcome {
     namespace: String,
     name: String,
     ready: bool,
+    /// Ready's reason, as the controllers write it (none for a suspended object, which has no result).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pushed_commit: Option<String>,
@@ -77,6 +81,7 @@ impl Outcome {
             namespace: obj.namespace().unwrap_or_else(|| "default".into()),
             name: obj.name_any(),
             ready,
+            reason: None,
             message,
             pushed_commit: None,
         }
@@ -113,10 +118,25 @@ impl RunArgs {
         std::fs::create_dir_all(&work).with_context(|| format!("create {}", work.display()))?;
         let registry = RegistryClient::default();
         let logins = tagpilot_core::cloud::Logins::default();
-        let progress = std::io::stderr().is_terminal() && !self.json;
+        let (http, env) = (reqwest::Client::new(), tagpilot_core::cloud::Env::process());
+        let engines = Engines {
+            store: &store,
+            registry: &registry,
+            // Cloud logins (spec.provider) with the identity of the environment the run is in; no
+            // autologin flags and no default ServiceAccount outside a cluster.
+            access: AccessSettings {
+                autologin: Default::default(),
+                default_service_account: None,
+                logins: &logins,
+                http: &http,
+                env: &env,
+            },
+            work: &work,
+            progress: std::io::stderr().is_terminal() && !self.json,
+        };
         loop {
             let mut state = State::load(&self.state_dir)?;
-            let outcomes = pass(&m, &mut state, &store, &registry, &logins, &work, progress).await;
+            let outcomes = pass(&m, &mut state, &engines).await;
             state.save(&self.state_dir)?;
             let ok = outcomes.iter().all(|o| o.ready);
             if self.json {
@@ -160,436 +180,167 @@ fn print_summary(outcomes: &[Outcome]) {
     println!("{} objects, {failed} failed", outcomes.len());
 }
 
-/// The data of a Secret an object names, with an error naming the object's field and where it was looked for.
-fn secret(
-    m: &Manifests,
-    namespace: &str,
-    name: &str,
-    field: &str,
-) -> Result<secrets::SecretData, String> {
-    m.secret(namespace, name).ok_or_else(|| {
-        format!(
-            "secret '{namespace}/{name}' ({field}) is neither in the manifests nor in the environment \
-             (e.g. {})",
-            secret_env_var(namespace, name, "password")
-        )
-    })
-}
-
-/// How to reach an ImageRepository's registry, from its spec and Secrets.
-struct Access {
-    checked: CheckedRepository,
-    credentials: Credentials,
-    transport: Transport,
-}
-
-fn access(m: &Manifests, repo: &ImageRepository) -> Result<Access, String> {
-    let spec = &repo.spec;
-    let ns = repo.namespace().unwrap_or_else(|| "default".into());
-    let checked = spec.check().map_err(|e| e.message)?;
-    if spec
-        .service_account_name
-        .as_deref()
-        .is_some_and(|s| !s.is_empty())
-    {
-        return Err(
-            "spec.serviceAccountName: ServiceAccounts exist only in a cluster; give a spec.secretRef instead"
-                .into(),
-        );
-    }
-    let pull = match &spec.secret_ref {
-        Some(r) => Some((
-            format!("{ns}/{}", r.name),
-            secret(m, &ns, &r.name, "spec.secretRef")?,
-        )),
-        None => None,
-    };
-    let sources: Vec<SecretSource<'_>> = pull
-        .iter()
-        .map(|(secret, data)| SecretSource {
-            secret,
-            field: "spec.secretRef",
-            data,
-        })
-        .collect();
-    let credentials =
-        secrets::credentials(&sources, &checked.image.registry).map_err(|e| e.to_string())?;
-    let optional = |r: Option<&api::LocalObjectReference>, field: &str| {
-        r.map(|r| secret(m, &ns, &r.name, field).map(|d| (format!("{ns}/{}", r.name), d)))
-            .transpose()
-    };
-    let cert = optional(spec.cert_secret_ref.as_ref(), "spec.certSecretRef")?;
-    let proxy = optional(spec.proxy_secret_ref.as_ref(), "spec.proxySecretRef")?;
-    let transport = secrets::repository_transport(
-        cert.as_ref(),
-        proxy.as_ref(),
-        spec.insecure.unwrap_or(false),
-    )
-    .map_err(|e| e.to_string())?;
-    Ok(Access {
-        checked,
-        credentials,
-        transport,
-    })
-}
-
-async fn scan(
-    repo: &ImageRepository,
-    access: &Access,
-    registry: &RegistryClient,
-    store: &TagStore,
-) -> Result<RepositoryState, String> {
-    let ns = repo.namespace().unwrap_or_else(|| "default".into());
-    let result = registry
-        .list_tags(&ScanRequest {
-            image: &access.checked.image,
-            credentials: &access.credentials,
-            transport: &access.transport,
-            exclusions: &access.checked.exclusions,
-            page_size: 1000,
-            timeout: access.checked.timeout,
-            max_tags: tagpilot_core::registry::DEFAULT_MAX_TAGS,
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    let revision = store
-        .write(&ns, &repo.name_any(), &result.tags)
-        .map_err(|e| e.to_string())?;
-    Ok(RepositoryState {
-        image: repo.spec.image.clone(),
-        revision,
-        tag_count: result.tags.len(),
-        scan_time: conditions::now_rfc3339(),
-    })
-}
-
-/// One pass over every object: scans, then policies, then automations.
-async fn pass(
-    m: &Manifests,
-    state: &mut State,
-    store: &TagStore,
-    registry: &RegistryClient,
-    logins: &tagpilot_core::cloud::Logins,
-    work: &Path,
+/// What a pass needs beyond the manifests and the state.
+struct Engines<'a> {
+    store: &'a TagStore,
+    registry: &'a RegistryClient,
+    access: AccessSettings<'a>,
+    work: &'a Path,
     progress: bool,
-) -> Vec<Outcome> {
+}
+
+/// Concludes `result` into `status` (as the controllers do) and says it as an outcome.
+fn concluded<K, S>(obj: &K, status: &mut S, result: Result<Ready, Failure>) -> Outcome
+where
+    K: kube::Resource<DynamicType = ()>,
+    S: ReconcileStatus,
+{
+    conclude(status, obj.meta(), result.as_ref());
+    let reason = match &result {
+        Ok(_) => tagpilot_core::api::conditions::reason::SUCCEEDED,
+        Err(f) => f.reason,
+    };
+    // The message as the status holds it (a failure's is sanitised there).
+    let message = status
+        .conditions_mut()
+        .as_deref()
+        .and_then(|c| api::conditions::get(c, api::conditions::READY))
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    Outcome {
+        reason: Some(reason),
+        ..Outcome::of(obj, result.map(|_| message.clone()).map_err(|_| message))
+    }
+}
+
+/// One pass over every object: scans, then policies, then automations, each through the core's decisions.
+async fn pass(m: &Manifests, state: &mut State, e: &Engines<'_>) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
+    let settings = AutomationSettings {
+        no_cross_namespace_refs: false,
+        force_push_branch: true,
+    };
 
     // Scans, all at once (the registry client limits requests per registry).
-    let mut accesses: BTreeMap<String, Result<Access, String>> = m
-        .repositories
-        .iter()
-        .map(|r| (key_of(r), access(m, r)))
-        .collect();
-    // Cloud logins (spec.provider) with the identity of the environment the run is in.
-    let (cloud_http, env) = (reqwest::Client::new(), tagpilot_core::cloud::Env::process());
-    for r in &m.repositories {
-        let Some(p @ ("aws" | "gcp" | "azure")) = r.spec.provider.as_deref() else {
-            continue;
-        };
-        let key = key_of(r);
-        if let Some(Ok(a)) = accesses.get_mut(&key) {
-            match logins
-                .credentials_for(p, &cloud_http, &env, &a.checked.image.registry)
-                .await
-            {
-                Ok(c) => a.credentials = c,
-                Err(e) => {
-                    accesses.insert(key, Err(format!("spec.provider {p}: {e}")));
-                }
-            }
-        }
-    }
-    if progress && !m.repositories.is_empty() {
+    if e.progress && !m.repositories.is_empty() {
         eprintln!("scanning {} image repositories ...", m.repositories.len());
     }
+    let lookup = ManifestLookup {
+        manifests: m,
+        state,
+    };
     let scans = futures::future::join_all(m.repositories.iter().map(|repo| {
-        let access = &accesses[&key_of(repo)];
+        let lookup = &lookup;
         async move {
-            let t0 = Instant::now();
             if repo.spec.suspend == Some(true) {
-                return (repo, None, t0.elapsed());
+                return (repo, None);
             }
-            let r = match access {
-                Ok(a) => scan(repo, a, registry, store).await,
-                Err(e) => Err(e.clone()),
-            };
-            if progress {
-                match &r {
+            let t0 = Instant::now();
+            let mut status = lookup
+                .state
+                .repositories
+                .get(&key_of(repo))
+                .cloned()
+                .unwrap_or_default();
+            let result = scan_repository(
+                lookup,
+                &e.access,
+                e.registry,
+                e.store,
+                repo,
+                tagpilot_core::registry::DEFAULT_MAX_TAGS,
+                &mut status,
+            )
+            .await;
+            if e.progress {
+                match &result {
                     Ok(s) => eprintln!(
                         "  {}: {} tags in {:.1}s",
                         key_of(repo),
-                        s.tag_count,
+                        s.count,
                         t0.elapsed().as_secs_f64()
                     ),
                     Err(_) => eprintln!("  {}: failed", key_of(repo)),
                 }
             }
-            (repo, Some(r), t0.elapsed())
+            (repo, Some((status, result.map(|s| s.ready))))
         }
     }))
     .await;
-    for (repo, result, _) in scans {
-        let result = match result {
-            None => Ok("suspended: not scanned".to_string()),
-            Some(Ok(s)) => {
-                let message = format!(
-                    "successful scan: found {} tags with checksum {}",
-                    s.tag_count, s.revision
-                );
-                state.repositories.insert(key_of(repo), s);
-                Ok(message)
-            }
-            Some(Err(e)) => Err(e),
+    for (repo, scanned) in scans {
+        let Some((mut status, result)) = scanned else {
+            outcomes.push(Outcome::of(repo, Ok("suspended: not scanned".into())));
+            continue;
         };
-        outcomes.push(Outcome::of(repo, result));
+        outcomes.push(concluded(repo, &mut status, result));
+        state.repositories.insert(key_of(repo), status);
     }
 
     for policy in &m.policies {
-        let result = if policy.spec.suspend == Some(true) {
-            Ok("suspended".to_string())
-        } else {
-            select(m, policy, state, store, registry, &accesses).await
+        if policy.spec.suspend == Some(true) {
+            outcomes.push(Outcome::of(policy, Ok("suspended".into())));
+            continue;
+        }
+        let key = key_of(policy);
+        let mut status = state.policies.get(&key).cloned().unwrap_or_default();
+        let policy_settings = PolicySettings {
+            store: e.store,
+            registry: e.registry,
+            access: &e.access,
+            no_cross_namespace_refs: false,
+            requeue_dependency: Duration::from_secs(30),
         };
-        outcomes.push(Outcome::of(policy, result));
+        let lookup = ManifestLookup {
+            manifests: m,
+            state,
+        };
+        let result = match evaluate(&lookup, &policy_settings, policy, &mut status).await {
+            Ok(Evaluation::Resolved { ready, .. }) => Ok(ready),
+            Ok(Evaluation::Waiting { repository }) => {
+                // The last good result stands, as in the controller.
+                outcomes.push(Outcome::of(
+                    policy,
+                    Ok(format!(
+                        "waiting for the tags of ImageRepository '{repository}'; the last result stands"
+                    )),
+                ));
+                continue;
+            }
+            Err(f) => Err(f),
+        };
+        outcomes.push(concluded(policy, &mut status, result));
+        state.policies.insert(key, status);
     }
 
     for auto in &m.automations {
-        let mut pushed = None;
-        let result = if auto.spec.suspend == Some(true) {
-            Ok("suspended".to_string())
-        } else {
-            update(m, auto, state, work, &mut pushed).await
+        if auto.spec.suspend == Some(true) {
+            outcomes.push(Outcome::of(auto, Ok("suspended".into())));
+            continue;
+        }
+        let key = key_of(auto);
+        let mut status = state.automations.get(&key).cloned().unwrap_or_default();
+        let lookup = ManifestLookup {
+            manifests: m,
+            state,
         };
-        let mut o = Outcome::of(auto, result);
+        let result = inputs::reconcile(&lookup, &settings, auto, e.work, &mut status).await;
+        let mut pushed = None;
+        let result = result.map(|(ready, done)| {
+            if let Done::Ran(outcome) = &done {
+                for err in &outcome.update.errors {
+                    eprintln!(
+                        "warning: ImageUpdateAutomation '{key}': skipped {}: {}",
+                        err.path, err.message
+                    );
+                }
+                pushed = outcome.pushed.as_ref().map(|p| p.commit.to_string());
+            }
+            ready
+        });
+        let mut o = concluded(auto, &mut status, result);
         o.pushed_commit = pushed;
         outcomes.push(o);
+        state.automations.insert(key, status);
     }
     outcomes
-}
-
-/// Evaluates a policy over its repository's stored tags (those of its last successful scan).
-async fn select(
-    m: &Manifests,
-    policy: &ImagePolicy,
-    state: &mut State,
-    store: &TagStore,
-    registry: &RegistryClient,
-    accesses: &BTreeMap<String, Result<Access, String>>,
-) -> Result<String, String> {
-    let engine = policy.spec.to_policy().map_err(|e| e.to_string())?;
-    let ns = policy.namespace().unwrap_or_else(|| "default".into());
-    let r = &policy.spec.image_repository_ref;
-    let repo_ns = r.namespace.clone().filter(|n| !n.is_empty()).unwrap_or(ns);
-    let repo_key = format!("{repo_ns}/{}", r.name);
-    let repo = m
-        .repositories
-        .iter()
-        .find(|x| key_of(*x) == repo_key)
-        .ok_or_else(|| {
-            format!(
-                "ImageRepository '{repo_key}' (spec.imageRepositoryRef) is not in the manifests"
-            )
-        })?;
-    let scanned = state
-        .repositories
-        .get(&repo_key)
-        .filter(|s| s.image == repo.spec.image)
-        .ok_or_else(|| format!("ImageRepository '{repo_key}' has not been scanned successfully"))?;
-    let stored = store
-        .read(&repo_ns, &r.name)
-        .map_err(|e| e.to_string())?
-        .filter(|s| s.revision() == scanned.revision)
-        .ok_or_else(|| {
-            format!("the tags of ImageRepository '{repo_key}' are missing; it will be rescanned")
-        })?;
-    let tag = engine
-        .select(&stored.to_vec())
-        .map_err(|e| {
-            format!(
-                "cannot determine latest tag for policy: {e} (ImageRepository '{repo_key}' has {} tags)",
-                stored.len()
-            )
-        })?
-        .to_string();
-    drop(stored);
-    let key = key_of(policy);
-    let previous = state.policies.get(&key).cloned();
-    let digest = match policy.spec.digest_policy() {
-        DigestReflectionPolicy::Never => None,
-        p => match previous.as_ref().filter(|prev| {
-            p == DigestReflectionPolicy::IfNotPresent
-                && prev.name == repo.spec.image
-                && prev.tag == tag
-                && prev.digest.is_some()
-        }) {
-            Some(prev) => prev.digest.clone(),
-            None => {
-                let a = accesses[&repo_key].as_ref().map_err(Clone::clone)?;
-                Some(
-                    registry
-                        .digest(&a.checked.image, &tag, &a.credentials, &a.transport)
-                        .await
-                        .map_err(|e| {
-                            format!(
-                                "cannot resolve the digest of {}:{tag}: {e}",
-                                repo.spec.image
-                            )
-                        })?,
-                )
-            }
-        },
-    };
-    let latest = ImageRef {
-        name: repo.spec.image.clone(),
-        tag: tag.clone(),
-        digest,
-    };
-    let mut message = format!("Latest image tag for {} resolved to {tag}", repo.spec.image);
-    if let Some(prev) = previous.filter(|p| *p != latest) {
-        message.push_str(&format!(" (previously {})", prev.reference()));
-    }
-    state.policies.insert(key, latest);
-    Ok(message)
-}
-
-/// Runs an automation: skipped without a clone when the remote head and the policies are what it last saw.
-async fn update(
-    m: &Manifests,
-    auto: &ImageUpdateAutomation,
-    state: &mut State,
-    work: &Path,
-    pushed: &mut Option<String>,
-) -> Result<String, String> {
-    let checked = auto.spec.check().map_err(|e| e.message)?;
-    let ns = auto.namespace().unwrap_or_else(|| "default".into());
-    let r = &auto.spec.source_ref;
-    let source_ns = auto.spec.source_namespace(&ns);
-    let source_key = format!("{source_ns}/{}", r.name);
-    let repo = m
-        .sources
-        .iter()
-        .find(|s| key_of(*s) == source_key)
-        .ok_or_else(|| {
-            format!("GitRepository '{source_key}' (spec.sourceRef) is not in the manifests")
-        })?;
-    let mut auth = match &repo.spec.secret_ref {
-        Some(s) => {
-            let data = secret(
-                m,
-                &source_ns,
-                &s.name,
-                "spec.secretRef of the GitRepository",
-            )?;
-            GitAuth::from_secret_data(&data)
-                .map_err(|e| format!("secret '{source_ns}/{}': {e}", s.name))?
-        }
-        None => GitAuth::default(),
-    };
-    if let Some(p) = &repo.spec.proxy_secret_ref {
-        let data = secret(
-            m,
-            &source_ns,
-            &p.name,
-            "spec.proxySecretRef of the GitRepository",
-        )?;
-        auth.set_proxy_from_secret_data(&data)
-            .map_err(|e| format!("secret '{source_ns}/{}': {e}", p.name))?;
-    }
-    let timeout = match repo.spec.timeout.as_deref() {
-        Some(t) => api::duration::parse(t)
-            .map_err(|e| format!("spec.timeout {t:?} of GitRepository '{source_key}': {e}"))?,
-        None => Duration::from_secs(60),
-    };
-    let source = Source {
-        url: repo.spec.url.clone(),
-        checkout: auto.spec.checkout_ref(repo.spec.reference.as_ref()),
-        auth,
-    };
-
-    let selector = auto.spec.policy_selector.clone().unwrap_or_default();
-    let mut images = Vec::new();
-    let mut observed = BTreeMap::new();
-    for p in m.policies.iter().filter(|p| {
-        p.namespace().unwrap_or_else(|| "default".into()) == ns && selector.matches(p.labels())
-    }) {
-        if let Some(latest) = state.policies.get(&key_of(p)) {
-            images.push(latest.policy_image(&ns, &p.name_any()));
-            observed.insert(p.name_any(), latest.clone());
-        }
-    }
-    let key = key_of(auto);
-    let last = state.automations.get(&key).cloned().unwrap_or_default();
-    if last.observed_policies == observed {
-        let check = source.clone();
-        let revision = last.observed_source_revision.clone();
-        let unchanged = tokio::task::spawn_blocking(move || {
-            automation::source_unchanged(&check, revision.as_deref())
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-        if unchanged {
-            return Ok("repository up-to-date (nothing moved since the last run)".into());
-        }
-    }
-
-    let commit_spec = auto.spec.commit();
-    let signer = match &commit_spec.signing_key {
-        Some(k) => {
-            let data = secret(
-                m,
-                &ns,
-                &k.secret_ref.name,
-                "spec.git.commit.signingKey.secretRef",
-            )?;
-            Some(
-                Signer::from_secret_data(k.type_.as_deref().unwrap_or("gpg"), &data)
-                    .map_err(|e| format!("secret '{ns}/{}': {e}", k.secret_ref.name))?,
-            )
-        }
-        None => None,
-    };
-    let commit = auto.spec.commit_settings(signer);
-    let push = auto.spec.push_settings();
-    let dir = tempfile::Builder::new()
-        .prefix(&format!("{ns}-{}-", auto.name_any()))
-        .tempdir_in(work)
-        .map_err(|e| format!("cannot create a clone directory in {}: {e}", work.display()))?;
-    let name = auto.name_any();
-    let outcome = tokio::task::spawn_blocking(move || {
-        automation::run(&Run {
-            namespace: &ns,
-            name: &name,
-            source: &source,
-            commit: &commit,
-            push: &push,
-            update_path: &checked.update_path,
-            policies: &images,
-            work_dir: dir.path(),
-            deadline: Some(Instant::now() + timeout),
-        })
-    })
-    .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| e.to_string())?;
-
-    for e in &outcome.update.errors {
-        eprintln!(
-            "warning: ImageUpdateAutomation '{key}': skipped {}: {}",
-            e.path, e.message
-        );
-    }
-    let entry = state.automations.entry(key).or_default();
-    entry.observed_policies = observed;
-    entry.observed_source_revision = Some(outcome.observed_revision.clone());
-    match outcome.pushed {
-        Some(p) => {
-            entry.last_push_commit = Some(p.commit.to_string());
-            entry.last_push_time = Some(conditions::now_rfc3339());
-            *pushed = Some(p.commit.to_string());
-            Ok(p.event_note())
-        }
-        None => Ok("repository up-to-date".into()),
-    }
 }

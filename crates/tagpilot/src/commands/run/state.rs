@@ -1,53 +1,27 @@
-//! What `tagpilot run` remembers between runs (in `--state-dir`): per ImageRepository its last scan, per
-//! ImagePolicy its latest image, per automation what it last observed and pushed. The tags themselves are in
-//! the tag store next to it.
+//! What `tagpilot run` remembers between runs (in `--state-dir`): the status of every ImageRepository,
+//! ImagePolicy and ImageUpdateAutomation, in the controllers' own status types, written by the same core
+//! functions. The tags themselves are in the tag store next to it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
-use tagpilot_core::api::ImageRef;
+use tagpilot_core::api::{ImagePolicyStatus, ImageRepositoryStatus, ImageUpdateAutomationStatus};
 
-/// An ImageRepository's last successful scan.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RepositoryState {
-    /// The image scanned (a changed image means the stored tags are not its tags).
-    pub image: String,
-    /// The tag list's revision in the tag store.
-    pub revision: String,
-    /// How many tags.
-    pub tag_count: usize,
-    /// When (RFC 3339).
-    pub scan_time: String,
-}
-
-/// An automation's last successful run.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AutomationState {
-    /// `observedSourceRevision`.
-    pub observed_source_revision: Option<String>,
-    /// `observedPolicies`.
-    pub observed_policies: BTreeMap<String, ImageRef>,
-    /// `lastPushCommit`.
-    pub last_push_commit: Option<String>,
-    /// `lastPushTime`.
-    pub last_push_time: Option<String>,
-}
-
-/// The state file's content.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The state file's content: statuses by `namespace/name`. (A state written by an older tagpilot, with its
+/// own shapes, reads as empty results: the next run scans and selects again, and pushes nothing twice.)
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
-    /// By `namespace/name`.
+    /// ImageRepositories.
     #[serde(default)]
-    pub repositories: BTreeMap<String, RepositoryState>,
-    /// Latest image by `namespace/name`.
+    pub repositories: BTreeMap<String, ImageRepositoryStatus>,
+    /// ImagePolicies.
     #[serde(default)]
-    pub policies: BTreeMap<String, ImageRef>,
-    /// By `namespace/name`.
+    pub policies: BTreeMap<String, ImagePolicyStatus>,
+    /// ImageUpdateAutomations.
     #[serde(default)]
-    pub automations: BTreeMap<String, AutomationState>,
+    pub automations: BTreeMap<String, ImageUpdateAutomationStatus>,
 }
 
 /// The state file in a state directory.
@@ -81,6 +55,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tagpilot_core::api::ImageRef;
 
     #[test]
     fn round_trip_and_absent_state() {
@@ -89,10 +64,13 @@ mod tests {
         let mut s = State::default();
         s.policies.insert(
             "flux-system/podinfo".into(),
-            ImageRef {
-                name: "ghcr.io/stefanprodan/podinfo".into(),
-                tag: "5.0.3".into(),
-                digest: None,
+            ImagePolicyStatus {
+                latest_ref: Some(ImageRef {
+                    name: "ghcr.io/stefanprodan/podinfo".into(),
+                    tag: "5.0.3".into(),
+                    digest: None,
+                }),
+                ..ImagePolicyStatus::default()
             },
         );
         s.save(dir.path()).unwrap();
@@ -100,5 +78,17 @@ mod tests {
         std::fs::write(path(dir.path()), "{").unwrap();
         let e = State::load(dir.path()).unwrap_err().to_string();
         assert!(e.contains("is damaged"), "{e}");
+    }
+
+    #[test]
+    fn a_state_of_an_older_tagpilot_reads_as_empty_results() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = r#"{"repositories":{"a/r":{"image":"x","revision":"1","tag_count":2,"scan_time":"t"}},
+            "policies":{"a/p":{"name":"x","tag":"1"}},
+            "automations":{"a/u":{"lastPushCommit":"abc"}}}"#;
+        std::fs::write(path(dir.path()), old).unwrap();
+        let s = State::load(dir.path()).unwrap();
+        assert_eq!(s.policies["a/p"].latest_ref, None);
+        assert_eq!(s.automations["a/u"].last_push_commit.as_deref(), Some("abc"));
     }
 }

@@ -1,0 +1,385 @@
+//! One ImageUpdateAutomation's reconcile, for both drivers: its inputs read through a [`Lookup`] (the spec
+//! checked, the GitRepository and its Secrets, the policies in scope, the signing key), the skip decision (no
+//! clone when neither the remote head nor the policies moved), the run, and what the status records.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::api::conditions::{self, reason};
+use crate::api::{
+    CheckedAutomation, ImagePolicy, ImageRef, ImageUpdateAutomation, ImageUpdateAutomationStatus,
+    duration,
+};
+use crate::automation::{self, AutomationError, Outcome, PushSettings, Run, Source};
+use crate::failure::{Failure, Ready, ready_message};
+use crate::git::{GitAuth, Signer};
+use crate::lookup::Lookup;
+use crate::registry::access::secret;
+use crate::setters::PolicyImage;
+
+/// A GitRepository's default timeout (source-controller's).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Ready's message when nothing had to change.
+pub const UP_TO_DATE: &str = "repository up-to-date";
+
+/// The driver's settings.
+#[derive(Clone, Copy, Debug)]
+pub struct AutomationSettings {
+    /// `--no-cross-namespace-refs`.
+    pub no_cross_namespace_refs: bool,
+    /// Gate `GitForcePushBranch` (on by default, as Flux).
+    pub force_push_branch: bool,
+}
+
+/// What a run needs, read and checked.
+pub struct Inputs {
+    /// The checked spec.
+    pub checked: CheckedAutomation,
+    /// The repository, credentials and checkout ref.
+    pub source: Source,
+    /// The GitRepository's `spec.timeout`.
+    pub timeout: Duration,
+    /// The policies applied.
+    pub policies: Vec<PolicyImage>,
+    /// The same, as `status.observedPolicies`.
+    pub observed: BTreeMap<String, ImageRef>,
+}
+
+/// Reads and checks everything a run needs but the signing key (read only when the run goes ahead).
+pub async fn inputs<L: Lookup>(
+    lookup: &L,
+    settings: &AutomationSettings,
+    auto: &ImageUpdateAutomation,
+) -> Result<Inputs, Failure> {
+    let checked = auto
+        .spec
+        .check()
+        .map_err(|e| Failure::stalled(e.reason, e.message))?;
+    automation::check_template(auto.spec.commit().message_template.as_deref()).map_err(|e| {
+        Failure::stalled(
+            reason::GIT_OPERATION_FAILED,
+            format!("spec.git.commit.messageTemplate: {e}"),
+        )
+    })?;
+    let (source, timeout) = source(lookup, settings, auto).await?;
+    let (policies, observed) = policies(lookup, auto).await?;
+    Ok(Inputs {
+        checked,
+        source,
+        timeout,
+        policies,
+        observed,
+    })
+}
+
+/// The repository an automation names, with its credentials, and the git operations' timeout.
+async fn source<L: Lookup>(
+    lookup: &L,
+    settings: &AutomationSettings,
+    auto: &ImageUpdateAutomation,
+) -> Result<(Source, Duration), Failure> {
+    let own = auto.metadata.namespace.as_deref().unwrap_or("default");
+    let r = &auto.spec.source_ref;
+    let ns = auto.spec.source_namespace(own);
+    if ns != own && settings.no_cross_namespace_refs {
+        return Err(Failure::stalled(
+            reason::ACCESS_DENIED,
+            format!(
+                "spec.sourceRef: cannot access GitRepository '{ns}/{}': cross-namespace references are disabled (--no-cross-namespace-refs)",
+                r.name
+            ),
+        ));
+    }
+    let invalid = |message: String| Failure::retry(reason::INVALID_SOURCE_CONFIGURATION, message);
+    let repo = lookup
+        .git_repository(&ns, &r.name)
+        .await
+        .map_err(|e| {
+            invalid(format!(
+                "cannot read GitRepository '{ns}/{}' (spec.sourceRef): {e}",
+                r.name
+            ))
+        })?
+        .ok_or_else(|| {
+            invalid(format!(
+                "GitRepository '{ns}/{}' (spec.sourceRef) not found",
+                r.name
+            ))
+        })?;
+    let spec = &repo.spec;
+    let field = |f: &str| format!("spec.{f} of GitRepository '{ns}/{}'", r.name);
+    let mut auth = match &spec.secret_ref {
+        Some(s) => {
+            let f = field("secretRef");
+            let data = secret(
+                lookup,
+                &ns,
+                &s.name,
+                &f,
+                reason::INVALID_SOURCE_CONFIGURATION,
+            )
+            .await?;
+            GitAuth::from_secret_data(&data)
+                .map_err(|e| invalid(format!("secret '{ns}/{}' ({f}): {e}", s.name)))?
+        }
+        None => GitAuth::default(),
+    };
+    if let Some(p) = &spec.proxy_secret_ref {
+        let f = field("proxySecretRef");
+        let data = secret(
+            lookup,
+            &ns,
+            &p.name,
+            &f,
+            reason::INVALID_SOURCE_CONFIGURATION,
+        )
+        .await?;
+        auth.set_proxy_from_secret_data(&data)
+            .map_err(|e| invalid(format!("secret '{ns}/{}' ({f}): {e}", p.name)))?;
+    }
+    let timeout = match spec.timeout.as_deref() {
+        Some(t) => duration::parse(t).map_err(|e| {
+            Failure::stalled(
+                reason::INVALID_SOURCE_CONFIGURATION,
+                format!("{} {t:?}: {e}", field("timeout")),
+            )
+        })?,
+        None => DEFAULT_TIMEOUT,
+    };
+    let source = Source {
+        url: spec.url.clone(),
+        checkout: auto.spec.checkout_ref(spec.reference.as_ref()),
+        auth,
+    };
+    Ok((source, timeout))
+}
+
+/// The commit signer from `spec.git.commit.signingKey`, if any.
+pub async fn signer<L: Lookup>(
+    lookup: &L,
+    auto: &ImageUpdateAutomation,
+) -> Result<Option<Signer>, Failure> {
+    let Some(key) = auto
+        .spec
+        .git_spec
+        .as_ref()
+        .and_then(|g| g.commit.signing_key.as_ref())
+    else {
+        return Ok(None);
+    };
+    let ns = auto.metadata.namespace.as_deref().unwrap_or("default");
+    let data = secret(
+        lookup,
+        ns,
+        &key.secret_ref.name,
+        "spec.git.commit.signingKey.secretRef",
+        reason::INVALID_SOURCE_CONFIGURATION,
+    )
+    .await?;
+    let kind = key.type_.as_deref().unwrap_or("gpg");
+    Signer::from_secret_data(kind, &data).map(Some).map_err(|e| {
+        Failure::retry(
+            reason::INVALID_SOURCE_CONFIGURATION,
+            format!(
+                "secret '{ns}/{}' (spec.git.commit.signingKey): {e}",
+                key.secret_ref.name
+            ),
+        )
+    })
+}
+
+/// The policies the automation applies: those of its namespace that its selector picks and that have a
+/// latest image; with the map written to `status.observedPolicies`.
+async fn policies<L: Lookup>(
+    lookup: &L,
+    auto: &ImageUpdateAutomation,
+) -> Result<(Vec<PolicyImage>, BTreeMap<String, ImageRef>), Failure> {
+    let ns = auto.metadata.namespace.as_deref().unwrap_or("default");
+    let selector = auto.spec.policy_selector.clone().unwrap_or_default();
+    let list = lookup
+        .image_policies(ns, &selector)
+        .await
+        .map_err(|e| {
+            Failure::retry(
+                reason::FAILURE,
+                format!("cannot list the ImagePolicies of namespace '{ns}': {e}"),
+            )
+        })?;
+    let mut images = Vec::new();
+    let mut observed = BTreeMap::new();
+    for p in list {
+        let Some(latest) = latest_ref(&p) else {
+            continue;
+        };
+        let name = p.metadata.name.clone().unwrap_or_default();
+        images.push(latest.policy_image(ns, &name));
+        observed.insert(name, latest);
+    }
+    Ok((images, observed))
+}
+
+/// A policy's latest image: v1's `latestRef`, else v1beta2's `latestImage` split.
+fn latest_ref(p: &ImagePolicy) -> Option<ImageRef> {
+    let status = p.status.as_ref()?;
+    if let Some(r) = &status.latest_ref {
+        return Some(r.clone());
+    }
+    let image = status.latest_image.as_deref()?;
+    let (name, tag, digest) = PolicyImage::split_reference(image);
+    Some(ImageRef { name, tag, digest })
+}
+
+/// The skip decision: when the policies are those of the last run and the checkout branch's remote head is
+/// still the revision it saw, nothing can change (one ls-remote, no clone). Returns Ready when skipping (and
+/// records the run's time).
+pub async fn nothing_moved(
+    inputs: &Inputs,
+    status: &mut ImageUpdateAutomationStatus,
+) -> Result<Option<Ready>, Failure> {
+    if status.observed_policies.as_ref() != Some(&inputs.observed) {
+        return Ok(None);
+    }
+    let source = inputs.source.clone();
+    let observed = status.observed_source_revision.clone();
+    let unchanged = tokio::task::spawn_blocking(move || {
+        automation::source_unchanged(&source, observed.as_deref())
+    })
+    .await
+    .unwrap_or(Ok(false))
+    .map_err(|e| Failure::retry(reason::GIT_OPERATION_FAILED, e.to_string()))?;
+    if !unchanged {
+        return Ok(None);
+    }
+    // Nothing moved: a Ready message about the last push stays.
+    let message = ready_message(status.conditions.as_deref())
+        .unwrap_or(UP_TO_DATE)
+        .to_string();
+    status.last_automation_run_time = Some(conditions::now_rfc3339());
+    Ok(Some(Ready {
+        message,
+        event: None,
+        requeue: Some(inputs.checked.interval),
+    }))
+}
+
+/// Runs the update (clone, setters, commit, push) in `work_dir`, on a blocking thread.
+pub async fn update(
+    auto: &ImageUpdateAutomation,
+    inputs: &Inputs,
+    signer: Option<Signer>,
+    settings: &AutomationSettings,
+    work_dir: &Path,
+) -> Result<Outcome, Failure> {
+    let namespace = auto.metadata.namespace.clone().unwrap_or_default();
+    let name = auto.metadata.name.clone().unwrap_or_default();
+    let commit = auto.spec.commit_settings(signer);
+    let push = PushSettings {
+        no_force_push_branch: !settings.force_push_branch,
+        ..auto.spec.push_settings()
+    };
+    let work = tempfile::Builder::new()
+        .prefix(&format!("{namespace}-{name}-"))
+        .tempdir_in(work_dir)
+        .map_err(|e| {
+            Failure::retry(
+                reason::GIT_OPERATION_FAILED,
+                format!(
+                    "cannot create a clone directory in {}: {e}",
+                    work_dir.display()
+                ),
+            )
+        })?;
+    let deadline = Instant::now() + inputs.timeout;
+    let source = inputs.source.clone();
+    let update_path = inputs.checked.update_path.clone();
+    let policies = inputs.policies.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let r = automation::run(&Run {
+            namespace: &namespace,
+            name: &name,
+            source: &source,
+            commit: &commit,
+            push: &push,
+            update_path: &update_path,
+            policies: &policies,
+            work_dir: work.path(),
+            deadline: Some(deadline),
+        });
+        drop(work);
+        r
+    })
+    .await;
+    match outcome {
+        Ok(Ok(o)) => Ok(o),
+        Ok(Err(e)) => {
+            let (reason, stalled) = match &e {
+                AutomationError::Update(_) => (reason::UPDATE_FAILED, false),
+                AutomationError::Template(_) => (reason::GIT_OPERATION_FAILED, true),
+                AutomationError::NoPushBranch(_) => (reason::INVALID_SOURCE_CONFIGURATION, true),
+                _ => (reason::GIT_OPERATION_FAILED, false),
+            };
+            Err(Failure {
+                stalled,
+                ..Failure::retry(reason, e.to_string())
+            })
+        }
+        Err(e) => Err(Failure::retry(
+            reason::GIT_OPERATION_FAILED,
+            format!("the update run stopped: {e}"),
+        )),
+    }
+}
+
+/// What a reconcile that did not fail did.
+#[derive(Debug)]
+pub enum Done {
+    /// Nothing moved: no clone.
+    Skipped,
+    /// The update ran (and pushed, or found the branch up to date).
+    Ran(Outcome),
+}
+
+/// One reconcile of `auto` whose status is `status`: inputs, the skip decision, the signing key, the update,
+/// recorded in `status`. The drivers conclude the result ([`crate::failure::conclude`]).
+pub async fn reconcile<L: Lookup>(
+    lookup: &L,
+    settings: &AutomationSettings,
+    auto: &ImageUpdateAutomation,
+    work_dir: &Path,
+    status: &mut ImageUpdateAutomationStatus,
+) -> Result<(Ready, Done), Failure> {
+    let inputs = inputs(lookup, settings, auto).await?;
+    if let Some(ready) = nothing_moved(&inputs, status).await? {
+        return Ok((ready, Done::Skipped));
+    }
+    let signer = signer(lookup, auto).await?;
+    let outcome = update(auto, &inputs, signer, settings, work_dir).await?;
+    let ready = record(status, &inputs, &outcome);
+    Ok((ready, Done::Ran(outcome)))
+}
+
+/// Records a run's outcome in `status` (observed policies and revision, the push) and says what Ready says.
+pub fn record(
+    status: &mut ImageUpdateAutomationStatus,
+    inputs: &Inputs,
+    outcome: &Outcome,
+) -> Ready {
+    status.observed_policies = Some(inputs.observed.clone());
+    status.observed_source_revision = Some(outcome.observed_revision.clone());
+    status.last_automation_run_time = Some(conditions::now_rfc3339());
+    let (message, event) = match &outcome.pushed {
+        Some(p) => {
+            status.last_push_commit = Some(p.commit.to_string());
+            status.last_push_time = Some(conditions::now_rfc3339());
+            (p.summary(), Some(p.event_note()))
+        }
+        None => (UP_TO_DATE.to_string(), None),
+    };
+    Ready {
+        message,
+        event,
+        requeue: Some(inputs.checked.interval),
+    }
+}
