@@ -160,6 +160,33 @@ async fn the_guide_runs_without_a_cluster_and_a_rerun_changes_nothing() {
     );
     assert_eq!(head(&git, &name, "main").unwrap().to_string(), commit);
 
+    // 2b. A push whose status write was lost (killed in between): the automation's status from before the
+    // push. Over HTTP the clone is one commit deep, so the parent is fetched to check that the head is the
+    // commit this run would have made; it is recorded, nothing is pushed again.
+    let state_file = state.join("state.json");
+    let mut saved: Value = serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
+    saved["automations"]
+        .as_object_mut()
+        .unwrap()
+        .remove("flux-system/flux-system");
+    std::fs::write(&state_file, serde_json::to_vec(&saved).unwrap()).unwrap();
+    let (code, outcomes, _) = run(&argv(&args(false)), &env);
+    assert_eq!(code, 0, "{outcomes:#?}");
+    let auto = outcome(&outcomes, "ImageUpdateAutomation", "flux-system");
+    assert!(auto["pushedCommit"].is_null(), "{auto}");
+    assert_eq!(
+        auto["message"].as_str().unwrap(),
+        format!("pushed commit '{}' to branch 'main'", &commit[..7]),
+        "{auto}"
+    );
+    let saved: Value = serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
+    assert_eq!(
+        saved["automations"]["flux-system/flux-system"]["lastPushCommit"],
+        commit.as_str(),
+        "recorded from the remote head"
+    );
+    assert_eq!(head(&git, &name, "main").unwrap().to_string(), commit);
+
     // 3. A new patch: the next run commits it on top.
     reg.push_tags(&repo_path, &["5.0.4"]).await.unwrap();
     let (code, outcomes, _) = run(&argv(&args(false)), &env);

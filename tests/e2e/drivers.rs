@@ -193,7 +193,9 @@ fn mask_commit(message: &str) -> String {
     match message.find("commit '") {
         Some(i) => {
             let start = i + "commit '".len();
-            let end = message[start..].find('\'').map_or(message.len(), |e| start + e);
+            let end = message[start..]
+                .find('\'')
+                .map_or(message.len(), |e| start + e);
             format!("{}<commit>{}", &message[..start], &message[end..])
         }
         None => message.to_string(),
@@ -212,7 +214,9 @@ async fn the_controllers_and_tagpilot_run_agree_on_every_object() {
     let other = unique_name("agree-other");
     let repo_path = format!("{ns}/app");
     let image = reg.image(&repo_path);
-    reg.push_tags(&repo_path, &["1.0.0", "1.0.1"]).await.unwrap();
+    reg.push_tags(&repo_path, &["1.0.0", "1.0.1"])
+        .await
+        .unwrap();
     let marker = format!("# {{\"$imagepolicy\": \"{ns}:latest\"}}");
     let stale = format!("image: {image}:1.0.0 {marker}\n");
     let current = format!("image: {image}:1.0.1 {marker}\n");
@@ -238,7 +242,11 @@ async fn the_controllers_and_tagpilot_run_agree_on_every_object() {
             "git",
             &[("username", &git.username), ("password", &git.password)]
         ),
-        secret_yaml(&ns, "not-docker-config", &[(".dockerconfigjson", "{not json")]),
+        secret_yaml(
+            &ns,
+            "not-docker-config",
+            &[(".dockerconfigjson", "{not json")]
+        ),
     );
 
     // The controllers.
@@ -285,7 +293,12 @@ async fn the_controllers_and_tagpilot_run_agree_on_every_object() {
             .find(|o| o["kind"] == *kind && o["name"] == *name && o["namespace"] == **namespace)
             .unwrap_or_else(|| panic!("tagpilot run: no {kind} {name}: {stdout}"));
         let want = (
-            if cli["ready"] == true { "True" } else { "False" }.to_string(),
+            if cli["ready"] == true {
+                "True"
+            } else {
+                "False"
+            }
+            .to_string(),
             cli["reason"].as_str().unwrap_or_default().to_string(),
             mask_commit(cli["message"].as_str().unwrap_or_default()),
         );
@@ -313,7 +326,12 @@ async fn the_controllers_and_tagpilot_run_agree_on_every_object() {
             .get("suspended")
             .await
             .unwrap();
-        assert_eq!(ready(&obj), None, "{kind} suspended: {:?}", obj.data["status"]);
+        assert_eq!(
+            ready(&obj),
+            None,
+            "{kind} suspended: {:?}",
+            obj.data["status"]
+        );
     }
     let pushed = outcomes
         .iter()

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use kube::Client;
-use tagpilot_core::registry::RegistryClient;
-use tagpilot_core::tagstore::TagStore;
 use tagpilot_core::cloud::Env;
+use tagpilot_core::registry::RegistryClient;
 use tagpilot_core::registry::access::AccessSettings;
+use tagpilot_core::tagstore::TagStore;
 use tagpilot_runtime::{Backoff, Events, Finisher, KubeLookup};
 
 use crate::metrics::Metrics;

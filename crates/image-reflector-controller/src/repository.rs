@@ -45,11 +45,7 @@ pub async fn reconcile(repo: Arc<ImageRepository>, ctx: Arc<Context>) -> Result<
     result
 }
 
-async fn apply(
-    repo: &ImageRepository,
-    ctx: &Context,
-    log: &ReconcileLog,
-) -> Result<Action, Error> {
+async fn apply(repo: &ImageRepository, ctx: &Context, log: &ReconcileLog) -> Result<Action, Error> {
     if repo.spec.suspend == Some(true) {
         log.debug("reconciliation is suspended for this object");
         return Ok(Action::await_change());
@@ -105,7 +101,10 @@ async fn scan_if_due(
         stored.as_deref(),
         jiff::Timestamp::now(),
     );
-    let ready = status.conditions.as_deref().is_some_and(conditions::is_ready);
+    let ready = status
+        .conditions
+        .as_deref()
+        .is_some_and(conditions::is_ready);
     if matches!(due, ScanDue::After(_)) && !ready {
         due = ScanDue::Now("retrying after a failure");
     }

@@ -80,6 +80,9 @@ pub struct Run<'a> {
     pub work_dir: &'a Path,
     /// No step starts after this instant.
     pub deadline: Option<Instant>,
+    /// The status's `lastPushCommit`: a branch head that is not this commit but is the commit this run
+    /// would have made is reported as [`Outcome::earlier_push`].
+    pub last_push: Option<&'a str>,
 }
 
 /// A pushed commit.
@@ -126,6 +129,10 @@ pub struct Outcome {
     pub update: UpdateResult,
     /// The pushed commit, when something changed.
     pub pushed: Option<PushedCommit>,
+    /// When nothing changed because the branch head is the commit this run would have made (a push whose
+    /// status write was lost, to a kill between the two) and the status does not name it: that commit and its
+    /// commit time (Unix seconds) and branch.
+    pub earlier_push: Option<(git2::Oid, i64, String)>,
 }
 
 /// Why a run stopped. Nothing was pushed.
@@ -240,6 +247,7 @@ pub fn run(r: &Run<'_>) -> Result<Outcome, AutomationError> {
     let switched = std::cell::Cell::new(false);
     let mut update = UpdateResult::default();
     let mut message_text = String::new();
+    let mut earlier_push = None;
 
     let pushed = git::apply_and_push(
         r.work_dir,
@@ -277,29 +285,11 @@ pub fn run(r: &Run<'_>) -> Result<Outcome, AutomationError> {
         |checkout: &Checkout| -> Result<Option<git2::Oid>, AutomationError> {
             update = setters::update_tree(checkout.workdir(), r.update_path, &setters, true)?;
             if update.files.is_empty() {
+                earlier_push = earlier(checkout, r, &setters)?;
                 return Ok(None);
             }
-            let input = MessageInput {
-                namespace: r.namespace,
-                name: r.name,
-                result: &update,
-                policies: r.policies,
-                values: &r.commit.values,
-            };
-            message_text = message::render(r.commit.template.as_deref(), &input)?;
-            let base = setters::resolve_update_path(checkout.workdir(), r.update_path)?;
-            let root = checkout
-                .workdir()
-                .canonicalize()
-                .map_err(|source| AutomationError::Io {
-                    path: checkout.workdir().to_path_buf(),
-                    source,
-                })?;
-            let prefix = base
-                .strip_prefix(&root)
-                .unwrap_or(Path::new(""))
-                .to_path_buf();
-            let paths: Vec<PathBuf> = update.files.iter().map(|f| prefix.join(&f.path)).collect();
+            message_text = commit_message(r, &update)?;
+            let paths = changed_paths(checkout, r.update_path, &update)?;
             let commit = git::commit_files(checkout, &paths, &signature, &message_text)?;
             check_deadline(r.deadline, "push")?;
             Ok(commit)
@@ -332,7 +322,84 @@ pub fn run(r: &Run<'_>) -> Result<Outcome, AutomationError> {
             message: message_text,
             attempts: p.attempts,
         }),
+        earlier_push,
     })
+}
+
+/// The commit message of `update`.
+fn commit_message(r: &Run<'_>, update: &UpdateResult) -> Result<String, AutomationError> {
+    let input = MessageInput {
+        namespace: r.namespace,
+        name: r.name,
+        result: update,
+        policies: r.policies,
+        values: &r.commit.values,
+    };
+    Ok(message::render(r.commit.template.as_deref(), &input)?)
+}
+
+/// The files `update` changed, relative to the working directory.
+fn changed_paths(
+    checkout: &Checkout,
+    update_path: &str,
+    update: &UpdateResult,
+) -> Result<Vec<PathBuf>, AutomationError> {
+    let base = setters::resolve_update_path(checkout.workdir(), update_path)?;
+    let root = checkout
+        .workdir()
+        .canonicalize()
+        .map_err(|source| AutomationError::Io {
+            path: checkout.workdir().to_path_buf(),
+            source,
+        })?;
+    let prefix = base.strip_prefix(&root).unwrap_or(Path::new(""));
+    Ok(update.files.iter().map(|f| prefix.join(&f.path)).collect())
+}
+
+/// Invariant: a push is recorded even when its status write was lost. When the setters change nothing, the
+/// branch head may be this automation's own push that a kill kept out of the status. It is taken for that
+/// push only when it is the commit this run would have made: by the run's author, not the status's
+/// `lastPushCommit`, one parent, which the setters turn into exactly the head's tree, with the message they
+/// render. The check fetches the parent of a shallow clone; it costs nothing in the common cases (the head
+/// is the recorded push, or another author's).
+fn earlier(
+    checkout: &Checkout,
+    r: &Run<'_>,
+    setters: &Setters,
+) -> Result<Option<(git2::Oid, i64, String)>, AutomationError> {
+    let head = checkout.head()?;
+    if r.last_push == Some(head.to_string().as_str()) {
+        return Ok(None);
+    }
+    let (tree, message, time) = {
+        let commit = checkout.repo.find_commit(head).map_err(|e| GitError::Git {
+            operation: "commit",
+            url: r.source.url.clone(),
+            message: e.message().to_string(),
+        })?;
+        let author = commit.author();
+        if author.name().ok() != Some(r.commit.author_name.as_str())
+            || author.email().ok() != Some(r.commit.author_email.as_str())
+        {
+            return Ok(None);
+        }
+        (
+            commit.tree_id(),
+            commit.message().unwrap_or_default().to_string(),
+            commit.time().seconds(),
+        )
+    };
+    let Some(parent) = git::head_parent(checkout, &r.source.auth)? else {
+        return Ok(None);
+    };
+    git::checkout_tree_of(checkout, parent)?;
+    let update = setters::update_tree(checkout.workdir(), r.update_path, setters, true)?;
+    if update.files.is_empty() {
+        return Ok(None);
+    }
+    let paths = changed_paths(checkout, r.update_path, &update)?;
+    let same = git::tree_with(checkout, &paths)? == tree && commit_message(r, &update)? == message;
+    Ok(same.then(|| (head, time, checkout.branch.clone().unwrap_or_default())))
 }
 
 fn describe(reference: &CheckoutRef) -> String {
@@ -472,6 +539,7 @@ mod tests {
             policies: &policies,
             work_dir: &work,
             deadline: None,
+            last_push: None,
         };
         let out = run(&run1).unwrap();
         let pushed = out.pushed.expect("a commit");
@@ -494,6 +562,28 @@ mod tests {
         .unwrap();
         assert!(again.pushed.is_none());
         assert_eq!(again.observed_revision, out.observed_revision);
+        // Its status write was lost (no lastPushCommit): the head is the commit this run would have made.
+        let (earlier, _, branch) = again.earlier_push.expect("the lost push found");
+        assert_eq!((earlier, branch.as_str()), (pushed.commit, "main"));
+        let sha = pushed.commit.to_string();
+        let recorded = run(&Run {
+            work_dir: &tmp.path().join("work-2b"),
+            last_push: Some(&sha),
+            ..run1.clone()
+        })
+        .unwrap();
+        assert_eq!(recorded.earlier_push, None, "already in the status");
+        let other_author = CommitSettings {
+            author_name: "someone".into(),
+            ..commit.clone()
+        };
+        let theirs = run(&Run {
+            work_dir: &tmp.path().join("work-2c"),
+            commit: &other_author,
+            ..run1.clone()
+        })
+        .unwrap();
+        assert_eq!(theirs.earlier_push, None, "not by this run's author");
 
         // Push to another branch: created from main, then later updates land on top of it.
         let other = PushSettings {
@@ -557,6 +647,7 @@ mod tests {
             policies: &[policy("2.0.0")],
             work_dir: &work,
             deadline: None,
+            last_push: None,
         })
         .unwrap_err();
         assert!(matches!(e, AutomationError::Template(_)), "{e}");
@@ -582,6 +673,7 @@ mod tests {
             policies: &[],
             work_dir: tmp.path(),
             deadline: None,
+            last_push: None,
         })
         .unwrap_err();
         assert!(

@@ -45,10 +45,8 @@ impl Finisher<'_> {
     {
         let news = conclude(&mut status, obj.meta(), result.as_ref());
         if old != Some(&status) {
-            let api: Api<K> = Api::namespaced(
-                self.client.clone(),
-                &obj.namespace().unwrap_or_default(),
-            );
+            let api: Api<K> =
+                Api::namespaced(self.client.clone(), &obj.namespace().unwrap_or_default());
             write_status(&api, self.manager, &obj.name_any(), &status).await?;
         }
         match result {
@@ -63,7 +61,9 @@ impl Finisher<'_> {
                     }
                     None => log.debug(&ready.message),
                 }
-                Ok(ready.requeue.map_or_else(Action::await_change, Action::requeue))
+                Ok(ready
+                    .requeue
+                    .map_or_else(Action::await_change, Action::requeue))
             }
             Err(failure) => {
                 crate::metrics::note_failure(failure.reason);

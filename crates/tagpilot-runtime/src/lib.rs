@@ -30,8 +30,8 @@ pub mod secrets;
 pub mod watch;
 
 pub use events::Events;
-pub use metrics::Metrics;
 pub use finish::Finisher;
 pub use lookup::KubeLookup;
+pub use metrics::Metrics;
 pub use reconcile::{Backoff, ReconcileLog, key, retry_after_error, write_status};
 pub use tagpilot_core::failure::{Failure, Ready};

@@ -39,13 +39,17 @@ impl Lookup for KubeLookup {
         service_account: &str,
     ) -> Result<Option<Vec<String>>, LookupError> {
         let api: Api<ServiceAccount> = Api::namespaced(self.client.clone(), namespace);
-        Ok(api.get_opt(service_account).await.map_err(failed)?.map(|sa| {
-            sa.image_pull_secrets
-                .unwrap_or_default()
-                .into_iter()
-                .map(|s| s.name)
-                .collect()
-        }))
+        Ok(api
+            .get_opt(service_account)
+            .await
+            .map_err(failed)?
+            .map(|sa| {
+                sa.image_pull_secrets
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|s| s.name)
+                    .collect()
+            }))
     }
 
     async fn namespace_labels(

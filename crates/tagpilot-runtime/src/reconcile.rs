@@ -11,7 +11,6 @@ use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-
 /// Writes the whole status of an object with server-side apply as `manager` (the controller owns every
 /// status field), pruned to the fields the served CRD declares ([`crate::schema`]): a write the server refuses
 /// for an undeclared field reads the CRD again and is retried once.

@@ -179,15 +179,17 @@ pub async fn signer<L: Lookup>(
     )
     .await?;
     let kind = key.type_.as_deref().unwrap_or("gpg");
-    Signer::from_secret_data(kind, &data).map(Some).map_err(|e| {
-        Failure::retry(
-            reason::INVALID_SOURCE_CONFIGURATION,
-            format!(
-                "secret '{ns}/{}' (spec.git.commit.signingKey): {e}",
-                key.secret_ref.name
-            ),
-        )
-    })
+    Signer::from_secret_data(kind, &data)
+        .map(Some)
+        .map_err(|e| {
+            Failure::retry(
+                reason::INVALID_SOURCE_CONFIGURATION,
+                format!(
+                    "secret '{ns}/{}' (spec.git.commit.signingKey): {e}",
+                    key.secret_ref.name
+                ),
+            )
+        })
 }
 
 /// The policies the automation applies: those of its namespace that its selector picks and that have a
@@ -198,15 +200,12 @@ async fn policies<L: Lookup>(
 ) -> Result<(Vec<PolicyImage>, BTreeMap<String, ImageRef>), Failure> {
     let ns = auto.metadata.namespace.as_deref().unwrap_or("default");
     let selector = auto.spec.policy_selector.clone().unwrap_or_default();
-    let list = lookup
-        .image_policies(ns, &selector)
-        .await
-        .map_err(|e| {
-            Failure::retry(
-                reason::FAILURE,
-                format!("cannot list the ImagePolicies of namespace '{ns}': {e}"),
-            )
-        })?;
+    let list = lookup.image_policies(ns, &selector).await.map_err(|e| {
+        Failure::retry(
+            reason::FAILURE,
+            format!("cannot list the ImagePolicies of namespace '{ns}': {e}"),
+        )
+    })?;
     let mut images = Vec::new();
     let mut observed = BTreeMap::new();
     for p in list {
@@ -271,6 +270,7 @@ pub async fn update(
     signer: Option<Signer>,
     settings: &AutomationSettings,
     work_dir: &Path,
+    last_push: Option<String>,
 ) -> Result<Outcome, Failure> {
     let namespace = auto.metadata.namespace.clone().unwrap_or_default();
     let name = auto.metadata.name.clone().unwrap_or_default();
@@ -306,6 +306,7 @@ pub async fn update(
             policies: &policies,
             work_dir: work.path(),
             deadline: Some(deadline),
+            last_push: last_push.as_deref(),
         });
         drop(work);
         r
@@ -338,7 +339,7 @@ pub enum Done {
     /// Nothing moved: no clone.
     Skipped,
     /// The update ran (and pushed, or found the branch up to date).
-    Ran(Outcome),
+    Ran(Box<Outcome>),
 }
 
 /// One reconcile of `auto` whose status is `status`: inputs, the skip decision, the signing key, the update,
@@ -355,9 +356,17 @@ pub async fn reconcile<L: Lookup>(
         return Ok((ready, Done::Skipped));
     }
     let signer = signer(lookup, auto).await?;
-    let outcome = update(auto, &inputs, signer, settings, work_dir).await?;
+    let outcome = update(
+        auto,
+        &inputs,
+        signer,
+        settings,
+        work_dir,
+        status.last_push_commit.clone(),
+    )
+    .await?;
     let ready = record(status, &inputs, &outcome);
-    Ok((ready, Done::Ran(outcome)))
+    Ok((ready, Done::Ran(Box::new(outcome))))
 }
 
 /// Records a run's outcome in `status` (observed policies and revision, the push) and says what Ready says.
@@ -375,7 +384,19 @@ pub fn record(
             status.last_push_time = Some(conditions::now_rfc3339());
             (p.summary(), Some(p.event_note()))
         }
-        None => (UP_TO_DATE.to_string(), None),
+        None => match outcome.earlier_push {
+            // A push whose status write was lost: recorded now, with its event.
+            Some((commit, time, ref branch)) => {
+                status.last_push_commit = Some(commit.to_string());
+                status.last_push_time = jiff::Timestamp::from_second(time)
+                    .ok()
+                    .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+                let sha = commit.to_string();
+                let message = format!("pushed commit '{}' to branch '{branch}'", &sha[..7]);
+                (message.clone(), Some(message))
+            }
+            None => (UP_TO_DATE.to_string(), None),
+        },
     };
     Ready {
         message,

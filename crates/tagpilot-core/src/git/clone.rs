@@ -278,3 +278,54 @@ fn resolve(repo: &Repository, url: &str, name: &str, what: &str) -> Result<git2:
             what: what.to_string(),
         })
 }
+
+/// The parent of HEAD, when HEAD has exactly one: fetched (one commit deeper) when the clone is shallow (a
+/// shallow clone's tip shows no parents until then).
+pub fn head_parent(checkout: &Checkout, auth: &GitAuth) -> Result<Option<git2::Oid>, GitError> {
+    let url = &checkout.url;
+    let e = |op, err| git_error(op, url, err);
+    let head = checkout.head()?;
+    let parents = |repo: &Repository| -> Result<Vec<git2::Oid>, GitError> {
+        let commit = repo.find_commit(head).map_err(|x| e("fetch", x))?;
+        Ok(commit.parent_ids().collect())
+    };
+    let mut found = parents(&checkout.repo)?;
+    if found.is_empty() && checkout.repo.is_shallow() {
+        let Some(branch) = &checkout.branch else {
+            return Ok(None);
+        };
+        fetch(
+            &checkout.repo,
+            url,
+            &[format!("+refs/heads/{branch}:refs/remotes/origin/{branch}")],
+            2,
+            auth,
+        )?;
+        // The shallow boundary is read when a repository is opened.
+        let reopened = Repository::open(checkout.repo.path()).map_err(|x| e("fetch", x))?;
+        found = parents(&reopened)?;
+    }
+    match found.as_slice() {
+        [parent] if checkout.repo.find_commit(*parent).is_ok() => Ok(Some(*parent)),
+        _ => Ok(None),
+    }
+}
+
+/// Checks out `commit`'s tree into the working directory and the index (HEAD does not move).
+pub fn checkout_tree_of(checkout: &Checkout, commit: git2::Oid) -> Result<(), GitError> {
+    let e = |err| git_error("checkout", &checkout.url, err);
+    let tree = checkout
+        .repo
+        .find_commit(commit)
+        .and_then(|c| c.tree())
+        .map_err(e)?;
+    let mut options = checkout_options();
+    options.force();
+    checkout
+        .repo
+        .checkout_tree(tree.as_object(), Some(&mut options))
+        .map_err(e)?;
+    let mut index = checkout.repo.index().map_err(e)?;
+    index.read_tree(&tree).map_err(e)?;
+    index.write().map_err(e)
+}

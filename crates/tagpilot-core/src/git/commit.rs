@@ -89,3 +89,19 @@ fn commit_index(
     }
     Ok(Some(id))
 }
+
+/// The tree the index would have with `paths` (relative to the working directory) staged: what a commit of
+/// those files would hold, without committing.
+pub fn tree_with<P: AsRef<Path>>(checkout: &Checkout, paths: &[P]) -> Result<git2::Oid, GitError> {
+    let e = |err| git_error("commit", &checkout.url, err);
+    let mut index = checkout.repo.index().map_err(e)?;
+    for p in paths {
+        let p = p.as_ref();
+        if checkout.workdir().join(p).exists() {
+            index.add_path(p).map_err(e)?;
+        } else {
+            index.remove_path(p).map_err(e)?;
+        }
+    }
+    index.write_tree().map_err(e)
+}

@@ -25,8 +25,10 @@ use std::path::Path;
 use git2::{Oid, PushOptions, Repository, Signature};
 
 pub use auth::GitAuth;
-pub use clone::{CheckoutRef, clone_branch, clone_ref, switch_branch};
-pub use commit::{commit_all, commit_files};
+pub use clone::{
+    CheckoutRef, checkout_tree_of, clone_branch, clone_ref, head_parent, switch_branch,
+};
+pub use commit::{commit_all, commit_files, tree_with};
 pub use push::{PushSpec, Pushed, apply_and_push, push, remote_head, revision};
 pub use signing::Signer;
 

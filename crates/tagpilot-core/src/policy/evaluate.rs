@@ -119,15 +119,12 @@ pub async fn evaluate<L: Lookup>(
         .and_then(|s| s.last_scan_result.as_ref())
         .and_then(|r| r.revision.as_deref());
     let stored = match wanted {
-        Some(_) => settings
-            .store
-            .read(repo_ns, &reference.name)
-            .map_err(|e| {
-                Failure::retry(
-                    reason::FAILURE,
-                    format!("cannot read the stored tags of ImageRepository '{repo_key}': {e}"),
-                )
-            })?,
+        Some(_) => settings.store.read(repo_ns, &reference.name).map_err(|e| {
+            Failure::retry(
+                reason::FAILURE,
+                format!("cannot read the stored tags of ImageRepository '{repo_key}': {e}"),
+            )
+        })?,
         None => None,
     };
     let Some(stored) = stored.filter(|s| Some(s.revision()) == wanted) else {
@@ -136,12 +133,10 @@ pub async fn evaluate<L: Lookup>(
                 repository: repo_key,
             });
         }
-        return Err(
-            not_ready(format!(
-                "waiting for ImageRepository '{repo_key}' to be scanned"
-            ))
-            .retry_after(settings.requeue_dependency),
-        );
+        return Err(not_ready(format!(
+            "waiting for ImageRepository '{repo_key}' to be scanned"
+        ))
+        .retry_after(settings.requeue_dependency));
     };
     let tag = {
         let tags = stored.to_vec();

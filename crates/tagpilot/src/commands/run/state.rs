@@ -89,6 +89,9 @@ mod tests {
         std::fs::write(path(dir.path()), old).unwrap();
         let s = State::load(dir.path()).unwrap();
         assert_eq!(s.policies["a/p"].latest_ref, None);
-        assert_eq!(s.automations["a/u"].last_push_commit.as_deref(), Some("abc"));
+        assert_eq!(
+            s.automations["a/u"].last_push_commit.as_deref(),
+            Some("abc")
+        );
     }
 }
