@@ -131,24 +131,9 @@ fn change(c: &crate::setters::Change) -> Value {
     )
 }
 
-/// The policy (namespace, name) a setter (`ns:name`, `ns:name:tag`, ...) belongs to.
-fn setter_policy(setter: &str) -> (&str, &str) {
-    let mut parts = setter.splitn(3, ':');
-    (
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-    )
-}
-
 /// Builds the template data for `input`.
 pub fn template_data(input: &MessageInput<'_>) -> Value {
-    let policy_of = |setter: &str| {
-        let (namespace, name) = setter_policy(setter);
-        input
-            .policies
-            .iter()
-            .find(|p| p.namespace == namespace && p.name == name)
-    };
+    let policy_of = |c: &crate::setters::Change| input.policies.iter().find(|p| c.policy.is(p));
 
     // Per file, per object (merged when a file repeats an identity), the changes in document order.
     let mut files: BTreeMap<&str, BTreeMap<&ObjectId, Vec<&crate::setters::Change>>> =
@@ -180,7 +165,7 @@ pub fn template_data(input: &MessageInput<'_>) -> Value {
             let mut refs: Vec<Value> = Vec::new();
             let mut refs_seen: Vec<&PolicyImage> = Vec::new();
             for c in list {
-                if let Some(p) = policy_of(&c.setter) {
+                if let Some(p) = policy_of(c) {
                     if !refs_seen.contains(&p) {
                         refs_seen.push(p);
                         refs.push(image_ref(p));

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::Value as Json;
 use tagpilot_core::message::{self, MessageInput, TEMPLATE_NAME};
 use tagpilot_core::setters::{
-    Change, FileChanges, ObjectChanges, ObjectId, PolicyImage, UpdateResult,
+    Change, FileChanges, ObjectChanges, ObjectId, PolicyImage, PolicyKey, UpdateResult,
 };
 use tagpilot_core::template::{Template, TemplateError, Value};
 
@@ -111,6 +111,7 @@ fn automation(spec: &Json) -> Value {
                             old_value: s(c, "old"),
                             new_value: s(c, "new"),
                             setter: s(c, "setter"),
+                            policy: PolicyKey::from_setter(&s(c, "setter")),
                         })
                         .collect(),
                 })

@@ -86,10 +86,37 @@ impl PolicyImage {
     }
 }
 
-/// The value of each setter: `ns:name` (the full reference), `ns:name:tag`, `ns:name:name`, `ns:name:digest`.
+/// The policy a setter belongs to: what a change is attributed to (for the commit message's images).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PolicyKey {
+    /// The policy's namespace.
+    pub namespace: String,
+    /// The policy's name.
+    pub name: String,
+}
+
+impl PolicyKey {
+    /// The policy of a setter written by someone else (`ns:name`, `ns:name:tag`, ...; Flux's
+    /// `update.Change.Setter`): the first two `:`-separated parts. Setters made here carry their key.
+    pub fn from_setter(setter: &str) -> PolicyKey {
+        let mut parts = setter.splitn(3, ':');
+        PolicyKey {
+            namespace: parts.next().unwrap_or_default().to_string(),
+            name: parts.next().unwrap_or_default().to_string(),
+        }
+    }
+
+    /// Whether `p` is this policy's image.
+    pub fn is(&self, p: &PolicyImage) -> bool {
+        p.namespace == self.namespace && p.name == self.name
+    }
+}
+
+/// The value of each setter: `ns:name` (the full reference), `ns:name:tag`, `ns:name:name`, `ns:name:digest`,
+/// with the policy it belongs to.
 #[derive(Clone, Debug, Default)]
 pub struct Setters {
-    values: HashMap<String, String>,
+    values: HashMap<String, (String, PolicyKey)>,
 }
 
 impl Setters {
@@ -104,20 +131,32 @@ impl Setters {
 
     /// Adds the four setters of one policy (`:digest` only when it has a digest).
     pub fn add(&mut self, p: &PolicyImage) {
+        let key = PolicyKey {
+            namespace: p.namespace.clone(),
+            name: p.name.clone(),
+        };
         let base = format!("{}:{}", p.namespace, p.name);
+        let mut put = |setter: String, value: String| {
+            self.values.insert(setter, (value, key.clone()));
+        };
         if !p.tag.is_empty() {
-            self.values.insert(format!("{base}:tag"), p.tag.clone());
+            put(format!("{base}:tag"), p.tag.clone());
         }
-        self.values.insert(format!("{base}:name"), p.image.clone());
+        put(format!("{base}:name"), p.image.clone());
         if let Some(d) = p.digest.as_ref().filter(|d| !d.is_empty()) {
-            self.values.insert(format!("{base}:digest"), d.clone());
+            put(format!("{base}:digest"), d.clone());
         }
-        self.values.insert(base, p.reference());
+        put(base, p.reference());
     }
 
     /// The value of a setter; None for unknown setters (whose markers are left alone).
     pub fn get(&self, setter: &str) -> Option<&str> {
-        self.values.get(setter).map(String::as_str)
+        self.values.get(setter).map(|(v, _)| v.as_str())
+    }
+
+    /// The value of a setter and the policy it belongs to.
+    pub fn get_with_policy(&self, setter: &str) -> Option<(&str, &PolicyKey)> {
+        self.values.get(setter).map(|(v, k)| (v.as_str(), k))
     }
 
     /// Whether there are no setters.
@@ -163,6 +202,9 @@ pub struct Change {
     pub new_value: String,
     /// The setter that marked it (`ns:name`, `ns:name:tag`, ...).
     pub setter: String,
+    /// The policy the setter belongs to.
+    #[serde(skip)]
+    pub policy: PolicyKey,
 }
 
 /// The changes in one document, in document order.
@@ -299,7 +341,7 @@ pub fn update_text(text: &str, setters: &Setters) -> Result<Option<TextUpdate>, 
     let mut objects: Vec<(usize, ObjectChanges)> = Vec::new();
     let mut expected = documents.clone();
     for m in marked {
-        let Some(new) = setters.get(&m.setter) else {
+        let Some((new, policy)) = setters.get_with_policy(&m.setter) else {
             continue;
         };
         if new == m.value {
@@ -310,6 +352,7 @@ pub fn update_text(text: &str, setters: &Setters) -> Result<Option<TextUpdate>, 
             old_value: m.value.clone(),
             new_value: new.to_string(),
             setter: m.setter.clone(),
+            policy: policy.clone(),
         };
         match objects.last_mut() {
             Some((doc, o)) if *doc == m.document => o.changes.push(change),

@@ -62,6 +62,7 @@ fn update_text_reports_changes_and_edits_only_the_value() {
             old_value: "ghcr.io/stefanprodan/podinfo:5.0.0".into(),
             new_value: "ghcr.io/stefanprodan/podinfo:5.0.3".into(),
             setter: "flux-system:podinfo".into(),
+            policy: PolicyKey::from_setter("flux-system:podinfo"),
         }]
     );
 }
