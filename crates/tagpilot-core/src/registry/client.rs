@@ -631,6 +631,53 @@ pub(crate) fn accept(value: &'static str) -> HeaderMap {
     h
 }
 
+impl RegistryClient {
+    /// Sends the first request to a registry: over plain HTTP when `insecure`, else over HTTPS, and then over
+    /// plain HTTP when a loopback or private registry cannot be reached over TLS (see [`may_fall_back`]), as
+    /// go-containerregistry pings both. Returns the response and the scheme that answered; when plain HTTP
+    /// does not answer with success either, the HTTPS error is the useful one and is returned.
+    pub(super) async fn send_first(
+        &self,
+        target: &Target<'_>,
+        method: Method,
+        path: &str,
+        headers: reqwest::header::HeaderMap,
+        requests: &mut u32,
+    ) -> Result<(reqwest::Response, &'static str), RegistryError> {
+        let registry = &target.image.registry;
+        let known_plain = target.image.is_local() && self.known_plain_http(registry);
+        let first = if target.transport.insecure || known_plain {
+            "http"
+        } else {
+            "https"
+        };
+        let url = format!("{first}://{registry}{path}");
+        match self
+            .send(target, method.clone(), &url, headers.clone(), requests)
+            .await
+        {
+            Err(https_error) if first == "https" && may_fall_back(target.image, &https_error) => {
+                let url = format!("http://{registry}{path}");
+                match self.send(target, method, &url, headers, requests).await {
+                    Ok(resp) if resp.status().is_success() => {
+                        self.remember_plain_http(registry);
+                        Ok((resp, "http"))
+                    }
+                    _ => Err(https_error),
+                }
+            }
+            result => result.map(|resp| (resp, first)),
+        }
+    }
+}
+
+/// Whether an HTTPS failure may be retried over plain HTTP: a loopback or private registry that could not be
+/// reached over TLS for a reason other than its certificate (as go-containerregistry pings both).
+fn may_fall_back(image: &ImageName, e: &RegistryError) -> bool {
+    matches!(e, RegistryError::Unreachable { message, .. } if !message.to_lowercase().contains("certificate"))
+        && image.is_local()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,23 +26,24 @@
 pub mod access;
 mod client;
 mod credentials;
+mod digest;
 mod page;
+mod pager;
 mod reference;
 pub mod scan;
 pub mod secrets;
+mod tags;
 
 use std::collections::HashSet;
 use std::fmt;
 use std::time::Duration;
 
-use reqwest::{Method, StatusCode};
-use sha2::{Digest, Sha256};
-
 pub use client::{ClientOptions, RegistryClient, error_text};
 pub use credentials::{Credentials, DockerConfig, DockerConfigError};
 pub use reference::{DOCKER_HUB, ImageName, ReferenceError};
+pub use tags::{DEFAULT_MAX_TAGS, ScanRequest, ScanResult};
 
-use client::{Target, accept, read_body, registry_message};
+use pager::{next_link_target, resolve_link};
 
 /// The default `exclusionList` of an ImageRepository.
 pub const DEFAULT_EXCLUSIONS: &[&str] = &["^.*\\.sig$"];
@@ -285,28 +286,6 @@ impl Exclusions {
     }
 }
 
-/// One scan: what to list and how.
-#[derive(Clone, Debug)]
-pub struct ScanRequest<'a> {
-    /// The repository.
-    pub image: &'a ImageName,
-    /// Credentials (anonymous when none).
-    pub credentials: &'a Credentials,
-    /// TLS, plain HTTP, proxy.
-    pub transport: &'a Transport,
-    /// Tags excluded from the result.
-    pub exclusions: &'a Exclusions,
-    /// `n` per page (default 1000).
-    pub page_size: u32,
-    /// Deadline for the whole scan.
-    pub timeout: Duration,
-    /// The most tags the repository may hold ([`DEFAULT_MAX_TAGS`]); more is [`RegistryError::TooManyTags`].
-    pub max_tags: usize,
-}
-
-/// The default of `--max-tags-per-repository`.
-pub const DEFAULT_MAX_TAGS: usize = 100_000;
-
 /// Reads a `tags/list` page into `tags` (at most `limit`); for the fuzz targets.
 #[doc(hidden)]
 pub fn page_read(body: &[u8], tags: &mut HashSet<String>, limit: usize) -> Result<usize, String> {
@@ -339,343 +318,9 @@ pub fn is_valid_tag(tag: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
-/// The tags of a repository.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ScanResult {
-    /// Distinct tags after exclusion, byte-wise descending (as Flux stores them).
-    pub tags: Vec<String>,
-    /// How many tags the exclusion list removed.
-    pub excluded: usize,
-    /// Pages read.
-    pub pages: u32,
-    /// HTTP requests made (including token requests and retries).
-    pub requests: u32,
-    /// Names the registry listed that are not OCI tags (dropped).
-    pub invalid: usize,
-}
-
-impl RegistryClient {
-    /// Lists every tag of a repository.
-    pub async fn list_tags(&self, req: &ScanRequest<'_>) -> Result<ScanResult, RegistryError> {
-        let image = req.image.canonical();
-        let seconds = req.timeout.as_secs();
-        tokio::time::timeout(req.timeout, self.list_tags_inner(req))
-            .await
-            .unwrap_or(Err(RegistryError::Timeout { image, seconds }))
-    }
-
-    async fn list_tags_inner(&self, req: &ScanRequest<'_>) -> Result<ScanResult, RegistryError> {
-        let registry = req.image.registry.as_str();
-        let target = Target {
-            image: req.image,
-            credentials: req.credentials,
-            transport: req.transport,
-        };
-        // Known once the registry has answered over it.
-        let mut scheme: Option<&str> = None;
-        let mut n = req.page_size.max(1);
-        let mut last: Option<String> = None;
-        let mut next_link: Option<reqwest::Url> = None;
-        let mut tags: HashSet<String> = HashSet::new();
-        let mut invalid = 0usize;
-        let (mut pages, mut requests) = (0u32, 0u32);
-        loop {
-            let headers = accept("application/json");
-            let resp = match (next_link.take(), scheme) {
-                (Some(link), _) => {
-                    self.send(&target, Method::GET, link.as_str(), headers, &mut requests)
-                        .await?
-                }
-                (None, known) => {
-                    let mut path = format!("/v2/{}/tags/list?n={n}", req.image.repository);
-                    if let Some(l) = &last {
-                        path.push_str("&last=");
-                        path.push_str(&form_urlencode(l));
-                    }
-                    match known {
-                        Some(scheme) => {
-                            let url = format!("{scheme}://{registry}{path}");
-                            self.send(&target, Method::GET, &url, headers, &mut requests)
-                                .await?
-                        }
-                        None => {
-                            let (resp, answered) = self
-                                .send_first(&target, Method::GET, &path, headers, &mut requests)
-                                .await?;
-                            scheme = Some(answered);
-                            resp
-                        }
-                    }
-                }
-            };
-            let status = resp.status();
-            if status == StatusCode::PAYLOAD_TOO_LARGE || status == StatusCode::BAD_REQUEST {
-                let message = registry_message(resp).await;
-                if (status == StatusCode::PAYLOAD_TOO_LARGE
-                    || message.contains("TOO_MANY_TAGS_REQUESTED"))
-                    && n > 1
-                {
-                    // Quay allows at most 100; below that, halve.
-                    n = if n > 100 { 100 } else { (n / 2).max(1) };
-                    tracing::debug!(
-                        registry,
-                        n,
-                        "registry refused the page size; asking for fewer tags"
-                    );
-                    continue;
-                }
-                return Err(RegistryError::Status {
-                    registry: registry.into(),
-                    status: status.as_u16(),
-                    message,
-                });
-            }
-            if status == StatusCode::NOT_FOUND {
-                return Err(RegistryError::NotFound {
-                    image: req.image.canonical(),
-                    message: registry_message(resp).await,
-                });
-            }
-            if !status.is_success() {
-                return Err(RegistryError::Status {
-                    registry: registry.into(),
-                    status: status.as_u16(),
-                    message: registry_message(resp).await,
-                });
-            }
-            let link = resp
-                .headers()
-                .get(reqwest::header::LINK)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            let page_url = resp.url().clone();
-            let body = read_body(resp, registry).await?;
-            let page = page::read(&body, &mut tags, req.max_tags).map_err(|e| match e {
-                page::Error::TooMany => RegistryError::TooManyTags {
-                    image: req.image.canonical(),
-                    limit: req.max_tags,
-                },
-                page::Error::Json(e) => RegistryError::Protocol {
-                    registry: registry.into(),
-                    message: format!("tags/list reply is not the expected JSON: {e}"),
-                },
-            })?;
-            drop(body);
-            pages += 1;
-            invalid += page.invalid;
-            if page.new == 0 {
-                break;
-            }
-            if let Some(link) = link.as_deref().and_then(next_link_target) {
-                next_link = Some(resolve_link(&page_url, link, registry)?);
-                continue;
-            }
-            if page.count == n as usize {
-                last = page.last;
-                continue;
-            }
-            break;
-        }
-        let before = tags.len();
-        let mut tags: Vec<String> = tags
-            .into_iter()
-            .filter(|t| !req.exclusions.excludes(t))
-            .collect();
-        let excluded = before - tags.len();
-        tags.sort_unstable_by(|a, b| b.cmp(a));
-        Ok(ScanResult {
-            tags,
-            excluded,
-            pages,
-            requests,
-            invalid,
-        })
-    }
-
-    /// The digest a tag is pulled by (the index digest for a multi-arch image).
-    pub async fn digest(
-        &self,
-        image: &ImageName,
-        tag: &str,
-        credentials: &Credentials,
-        transport: &Transport,
-    ) -> Result<String, RegistryError> {
-        let registry = image.registry.as_str();
-        let mut requests = 0;
-        let target = Target {
-            image,
-            credentials,
-            transport,
-        };
-        let path = format!("/v2/{}/manifests/{tag}", image.repository);
-        let headers = accept(MANIFEST_MEDIA_TYPES);
-        let (resp, scheme) = self
-            .send_first(&target, Method::HEAD, &path, headers.clone(), &mut requests)
-            .await?;
-        let status = resp.status();
-        if status == StatusCode::NOT_FOUND {
-            return Err(RegistryError::NotFound {
-                image: format!("{}:{tag}", image.canonical()),
-                message: "manifest unknown".into(),
-            });
-        }
-        if !status.is_success() {
-            return Err(RegistryError::Status {
-                registry: registry.into(),
-                status: status.as_u16(),
-                message: status.to_string(),
-            });
-        }
-        if let Some(d) = resp
-            .headers()
-            .get("docker-content-digest")
-            .and_then(|v| v.to_str().ok())
-        {
-            return Ok(d.to_string());
-        }
-        // No digest header: fetch the manifest and hash it.
-        let url = format!("{scheme}://{registry}{path}");
-        let resp = self
-            .send(&target, Method::GET, &url, headers, &mut requests)
-            .await?;
-        let body = read_body(resp, registry).await?;
-        Ok(format!("sha256:{:x}", Sha256::digest(&body)))
-    }
-
-    /// Sends the first request to a registry: over plain HTTP when `insecure`, else over HTTPS, and then over
-    /// plain HTTP when a loopback or private registry cannot be reached over TLS (see [`may_fall_back`]), as
-    /// go-containerregistry pings both. Returns the response and the scheme that answered; when plain HTTP
-    /// does not answer with success either, the HTTPS error is the useful one and is returned.
-    async fn send_first(
-        &self,
-        target: &Target<'_>,
-        method: Method,
-        path: &str,
-        headers: reqwest::header::HeaderMap,
-        requests: &mut u32,
-    ) -> Result<(reqwest::Response, &'static str), RegistryError> {
-        let registry = &target.image.registry;
-        let known_plain = target.image.is_local() && self.known_plain_http(registry);
-        let first = if target.transport.insecure || known_plain {
-            "http"
-        } else {
-            "https"
-        };
-        let url = format!("{first}://{registry}{path}");
-        match self
-            .send(target, method.clone(), &url, headers.clone(), requests)
-            .await
-        {
-            Err(https_error) if first == "https" && may_fall_back(target.image, &https_error) => {
-                let url = format!("http://{registry}{path}");
-                match self.send(target, method, &url, headers, requests).await {
-                    Ok(resp) if resp.status().is_success() => {
-                        self.remember_plain_http(registry);
-                        Ok((resp, "http"))
-                    }
-                    _ => Err(https_error),
-                }
-            }
-            result => result.map(|resp| (resp, first)),
-        }
-    }
-}
-
-/// Whether an HTTPS failure may be retried over plain HTTP: a loopback or private registry that could not be
-/// reached over TLS for a reason other than its certificate (as go-containerregistry pings both).
-fn may_fall_back(image: &ImageName, e: &RegistryError) -> bool {
-    matches!(e, RegistryError::Unreachable { message, .. } if !message.to_lowercase().contains("certificate"))
-        && image.is_local()
-}
-
-/// The target of `rel="next"` in a Link header.
-fn next_link_target(header: &str) -> Option<&str> {
-    header.split(',').find_map(|part| {
-        let (target, params) = part.trim().split_once(';')?;
-        let is_next = params.split(';').any(|p| {
-            let p = p.trim().replace(' ', "");
-            p == "rel=\"next\"" || p == "rel=next"
-        });
-        is_next.then(|| target.trim().trim_start_matches('<').trim_end_matches('>'))
-    })
-}
-
-/// Resolves a Link target against the page URL; refuses another scheme or host. A Link without a port to the
-/// same host keeps the page's port (Nexus drops it).
-fn resolve_link(
-    page: &reqwest::Url,
-    link: &str,
-    registry: &str,
-) -> Result<reqwest::Url, RegistryError> {
-    let refuse = |why: String| RegistryError::Protocol {
-        registry: registry.into(),
-        message: why,
-    };
-    let mut url = page
-        .join(link)
-        .map_err(|_| refuse(format!("invalid Link target \"{link}\"")))?;
-    if url.host_str() == page.host_str()
-        && url.port().is_none()
-        && page.port().is_some()
-        && url.scheme() == page.scheme()
-    {
-        let _ = url.set_port(page.port());
-    }
-    if url.scheme() != page.scheme()
-        || url.host_str() != page.host_str()
-        || url.port_or_known_default() != page.port_or_known_default()
-    {
-        return Err(refuse(format!(
-            "refusing to follow a Link to another scheme or host: {url}"
-        )));
-    }
-    Ok(url)
-}
-
-fn form_urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn link_headers() {
-        assert_eq!(
-            next_link_target(r#"</v2/a/tags/list?n=2&last=b>; rel="next""#),
-            Some("/v2/a/tags/list?n=2&last=b")
-        );
-        assert_eq!(
-            next_link_target(r#"<https://x/prev>; rel="prev", <https://x/next>; rel=next"#),
-            Some("https://x/next")
-        );
-        assert_eq!(next_link_target(r#"<https://x/a>; rel="last""#), None);
-        let page = reqwest::Url::parse("https://reg.example:8443/v2/a/tags/list?n=2").unwrap();
-        assert_eq!(
-            resolve_link(&page, "/v2/a/tags/list?last=b", "r")
-                .unwrap()
-                .as_str(),
-            "https://reg.example:8443/v2/a/tags/list?last=b"
-        );
-        assert_eq!(
-            resolve_link(&page, "https://reg.example/v2/a/tags/list?last=b", "r")
-                .unwrap()
-                .as_str(),
-            "https://reg.example:8443/v2/a/tags/list?last=b",
-            "Nexus drops the port"
-        );
-        assert!(resolve_link(&page, "https://evil.example/v2/a/tags/list", "r").is_err());
-        assert!(resolve_link(&page, "http://reg.example:8443/v2/a/tags/list", "r").is_err());
-        assert!(resolve_link(&page, "https://reg.example:9999/v2/a/tags/list", "r").is_err());
-    }
 
     #[test]
     fn exclusions() {
