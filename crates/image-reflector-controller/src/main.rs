@@ -26,7 +26,7 @@ use tagpilot_runtime::flags::{self, Gate};
 use tagpilot_runtime::metrics::measured;
 use tagpilot_runtime::ops::{self, CommonArgs};
 use tagpilot_runtime::retry_after_error;
-use tagpilot_runtime::watch::{cached, changes, own_change};
+use tagpilot_runtime::watch::{cached, own_change};
 
 /// Reconciles ImageRepository and ImagePolicy objects (image.toolkit.fluxcd.io).
 #[derive(Parser, Debug)]
@@ -158,7 +158,9 @@ async fn main() -> anyhow::Result<()> {
     let (policy_store, policy_events) = cached(policies, wc.clone());
     let policy_events = policy_events.predicate_filter(own_change, Default::default());
     let mapper = policy::policies_to_requeue(policy_store.clone());
-    let repo_changes = changes(repos, wc);
+    // The policies' reads of ImageRepositories come from the cache of the watch that wakes them.
+    let (repo_cache, repo_changes) = cached(repos, wc);
+    ctx.lookup.cache_repositories(repo_cache);
     let policy_controller = Controller::for_stream(policy_events, policy_store)
         .with_config(config)
         .watches_stream(repo_changes, mapper)

@@ -1,24 +1,38 @@
 //! The controllers' [`Lookup`]: the objects a core decision reads, from the API server.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use kube::api::ListParams;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, ResourceExt};
 use tagpilot_core::api::{GitRepository, ImagePolicy, ImageRepository, LabelSelector};
 use tagpilot_core::lookup::{Lookup, LookupError};
 use tagpilot_core::registry::secrets::SecretData;
 
-/// Reads through the API client (Secrets are read for one reconcile, never cached or logged).
+/// Reads through the API client (Secrets are read for one reconcile, never cached or logged), and
+/// ImageRepositories from a watch cache when one is given.
 #[derive(Clone)]
 pub struct KubeLookup {
     client: Client,
+    repositories: Arc<OnceLock<Store<ImageRepository>>>,
 }
 
 impl KubeLookup {
     /// A lookup through `client`.
     pub fn new(client: Client) -> KubeLookup {
-        KubeLookup { client }
+        KubeLookup {
+            client,
+            repositories: Arc::default(),
+        }
+    }
+
+    /// Reads ImageRepositories from `cache` (a GET only for one it does not hold). The cache must be the one
+    /// fed by the watch that wakes the readers (ImagePolicies): an event is applied to it before it is
+    /// passed on, so a woken policy never reads an older repository than the one that woke it.
+    pub fn cache_repositories(&self, cache: Store<ImageRepository>) {
+        let _ = self.repositories.set(cache);
     }
 }
 
@@ -69,6 +83,13 @@ impl Lookup for KubeLookup {
         namespace: &str,
         name: &str,
     ) -> Result<Option<ImageRepository>, LookupError> {
+        if let Some(cached) = self
+            .repositories
+            .get()
+            .and_then(|c| c.get(&ObjectRef::new(name).within(namespace)))
+        {
+            return Ok(Some(cached.as_ref().clone()));
+        }
         let api: Api<ImageRepository> = Api::namespaced(self.client.clone(), namespace);
         api.get_opt(name).await.map_err(failed)
     }

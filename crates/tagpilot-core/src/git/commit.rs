@@ -30,10 +30,16 @@ pub fn commit_files<P: AsRef<Path>>(
     author: &Signature<'_>,
     message: &str,
 ) -> Result<Option<git2::Oid>, GitError> {
-    let url = &checkout.url;
-    let repo = &checkout.repo;
-    let e = |err| git_error("commit", url, err);
-    let mut index = repo.index().map_err(e)?;
+    let e = |err| git_error("commit", &checkout.url, err);
+    let mut index = staged(checkout, paths)?;
+    index.write().map_err(e)?;
+    commit_index(checkout, &mut index, author, message)
+}
+
+/// The index with `paths` staged (a missing file as deleted); not written.
+fn staged<P: AsRef<Path>>(checkout: &Checkout, paths: &[P]) -> Result<git2::Index, GitError> {
+    let e = |err| git_error("commit", &checkout.url, err);
+    let mut index = checkout.repo.index().map_err(e)?;
     for p in paths {
         let p = p.as_ref();
         if checkout.workdir().join(p).exists() {
@@ -42,8 +48,7 @@ pub fn commit_files<P: AsRef<Path>>(
             index.remove_path(p).map_err(e)?;
         }
     }
-    index.write().map_err(e)?;
-    commit_index(checkout, &mut index, author, message)
+    Ok(index)
 }
 
 fn commit_index(
@@ -93,15 +98,7 @@ fn commit_index(
 /// The tree the index would have with `paths` (relative to the working directory) staged: what a commit of
 /// those files would hold, without committing.
 pub fn tree_with<P: AsRef<Path>>(checkout: &Checkout, paths: &[P]) -> Result<git2::Oid, GitError> {
-    let e = |err| git_error("commit", &checkout.url, err);
-    let mut index = checkout.repo.index().map_err(e)?;
-    for p in paths {
-        let p = p.as_ref();
-        if checkout.workdir().join(p).exists() {
-            index.add_path(p).map_err(e)?;
-        } else {
-            index.remove_path(p).map_err(e)?;
-        }
-    }
-    index.write_tree().map_err(e)
+    staged(checkout, paths)?
+        .write_tree()
+        .map_err(|err| git_error("commit", &checkout.url, err))
 }
