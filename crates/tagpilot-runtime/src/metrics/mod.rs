@@ -217,6 +217,36 @@ pub async fn measured<E>(
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_recorded_failure_counts_as_an_error_and_by_reason() {
+        use kube::runtime::controller::Action;
+        let m = Arc::new(Metrics::new());
+        m.declare_controller("imagepolicy", 1);
+        let failed = measured(&m, "imagepolicy", async {
+            note_failure("AccessDenied");
+            Ok::<_, std::convert::Infallible>(Action::await_change())
+        });
+        failed.await.unwrap();
+        let ok = measured(&m, "imagepolicy", async {
+            Ok::<_, std::convert::Infallible>(Action::await_change())
+        });
+        ok.await.unwrap();
+        let text = m.encode();
+        assert!(
+            text.contains(
+                "tagpilot_reconcile_failures_total{controller=\"imagepolicy\",reason=\"AccessDenied\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "controller_runtime_reconcile_total{controller=\"imagepolicy\",result=\"error\"} 1"
+            ),
+            "{text}"
+        );
+        note_failure("outside a reconcile: nothing happens");
+    }
+
     #[test]
     fn exposes_flux_reconcile_metrics_and_added_ones() {
         let m = Metrics::new();
