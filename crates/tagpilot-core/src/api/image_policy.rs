@@ -146,6 +146,18 @@ pub struct ImagePolicyStatus {
     pub last_handled_reconcile_at: Option<String>,
 }
 
+impl ImagePolicyStatus {
+    /// The latest image: v1's `latestRef`, else v1beta2's `latestImage` read back.
+    pub fn latest(&self) -> Option<ImageRef> {
+        if let Some(r) = &self.latest_ref {
+            return Some(r.clone());
+        }
+        let image = self.latest_image.as_deref()?;
+        let (name, tag, digest) = crate::setters::PolicyImage::split_reference(image);
+        Some(ImageRef { name, tag, digest })
+    }
+}
+
 /// An image: name (the repository's `spec.image`), tag, optional digest.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ImageRef {

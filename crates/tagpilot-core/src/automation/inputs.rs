@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use crate::api::conditions::{self, reason};
 use crate::api::{
-    CheckedAutomation, ImagePolicy, ImageRef, ImageUpdateAutomation, ImageUpdateAutomationStatus,
-    duration,
+    CheckedAutomation, ImagePolicyStatus, ImageRef, ImageUpdateAutomation,
+    ImageUpdateAutomationStatus, duration,
 };
 use crate::automation::{self, AutomationError, Outcome, PushSettings, Run, Source};
 use crate::failure::{Failure, Ready, ready_message};
@@ -209,7 +209,7 @@ async fn policies<L: Lookup>(
     let mut images = Vec::new();
     let mut observed = BTreeMap::new();
     for p in list {
-        let Some(latest) = latest_ref(&p) else {
+        let Some(latest) = p.status.as_ref().and_then(ImagePolicyStatus::latest) else {
             continue;
         };
         let name = p.metadata.name.clone().unwrap_or_default();
@@ -217,17 +217,6 @@ async fn policies<L: Lookup>(
         observed.insert(name, latest);
     }
     Ok((images, observed))
-}
-
-/// A policy's latest image: v1's `latestRef`, else v1beta2's `latestImage` split.
-fn latest_ref(p: &ImagePolicy) -> Option<ImageRef> {
-    let status = p.status.as_ref()?;
-    if let Some(r) = &status.latest_ref {
-        return Some(r.clone());
-    }
-    let image = status.latest_image.as_deref()?;
-    let (name, tag, digest) = PolicyImage::split_reference(image);
-    Some(ImageRef { name, tag, digest })
 }
 
 /// The skip decision: when the policies are those of the last run and the checkout branch's remote head is

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Args;
 use serde::Deserialize;
+use tagpilot_core::api::ImagePolicyStatus;
 use tagpilot_core::message::{self, MessageInput};
 use tagpilot_core::setters::{PolicyImage, Setters, UpdateResult, unified_diff, update_tree};
 use tagpilot_core::template::Template;
@@ -248,7 +249,7 @@ struct Object {
     #[serde(default)]
     metadata: Metadata,
     #[serde(default)]
-    status: Status,
+    status: ImagePolicyStatus,
     #[serde(default)]
     items: Vec<Object>,
 }
@@ -257,22 +258,6 @@ struct Object {
 struct Metadata {
     name: Option<String>,
     namespace: Option<String>,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Status {
-    latest_ref: Option<LatestRef>,
-    /// v1beta1/v1beta2: `image:tag` as one string.
-    latest_image: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct LatestRef {
-    name: String,
-    #[serde(default)]
-    tag: String,
-    digest: Option<String>,
 }
 
 /// The resolved ImagePolicies in a YAML stream (objects or `List`s); policies without a latest image are
@@ -299,18 +284,11 @@ fn policies_from_yaml(text: &str) -> anyhow::Result<Vec<PolicyImage>> {
                 .name
                 .context("an ImagePolicy without metadata.name")?;
             let namespace = o.metadata.namespace.unwrap_or_else(|| "default".into());
-            let (image, tag, digest) = match (o.status.latest_ref, o.status.latest_image) {
-                (Some(r), _) => (r.name, r.tag, r.digest.filter(|d| !d.is_empty())),
-                (None, Some(img)) => PolicyImage::split_reference(&img),
-                (None, None) => continue,
+            // The automation's reading of a policy's status (v1 `latestRef`, else v1beta2 `latestImage`).
+            let Some(latest) = o.status.latest() else {
+                continue;
             };
-            out.push(PolicyImage {
-                namespace,
-                name,
-                image,
-                tag,
-                digest,
-            });
+            out.push(latest.policy_image(&namespace, &name));
         }
     }
     Ok(out)
