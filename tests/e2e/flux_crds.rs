@@ -18,12 +18,6 @@ use tagpilot_testinfra::{ControllerProcess, Flavour, Infra, binary_path, unique_
 use crate::automation::{head, http_source, seed_repo, wait_head_change};
 use crate::kube_support::*;
 
-const IMAGE_CRDS: [&str; 3] = [
-    "imagerepositories.image.toolkit.fluxcd.io",
-    "imagepolicies.image.toolkit.fluxcd.io",
-    "imageupdateautomations.image.toolkit.fluxcd.io",
-];
-
 /// Flux's CRDs as checked in, without the one CEL rule (kube-apiserver v1.20 predates CEL).
 fn flux_crds() -> Vec<CustomResourceDefinition> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/flux-crds");

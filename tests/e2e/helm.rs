@@ -17,11 +17,6 @@ use crate::kube_support::*;
 
 const RELEASE: &str = "tagpilot";
 const NS: &str = "flux-system";
-const IMAGE_CRDS: [&str; 3] = [
-    "imagerepositories.image.toolkit.fluxcd.io",
-    "imagepolicies.image.toolkit.fluxcd.io",
-    "imageupdateautomations.image.toolkit.fluxcd.io",
-];
 const RECEIVER_CRD: &str = "receivers.notification.toolkit.fluxcd.io";
 
 /// `hack/helm/release.py KUBECONFIG NS RELEASE ARGS...`: the result JSON, or the error text.

@@ -44,6 +44,13 @@ pub async fn install_crds(client: &kube::Client) {
     }
 }
 
+/// Our three image CRDs.
+pub const IMAGE_CRDS: [&str; 3] = [
+    "imagerepositories.image.toolkit.fluxcd.io",
+    "imagepolicies.image.toolkit.fluxcd.io",
+    "imageupdateautomations.image.toolkit.fluxcd.io",
+];
+
 /// Deletes the CRDs `names` (and with them their objects, finalizers cleared: no controller may be running)
 /// on an API server of a test's own, waiting until each is gone.
 pub async fn delete_crds(client: &kube::Client, names: &[&str]) {

@@ -185,7 +185,9 @@ async fn main() -> anyhow::Result<()> {
 
     // A port nothing listens on: the one after the spare API server's is the e2e tests' bare API server,
     // which answered in place of this run's (whose bind failed), with every earlier run's objects in it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     // A fresh key prefix per run: objects of an earlier run would be reconciled too.
     let name = format!("scale-{}", std::process::id());
     let scripts = infra.scripts_dir();
