@@ -9,7 +9,7 @@ use kube::{Api, ResourceExt};
 use tagpilot_core::api::conditions;
 use tagpilot_core::api::{FINALIZER, ImageRepository, ImageRepositoryStatus, ScanDue};
 use tagpilot_core::cloud::Env;
-use tagpilot_core::registry::scan::scan_repository;
+use tagpilot_core::registry::scan::{checked, scan_repository};
 use tagpilot_runtime::{Failure, Ready, ReconcileLog, write_status};
 
 use crate::context::{Context, MANAGER};
@@ -84,14 +84,9 @@ async fn scan_if_due(
     log: &ReconcileLog,
     status: &mut ImageRepositoryStatus,
 ) -> Result<Due, Error> {
-    let checked = match repo.spec.check() {
+    let checked = match checked(repo) {
         Ok(c) => c,
-        Err(invalid) => {
-            return Ok(Due::Scanned(Err(Failure::stalled(
-                invalid.reason,
-                invalid.message,
-            ))));
-        }
+        Err(f) => return Ok(Due::Scanned(Err(f))),
     };
     let namespace = repo.namespace().unwrap_or_default();
     let stored = ctx.store.revision(&namespace, &repo.name_any())?;
@@ -120,6 +115,7 @@ async fn scan_if_due(
         &ctx.registry,
         &ctx.store,
         repo,
+        &checked,
         ctx.options.max_tags,
         status,
     )

@@ -1,12 +1,14 @@
 //! The objects a decision reads, through one small trait with two implementations: the API server (the
 //! controllers, `tagpilot_runtime::lookup`) and the manifests of `tagpilot run`. The decisions themselves
 //! ([`crate::registry::access`], [`crate::policy::evaluate`], [`crate::automation::inputs`]) are written once,
-//! so the two drivers give the same reasons and messages.
+//! so the two drivers give the same reasons and messages. [`secret`] reads a Secret an object names, as the
+//! failure both drivers report when it is missing.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 
 use crate::api::{GitRepository, ImagePolicy, ImageRepository, LabelSelector};
+use crate::failure::Failure;
 use crate::registry::secrets::SecretData;
 
 /// An object could not be read (not "does not exist", which is `Ok(None)`).
@@ -57,4 +59,30 @@ pub trait Lookup: Sync {
         namespace: &str,
         selector: &LabelSelector,
     ) -> impl Future<Output = Result<Vec<ImagePolicy>, LookupError>> + Send;
+}
+
+/// The data of the Secret `namespace/name`, which the object's `field` names. A missing or unreadable Secret
+/// is a [`Failure`] with `fail_reason`, naming the Secret and the field.
+pub async fn secret<L: Lookup>(
+    lookup: &L,
+    namespace: &str,
+    name: &str,
+    field: &str,
+    fail_reason: &'static str,
+) -> Result<SecretData, Failure> {
+    lookup
+        .secret(namespace, name)
+        .await
+        .map_err(|e| {
+            Failure::retry(
+                fail_reason,
+                format!("cannot read secret '{namespace}/{name}' ({field}): {e}"),
+            )
+        })?
+        .ok_or_else(|| {
+            Failure::retry(
+                fail_reason,
+                format!("secret '{namespace}/{name}' ({field}) not found"),
+            )
+        })
 }

@@ -1,5 +1,5 @@
 //! Secrets named by an object's spec, read for one reconcile (never cached, never logged); the failure that
-//! names the field is the core's ([`tagpilot_core::registry::access::secret`]).
+//! names the field is the core's ([`tagpilot_core::lookup::secret`]).
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;

@@ -7,8 +7,8 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use tagpilot_core::api::conditions::reason;
 use tagpilot_core::api::{Receiver, duration};
+use tagpilot_core::lookup::secret;
 use tagpilot_core::receiver::{self, ReceiverSecret};
-use tagpilot_core::registry::access::secret;
 use tagpilot_runtime::{Failure, Ready, ReconcileLog};
 
 use crate::context::Context;

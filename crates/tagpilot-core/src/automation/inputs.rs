@@ -14,8 +14,7 @@ use crate::api::{
 use crate::automation::{self, AutomationError, Outcome, PushSettings, Run, Source};
 use crate::failure::{Failure, Ready, ready_message};
 use crate::git::{GitAuth, Signer};
-use crate::lookup::Lookup;
-use crate::registry::access::secret;
+use crate::lookup::{Lookup, secret};
 use crate::setters::PolicyImage;
 
 /// A GitRepository's default timeout (source-controller's).

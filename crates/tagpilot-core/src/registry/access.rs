@@ -7,7 +7,7 @@ use crate::api::conditions::reason;
 use crate::api::{ImageRepository, LocalObjectReference};
 use crate::cloud::{Env, Logins};
 use crate::failure::Failure;
-use crate::lookup::Lookup;
+use crate::lookup::{Lookup, secret};
 use crate::registry::secrets::{self, SecretData, SecretSource};
 use crate::registry::{Credentials, ImageName, Transport};
 
@@ -132,32 +132,6 @@ pub async fn access<L: Lookup>(
     let credentials = secrets::credentials(&sources, &image.registry)
         .map_err(|e| Failure::retry(reason::AUTHENTICATION_FAILED, e.to_string()))?;
     Ok((credentials, transport))
-}
-
-/// The data of the Secret `namespace/name`, which the object's `field` names. A missing or unreadable Secret
-/// is a [`Failure`] with `fail_reason`, naming the Secret and the field.
-pub async fn secret<L: Lookup>(
-    lookup: &L,
-    namespace: &str,
-    name: &str,
-    field: &str,
-    fail_reason: &'static str,
-) -> Result<SecretData, Failure> {
-    lookup
-        .secret(namespace, name)
-        .await
-        .map_err(|e| {
-            Failure::retry(
-                fail_reason,
-                format!("cannot read secret '{namespace}/{name}' ({field}): {e}"),
-            )
-        })?
-        .ok_or_else(|| {
-            Failure::retry(
-                fail_reason,
-                format!("secret '{namespace}/{name}' ({field}) not found"),
-            )
-        })
 }
 
 /// The transport (CA, client certificate, proxy, insecure) of `repo`'s spec.

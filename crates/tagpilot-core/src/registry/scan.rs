@@ -27,27 +27,32 @@ pub struct Scanned {
     pub new_tags: Vec<String>,
 }
 
-/// Checks `repo`'s spec, decides its registry access ([`access`]), scans, stores the tags and records the
+/// `repo`'s spec checked, as a failure both drivers report (Stalled: only a spec change mends it).
+pub fn checked(repo: &ImageRepository) -> Result<CheckedRepository, Failure> {
+    repo.spec
+        .check()
+        .map_err(|e| Failure::stalled(e.reason, e.message))
+}
+
+/// Decides `repo`'s registry access ([`access`]), scans its checked spec, stores the tags and records the
 /// scan in `status`.
+#[allow(clippy::too_many_arguments)]
 pub async fn scan_repository<L: Lookup>(
     lookup: &L,
     settings: &AccessSettings<'_>,
     registry: &RegistryClient,
     store: &TagStore,
     repo: &ImageRepository,
+    checked: &CheckedRepository,
     max_tags: usize,
     status: &mut ImageRepositoryStatus,
 ) -> Result<Scanned, Failure> {
-    let checked = repo
-        .spec
-        .check()
-        .map_err(|e| Failure::stalled(e.reason, e.message))?;
     let (credentials, transport) = access(lookup, settings, repo, &checked.image).await?;
     scan(
         registry,
         store,
         repo,
-        &checked,
+        checked,
         &credentials,
         &transport,
         max_tags,
@@ -58,7 +63,7 @@ pub async fn scan_repository<L: Lookup>(
 
 /// Scans `repo` (its spec `checked`), stores the tags and records the scan in `status`.
 #[allow(clippy::too_many_arguments)]
-pub async fn scan(
+async fn scan(
     registry: &RegistryClient,
     store: &TagStore,
     repo: &ImageRepository,

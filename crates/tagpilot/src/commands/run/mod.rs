@@ -22,7 +22,7 @@ use tagpilot_core::failure::{Failure, Ready, ReconcileStatus, conclude};
 use tagpilot_core::policy::evaluate::{Evaluation, PolicySettings, evaluate};
 use tagpilot_core::registry::RegistryClient;
 use tagpilot_core::registry::access::AccessSettings;
-use tagpilot_core::registry::scan::scan_repository;
+use tagpilot_core::registry::scan::{checked, scan_repository};
 use tagpilot_core::tagstore::TagStore;
 
 use lookup::ManifestLookup;
@@ -242,16 +242,22 @@ async fn pass(m: &Manifests, state: &mut State, e: &Engines<'_>) -> Vec<Outcome>
                 .get(&key_of(repo))
                 .cloned()
                 .unwrap_or_default();
-            let result = scan_repository(
-                lookup,
-                &e.access,
-                e.registry,
-                e.store,
-                repo,
-                tagpilot_core::registry::DEFAULT_MAX_TAGS,
-                &mut status,
-            )
-            .await;
+            let result = match checked(repo) {
+                Ok(checked) => {
+                    scan_repository(
+                        lookup,
+                        &e.access,
+                        e.registry,
+                        e.store,
+                        repo,
+                        &checked,
+                        tagpilot_core::registry::DEFAULT_MAX_TAGS,
+                        &mut status,
+                    )
+                    .await
+                }
+                Err(f) => Err(f),
+            };
             if e.progress {
                 match &result {
                     Ok(s) => eprintln!(
