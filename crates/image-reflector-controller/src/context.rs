@@ -59,6 +59,8 @@ pub struct Context {
     pub cloud_http: reqwest::Client,
     /// The objects the core's decisions read.
     pub lookup: KubeLookup,
+    /// What ImagePolicy gates learned from registries (digests per scan, image facts, good signatures).
+    pub gates: tagpilot_core::gates::GateCache,
 }
 
 impl Context {
@@ -86,6 +88,7 @@ impl Context {
             receivers,
             cloud_logins,
             cloud_http: reqwest::Client::new(),
+            gates: Default::default(),
         }
     }
 

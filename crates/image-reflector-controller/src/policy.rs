@@ -46,6 +46,7 @@ async fn apply(policy: &ImagePolicy, ctx: &Context, log: &ReconcileLog) -> Resul
         access: &access,
         no_cross_namespace_refs: ctx.options.no_cross_namespace_refs,
         requeue_dependency: ctx.options.requeue_dependency,
+        gates: &ctx.gates,
     };
     let result = match evaluate(&ctx.lookup, &settings, policy, &mut status).await {
         Ok(Evaluation::Resolved {

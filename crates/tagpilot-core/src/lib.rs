@@ -19,9 +19,11 @@
 pub mod api;
 pub mod automation;
 pub mod cloud;
+pub mod cosign;
 pub mod failure;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod gates;
 pub mod git;
 pub mod lookup;
 pub mod message;

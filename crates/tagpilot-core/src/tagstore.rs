@@ -1,7 +1,9 @@
 //! The tags of each ImageRepository, persisted under the controller's storage path.
 //!
 //! One file per object (`<root>/<namespace>/<name>.tags`): a header line with the format version, the
-//! revision (a SHA-256 of the tag list) and the count, then one tag per line in byte-wise descending order.
+//! revision (a SHA-256 of the tag list) and the count, then one tag per line in byte-wise descending order,
+//! each with the Unix time the tag was first seen (`<tag>\t<seconds>`; kept across rewrites, for the
+//! `minimumAge` gate). Files of format v1 (tags only) are read, their tags without a first sighting.
 //! Files are written atomically (a temporary file in the same directory, synced, renamed over the old one), so
 //! a crash leaves the old list or the new one, never a mix. Reads check the header against the contents; a
 //! damaged file reads as absent and the repository is rescanned.
@@ -14,7 +16,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-const MAGIC: &str = "tagpilot-tags v1";
+const MAGIC: &str = "tagpilot-tags v2";
+const MAGIC_V1: &str = "tagpilot-tags v1";
 
 /// A tag store rooted at a directory.
 #[derive(Clone, Debug)]
@@ -44,7 +47,23 @@ pub struct StoredTags {
 impl StoredTags {
     /// The tags, byte-wise descending.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.text.split('\n').filter(|t| !t.is_empty())
+        self.lines().map(|(t, _)| t)
+    }
+
+    fn lines(&self) -> impl Iterator<Item = (&str, Option<i64>)> {
+        self.text
+            .split('\n')
+            .filter(|t| !t.is_empty())
+            .map(|l| match l.split_once('\t') {
+                Some((t, seen)) => (t, seen.parse().ok()),
+                None => (l, None),
+            })
+    }
+
+    /// When the reflector first saw `tag` (`None` for a tag stored before first sightings were kept).
+    pub fn first_seen(&self, tag: &str) -> Option<jiff::Timestamp> {
+        let (_, seen) = self.lines().find(|(t, _)| *t == tag)?;
+        jiff::Timestamp::from_second(seen?).ok()
     }
 
     /// The tags as a vector of slices (for the policy engine).
@@ -103,13 +122,31 @@ impl TagStore {
         self.root.join(namespace).join(format!("{name}.tags"))
     }
 
-    /// Replaces the tags of an object atomically; returns the revision.
+    /// Replaces the tags of an object atomically, keeping the first sighting of tags already stored; returns
+    /// the revision.
     pub fn write<S: AsRef<str>>(
         &self,
         namespace: &str,
         name: &str,
         tags: &[S],
     ) -> Result<String, TagStoreError> {
+        self.write_at(namespace, name, tags, jiff::Timestamp::now())
+    }
+
+    /// [`TagStore::write`], with new tags first seen at `now`.
+    pub fn write_at<S: AsRef<str>>(
+        &self,
+        namespace: &str,
+        name: &str,
+        tags: &[S],
+        now: jiff::Timestamp,
+    ) -> Result<String, TagStoreError> {
+        let previous = self.read(namespace, name)?;
+        let seen: std::collections::HashMap<&str, i64> = previous
+            .as_ref()
+            .map(|p| p.lines().filter_map(|(t, s)| Some((t, s?))).collect())
+            .unwrap_or_default();
+        let now = now.as_second();
         let path = self.path(namespace, name);
         let dir = path.parent().expect("a store path has a parent");
         let err = |path: &Path| {
@@ -123,8 +160,9 @@ impl TagStore {
             let mut w = std::io::BufWriter::new(tmp.as_file_mut());
             writeln!(w, "{MAGIC} {revision} {}", tags.len()).map_err(err(&path))?;
             for t in tags {
-                w.write_all(t.as_ref().as_bytes()).map_err(err(&path))?;
-                w.write_all(b"\n").map_err(err(&path))?;
+                let t = t.as_ref();
+                let first = seen.get(t).copied().unwrap_or(now);
+                writeln!(w, "{t}\t{first}").map_err(err(&path))?;
             }
             w.flush().map_err(err(&path))?;
         }
@@ -154,7 +192,11 @@ impl TagStore {
         let Some((revision, count)) = parse_header(header) else {
             return Ok(None);
         };
-        let tags: Vec<&str> = body.split('\n').filter(|t| !t.is_empty()).collect();
+        let tags: Vec<&str> = body
+            .split('\n')
+            .filter(|t| !t.is_empty())
+            .map(|l| l.split_once('\t').map_or(l, |(t, _)| t))
+            .collect();
         if tags.len() != count || revision_of(&tags) != revision {
             return Ok(None);
         }
@@ -194,7 +236,10 @@ impl TagStore {
 }
 
 fn parse_header(line: &str) -> Option<(String, usize)> {
-    let rest = line.strip_prefix(MAGIC)?.strip_prefix(' ')?;
+    let rest = line
+        .strip_prefix(MAGIC)
+        .or_else(|| line.strip_prefix(MAGIC_V1))?
+        .strip_prefix(' ')?;
     let (revision, count) = rest.split_once(' ')?;
     Some((revision.to_string(), count.parse().ok()?))
 }
@@ -225,6 +270,45 @@ mod tests {
         store.remove("ns", "app").unwrap();
         assert_eq!(store.read("ns", "app").unwrap(), None);
         store.remove("ns", "app").unwrap();
+    }
+
+    #[test]
+    fn first_sightings_survive_rewrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TagStore::open(dir.path()).unwrap();
+        let t0 = jiff::Timestamp::from_second(1_000_000).unwrap();
+        let t1 = jiff::Timestamp::from_second(2_000_000).unwrap();
+        store.write_at("ns", "app", &["1.0"], t0).unwrap();
+        store.write_at("ns", "app", &["1.1", "1.0"], t1).unwrap();
+        let got = store.read("ns", "app").unwrap().unwrap();
+        assert_eq!(got.to_vec(), ["1.1", "1.0"]);
+        assert_eq!(got.first_seen("1.0"), Some(t0));
+        assert_eq!(got.first_seen("1.1"), Some(t1));
+        assert_eq!(got.first_seen("2.0"), None);
+        // Reopened (a restart): the same.
+        let again = TagStore::open(dir.path()).unwrap();
+        assert_eq!(
+            again.read("ns", "app").unwrap().unwrap().first_seen("1.0"),
+            Some(t0)
+        );
+        // The revision depends on the tags only.
+        assert_eq!(got.revision(), revision_of(&["1.1", "1.0"]));
+    }
+
+    #[test]
+    fn version_one_files_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TagStore::open(dir.path()).unwrap();
+        std::fs::create_dir_all(dir.path().join("ns")).unwrap();
+        let rev = revision_of(&["b", "a"]);
+        std::fs::write(
+            dir.path().join("ns/app.tags"),
+            format!("tagpilot-tags v1 {rev} 2\nb\na\n"),
+        )
+        .unwrap();
+        let got = store.read("ns", "app").unwrap().unwrap();
+        assert_eq!(got.to_vec(), ["b", "a"]);
+        assert_eq!(got.first_seen("a"), None);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! `/tmp/tagpilot-testinfra-$TAGPILOT_PORT_BASE/testinfra.env` (port base 17000 by default), as `up.sh` writes it.
 
 mod controller;
+pub mod cosign;
 mod fault_proxy;
 mod git;
 mod registry;

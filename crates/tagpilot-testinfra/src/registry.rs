@@ -262,13 +262,28 @@ impl Registry {
 
     /// The shared layer and one image manifest per label (distinct config, so a distinct digest).
     async fn image_manifest(&self, repo: &str, label: &str, arch: &str) -> anyhow::Result<Vec<u8>> {
+        self.image_manifest_created(repo, label, arch, None).await
+    }
+
+    /// [`Registry::image_manifest`] with the config's `created` set (RFC 3339) when given.
+    async fn image_manifest_created(
+        &self,
+        repo: &str,
+        label: &str,
+        arch: &str,
+        created: Option<&str>,
+    ) -> anyhow::Result<Vec<u8>> {
         let (layer, diff_id) = tiny_layer(repo);
         let (layer_digest, layer_size) = self.put_blob(repo, &layer).await?;
-        let config = serde_json::to_vec(&serde_json::json!({
+        let mut config = serde_json::json!({
             "architecture": arch, "os": "linux",
             "config": {"Labels": {"tag": label}},
             "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-        }))?;
+        });
+        if let Some(c) = created {
+            config["created"] = c.into();
+        }
+        let config = serde_json::to_vec(&config)?;
         let (config_digest, config_size) = self.put_blob(repo, &config).await?;
         Ok(serde_json::to_vec(&serde_json::json!({
             "schemaVersion": 2,
@@ -392,6 +407,92 @@ impl Registry {
         }))?;
         self.put_manifest(repo, tag, "application/vnd.oci.image.index.v1+json", index)
             .await
+    }
+
+    /// Pushes one image under `tag` built at `created` (RFC 3339): a single manifest for one architecture, or
+    /// an OCI index of one image per architecture (each with that `created`). Returns the tag's digest.
+    pub async fn push_built(
+        &self,
+        repo: &str,
+        tag: &str,
+        created: &str,
+        architectures: &[&str],
+    ) -> anyhow::Result<String> {
+        if let [arch] = architectures {
+            let body = self
+                .image_manifest_created(repo, tag, arch, Some(created))
+                .await?;
+            return self
+                .put_manifest(
+                    repo,
+                    tag,
+                    "application/vnd.oci.image.manifest.v1+json",
+                    body,
+                )
+                .await;
+        }
+        let mut entries = Vec::new();
+        for arch in architectures {
+            let body = self
+                .image_manifest_created(repo, &format!("{tag}-{arch}"), arch, Some(created))
+                .await?;
+            let size = body.len();
+            let digest = self
+                .put_manifest(
+                    repo,
+                    &format!("sha256:{:x}", Sha256::digest(&body)),
+                    "application/vnd.oci.image.manifest.v1+json",
+                    body,
+                )
+                .await?;
+            entries.push(serde_json::json!({
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": digest, "size": size,
+                "platform": {"architecture": arch, "os": "linux"},
+            }));
+        }
+        let index = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": entries,
+        }))?;
+        self.put_manifest(repo, tag, "application/vnd.oci.image.index.v1+json", index)
+            .await
+    }
+
+    /// Stores cosign signature layers for `repo@digest` as cosign does: the manifest tagged
+    /// `sha256-<hex>.sig`, one layer per signature (payload blob, annotations), an empty config.
+    pub async fn push_signatures(
+        &self,
+        repo: &str,
+        digest: &str,
+        layers: &[crate::cosign::SignatureLayer],
+    ) -> anyhow::Result<String> {
+        let config = b"{}".to_vec();
+        let (config_digest, config_size) = self.put_blob(repo, &config).await?;
+        let mut descriptors = Vec::new();
+        for l in layers {
+            let (d, size) = self.put_blob(repo, &l.payload).await?;
+            descriptors.push(serde_json::json!({
+                "mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
+                "digest": d, "size": size, "annotations": l.annotations,
+            }));
+        }
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": config_digest, "size": config_size},
+            "layers": descriptors,
+        }))?;
+        let tag = format!("{}.sig", digest.replacen(':', "-", 1));
+        self.put_manifest(
+            repo,
+            &tag,
+            "application/vnd.oci.image.manifest.v1+json",
+            manifest,
+        )
+        .await
     }
 
     /// Lists the tags of `repo` with one plain `GET /v2/<repo>/tags/list` (the registry does not page).

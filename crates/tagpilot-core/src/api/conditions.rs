@@ -46,6 +46,10 @@ pub mod reason {
     pub const INVALID_POLICY_SELECTOR: &str = "InvalidPolicySelector";
     /// `spec.update.strategy` is not supported (ImageUpdateAutomation).
     pub const INVALID_UPDATE_STRATEGY: &str = "InvalidUpdateStrategy";
+    /// tagpilot: no candidate tag has a valid signature (ImagePolicy `spec.verify`).
+    pub const VERIFICATION_FAILED: &str = "VerificationFailed";
+    /// tagpilot: every candidate tag is too young or lacks a required platform.
+    pub const NO_ELIGIBLE_TAG: &str = "NoEligibleTag";
 }
 
 /// One status condition (the shape of `metav1.Condition`).

@@ -6,7 +6,10 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Condition, NamespacedObjectReference, duration};
+use super::{
+    Condition, ImageAgeSource, ImageVerification, NamespacedObjectReference, NewestBuildPolicy,
+    duration,
+};
 use crate::policy::{Order, Policy, Selector};
 use crate::semver::Range;
 
@@ -35,7 +38,8 @@ use crate::semver::Range;
 pub struct ImagePolicySpec {
     /// The ImageRepository whose tags are chosen from.
     pub image_repository_ref: NamespacedObjectReference,
-    /// How the latest tag is chosen: exactly one of `semver`, `alphabetical`, `numerical`.
+    /// How the latest tag is chosen: exactly one of `semver`, `alphabetical`, `numerical` (and tagpilot's
+    /// `newestBuild`).
     pub policy: ImagePolicyChoice,
     /// Tags to consider, and what part of them to order by.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -51,13 +55,30 @@ pub struct ImagePolicySpec {
     /// Stops resolving while true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspend: Option<bool>,
+    /// tagpilot extension: only tags whose image carries a valid cosign signature are candidates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<ImageVerification>,
+    /// tagpilot extension: only tags at least this old are candidates (a Go duration, `72h`); a younger tag
+    /// becomes a candidate on its own once it is old enough.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    pub minimum_age: Option<String>,
+    /// tagpilot extension: what `minimumAge` counts from: `Created` (the image config's `created`, else the
+    /// first sighting; the default) or `FirstSeen` (when the reflector first saw the tag).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_source: Option<ImageAgeSource>,
+    /// tagpilot extension: platforms (`linux/amd64`, `linux/arm64/v8`) the tag's image must all provide.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16))]
+    pub platforms: Option<Vec<String>>,
 }
 
 /// The policy choice; the schema allows exactly one member.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("oneOf" = [
-    {"required": ["semver"]}, {"required": ["alphabetical"]}, {"required": ["numerical"]}
+    {"required": ["semver"]}, {"required": ["alphabetical"]}, {"required": ["numerical"]},
+    {"required": ["newestBuild"]}
 ]))]
 pub struct ImagePolicyChoice {
     /// The greatest version within a Masterminds range.
@@ -69,6 +90,9 @@ pub struct ImagePolicyChoice {
     /// Numeric order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub numerical: Option<NumericalPolicy>,
+    /// tagpilot extension: the tag whose image was built last (config `created`; ties: the greatest tag).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_build: Option<NewestBuildPolicy>,
 }
 
 /// `policy.semver`.
@@ -214,12 +238,13 @@ impl ImagePolicySpec {
             p.semver.is_some(),
             p.alphabetical.is_some(),
             p.numerical.is_some(),
+            p.newest_build.is_some(),
         ];
         if chosen.iter().filter(|c| **c).count() != 1 {
             return Err(err(
                 "policy",
                 &serde_json::to_string(p).unwrap_or_default(),
-                "exactly one of semver, alphabetical and numerical must be set".into(),
+                "exactly one of semver, alphabetical, numerical and newestBuild must be set".into(),
             ));
         }
         let order = |field: &str, o: &Option<String>| -> Result<Order, PolicySpecError> {
@@ -235,6 +260,8 @@ impl ImagePolicySpec {
             Selector::Alphabetical(order("policy.alphabetical.order", &a.order)?)
         } else if let Some(n) = &p.numerical {
             Selector::Numerical(order("policy.numerical.order", &n.order)?)
+        } else if p.newest_build.is_some() {
+            Selector::NewestBuild
         } else {
             unreachable!("exactly one policy checked above")
         };
@@ -247,6 +274,7 @@ impl ImagePolicySpec {
                 .map_err(|e| err("filterTags.pattern", pattern, e.to_string()))?;
         }
         self.digest_interval()?;
+        self.gates()?;
         Ok(policy)
     }
 

@@ -51,6 +51,20 @@ pub struct ImageUpdateAutomationSpec {
     /// Stops automation runs while true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspend: Option<bool>,
+    /// tagpilot extension: after its policies change, wait until they have been still this long (a Go
+    /// duration, `2m`) before committing, so that a burst of new tags gives one commit naming all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    pub quiet_period: Option<String>,
+}
+
+/// tagpilot extension: policies that changed and are waiting for `spec.quietPeriod` to pass.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SettlingPolicies {
+    /// A SHA-256 of the policies' latest images.
+    pub policies: String,
+    /// When they were first seen as they are (RFC 3339).
+    pub since: String,
 }
 
 /// A reference to the source (a GitRepository), possibly in another namespace.
@@ -211,6 +225,9 @@ pub struct ImageUpdateAutomationStatus {
     /// The `reconcile.fluxcd.io/requestedAt` value last handled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_reconcile_at: Option<String>,
+    /// tagpilot extension: changed policies waiting for `spec.quietPeriod`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settling: Option<SettlingPolicies>,
 }
 
 /// An automation spec that cannot be used; the message names the field and the value.
@@ -232,6 +249,8 @@ pub struct CheckedAutomation {
     pub policy_selector: String,
     /// `spec.update.path` (`.` when unset).
     pub update_path: String,
+    /// `spec.quietPeriod` (tagpilot extension).
+    pub quiet_period: Option<std::time::Duration>,
 }
 
 impl ImageUpdateAutomationSpec {
@@ -291,10 +310,21 @@ impl ImageUpdateAutomationSpec {
             .and_then(|u| u.path.clone())
             .filter(|p| !p.is_empty())
             .unwrap_or_else(|| ".".into());
+        let quiet_period = match &self.quiet_period {
+            Some(q) => Some(duration::parse(q).map_err(|e| {
+                invalid(
+                    reason::INVALID_SOURCE_CONFIGURATION,
+                    format!("spec.quietPeriod {q:?}: {e}"),
+                )
+            })?)
+            .filter(|d| !d.is_zero()),
+            None => None,
+        };
         Ok(CheckedAutomation {
             interval,
             policy_selector,
             update_path,
+            quiet_period,
         })
     }
 

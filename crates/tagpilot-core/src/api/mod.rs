@@ -11,6 +11,7 @@
 pub mod conditions;
 pub mod crd;
 pub mod duration;
+mod gates;
 mod git_repository;
 mod image_policy;
 mod image_repository;
@@ -24,6 +25,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use conditions::Condition;
+pub use gates::{ImageAgeSource, ImageVerification, NewestBuildPolicy, OidcIdentityMatch};
 pub use git_repository::{GitRepository, GitRepositoryRef, GitRepositorySpec, GitRepositoryStatus};
 pub use image_policy::{
     AlphabeticalPolicy, DigestReflectionPolicy, ImagePolicy, ImagePolicyChoice, ImagePolicySpec,
@@ -37,7 +39,7 @@ pub use image_update_automation::{
     CheckedAutomation, CommitSpec, CommitUser, CrossNamespaceSourceReference, GitCheckoutSpec,
     GitSpec, ImageUpdateAutomation, ImageUpdateAutomationSpec, ImageUpdateAutomationStatus,
     InvalidAutomation, LabelSelector, LabelSelectorRequirement, PushSpec, SelectorError,
-    SigningKey, UpdateStrategy,
+    SettlingPolicies, SigningKey, UpdateStrategy,
 };
 pub use receiver::{Receiver, ReceiverResource, ReceiverSpec, ReceiverStatus};
 
@@ -46,6 +48,7 @@ pub use receiver::{Receiver, ReceiverResource, ReceiverSpec, ReceiverStatus};
 /// (`tagpilot_runtime::schema`).
 pub const BEYOND_FLUX_V1: &[(&str, &[&str])] = &[
     ("ImagePolicy", &["latestImage", "observedPreviousImage"]),
+    ("ImageUpdateAutomation", &["settling"]),
     ("Receiver", &["url"]),
 ];
 

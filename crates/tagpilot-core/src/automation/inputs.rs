@@ -251,6 +251,70 @@ pub async fn nothing_moved(
     }))
 }
 
+/// The quiet period (`spec.quietPeriod`, tagpilot extension): when the policies differ from the last run's,
+/// the run waits until they have stayed as they are for the period, so that a burst of new tags gives one
+/// commit. Returns Ready while waiting (no clone); `None` when the run may go ahead.
+pub fn settling(
+    inputs: &Inputs,
+    status: &mut ImageUpdateAutomationStatus,
+    now: jiff::Timestamp,
+) -> Option<Ready> {
+    let Some(quiet) = inputs.checked.quiet_period else {
+        status.settling = None;
+        return None;
+    };
+    if status.observed_policies.as_ref() == Some(&inputs.observed) {
+        // Only the source moved.
+        status.settling = None;
+        return None;
+    }
+    let fingerprint = {
+        use sha2::Digest;
+        let json = serde_json::to_vec(&inputs.observed).unwrap_or_default();
+        format!("{:x}", sha2::Sha256::digest(json))
+    };
+    let since = status
+        .settling
+        .as_ref()
+        .filter(|s| s.policies == fingerprint)
+        .and_then(|s| s.since.parse::<jiff::Timestamp>().ok());
+    let since = match since {
+        Some(t) => t,
+        None => {
+            status.settling = Some(crate::api::SettlingPolicies {
+                policies: fingerprint,
+                since: now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            });
+            now.round(jiff::Unit::Second).unwrap_or(now)
+        }
+    };
+    let due = since.checked_add(quiet).unwrap_or(jiff::Timestamp::MAX);
+    if due <= now {
+        status.settling = None;
+        return None;
+    }
+    let changed: Vec<&str> = inputs
+        .observed
+        .iter()
+        .filter(|(name, image)| {
+            status.observed_policies.as_ref().and_then(|o| o.get(*name)) != Some(*image)
+        })
+        .map(|(name, _)| name.as_str())
+        .collect();
+    let wait = Duration::from_secs((due.as_second() - now.as_second()).max(1) as u64);
+    Some(Ready {
+        message: format!(
+            "waiting for the quiet period (spec.quietPeriod {}): {} changed; committing at {} unless they change \
+             again",
+            duration::format(quiet),
+            crate::sanitize::cap(&changed.join(", "), 300),
+            due.round(jiff::Unit::Second).unwrap_or(due)
+        ),
+        event: None,
+        requeue: Some(wait),
+    })
+}
+
 /// Runs the update (clone, setters, commit, push) in `work_dir`, on a blocking thread.
 pub async fn update(
     auto: &ImageUpdateAutomation,
@@ -341,6 +405,9 @@ pub async fn reconcile<L: Lookup>(
 ) -> Result<(Ready, Done), Failure> {
     let inputs = inputs(lookup, settings, auto).await?;
     if let Some(ready) = nothing_moved(&inputs, status).await? {
+        return Ok((ready, Done::Skipped));
+    }
+    if let Some(ready) = settling(&inputs, status, jiff::Timestamp::now()) {
         return Ok((ready, Done::Skipped));
     }
     let signer = signer(lookup, auto).await?;

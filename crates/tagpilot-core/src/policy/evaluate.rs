@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use crate::api::conditions::reason;
 use crate::api::{DigestReflectionPolicy, ImagePolicy, ImagePolicyStatus, ImageRef};
+use crate::cosign::Verifier;
 use crate::failure::{Failure, Ready, ready_message};
+use crate::gates::{Choice, GateCache, GateContext, GateError, Gates, VerifySpec, choose};
 use crate::lookup::Lookup;
 use crate::registry::RegistryClient;
 use crate::registry::access::{AccessSettings, access};
-use crate::tagstore::TagStore;
+use crate::tagstore::{StoredTags, TagStore};
 
 /// How soon a policy looks again after a failure that only a change elsewhere can mend (an ACL, new tags);
 /// those changes also trigger a reconcile by themselves.
@@ -28,6 +30,8 @@ pub struct PolicySettings<'a> {
     pub no_cross_namespace_refs: bool,
     /// `--requeue-dependency`: how soon to look again while the repository has no scan result.
     pub requeue_dependency: Duration,
+    /// What the gates (tagpilot's extensions) learned from registries.
+    pub gates: &'a GateCache,
 }
 
 /// The result of an evaluation that did not fail.
@@ -138,19 +142,40 @@ pub async fn evaluate<L: Lookup>(
         ))
         .retry_after(settings.requeue_dependency));
     };
-    let tag = {
-        let tags = stored.to_vec();
-        engine.select(&tags).map(str::to_string).map_err(|e| {
-            Failure::retry(
-                reason::RECONCILIATION_FAILED,
-                format!(
-                    "cannot determine latest tag for policy: {e} (ImageRepository '{repo_key}' has {} tags)",
-                    stored.len()
-                ),
-            )
-            .retry_after(RECHECK)
-        })?
+    let gates = policy
+        .spec
+        .gates()
+        .map_err(|e| Failure::stalled(reason::INVALID_POLICY, e.to_string()))?;
+    let no_tag = |e: &dyn std::fmt::Display| {
+        Failure::retry(
+            reason::RECONCILIATION_FAILED,
+            format!(
+                "cannot determine latest tag for policy: {e} (ImageRepository '{repo_key}' has {} tags)",
+                stored.len()
+            ),
+        )
+        .retry_after(RECHECK)
     };
+    let choice = if gates.any() {
+        gated(lookup, settings, policy, &engine, &repo, &gates, &stored)
+            .await
+            .map_err(|e| match e {
+                GateFailure::Failure(f) => f,
+                GateFailure::Gate(GateError::Select(e)) => no_tag(&e),
+                GateFailure::Gate(e) => gate_failure(&repo.spec.image, e),
+            })?
+    } else {
+        let tags = stored.to_vec();
+        let tag = engine.select(&tags).map_err(|e| no_tag(&e))?;
+        Choice {
+            tag: tag.to_string(),
+            digest: None,
+            skipped: Vec::new(),
+            eligible_at: None,
+            checked: 0,
+        }
+    };
+    let tag = choice.tag.clone();
     drop(stored);
 
     let image = repo.spec.image.clone();
@@ -169,7 +194,10 @@ pub async fn evaluate<L: Lookup>(
                 Some(d) => Some(d),
                 None => {
                     asked_registry = true;
-                    Some(digest_of(lookup, settings, &repo, &tag).await?)
+                    match &choice.digest {
+                        Some(d) => Some(d.clone()),
+                        None => Some(digest_of(lookup, settings, &repo, &tag).await?),
+                    }
                 }
             }
         }
@@ -194,18 +222,165 @@ pub async fn evaluate<L: Lookup>(
     if changed && let Some(prev) = &previous {
         message.push_str(&format!(" (previously {})", prev.reference()));
     }
-    if !changed && let Some(kept) = ready_message(status.conditions.as_deref()) {
+    if !choice.skipped.is_empty() {
+        message.push_str(&format!(
+            "; skipped newer: {}",
+            crate::gates::describe(&choice.skipped)
+        ));
+    }
+    let kept = ready_message(status.conditions.as_deref());
+    if !changed
+        && choice.skipped.is_empty()
+        && let Some(kept) = kept
+    {
         // Same result: keep the message that announced it.
         message = kept.to_string();
     }
+    // A change, or a newer tag turned down that was not reported yet.
+    let news = changed || (!choice.skipped.is_empty() && kept != Some(message.as_str()));
+    let mut requeue = policy.spec.digest_interval().ok().flatten();
+    if let Some(at) = choice.eligible_at {
+        let wait = until(at);
+        requeue = Some(requeue.map_or(wait, |r| r.min(wait)));
+    }
     Ok(Evaluation::Resolved {
         ready: Ready {
-            event: changed.then(|| message.clone()),
+            event: news.then(|| message.clone()),
             message,
-            requeue: policy.spec.digest_interval().ok().flatten(),
+            requeue,
         },
-        asked_registry,
+        asked_registry: asked_registry || choice.checked > 0,
     })
+}
+
+/// How long until `at` (at least a second: a tag eligible "now" is looked at again right away).
+fn until(at: jiff::Timestamp) -> Duration {
+    let secs = (at.as_second() - jiff::Timestamp::now().as_second()).max(1);
+    Duration::from_secs(secs as u64)
+}
+
+enum GateFailure {
+    Failure(Failure),
+    Gate(GateError),
+}
+
+impl From<Failure> for GateFailure {
+    fn from(f: Failure) -> Self {
+        GateFailure::Failure(f)
+    }
+}
+
+/// The choice of a policy with gates: the repository's access, the verifier, then the walk.
+async fn gated<L: Lookup>(
+    lookup: &L,
+    settings: &PolicySettings<'_>,
+    policy: &ImagePolicy,
+    engine: &crate::policy::Policy,
+    repo: &crate::api::ImageRepository,
+    gates: &Gates,
+    stored: &StoredTags,
+) -> Result<Choice, GateFailure> {
+    let namespace = policy.metadata.namespace.as_deref().unwrap_or("default");
+    let checked = repo.spec.check().map_err(|e| {
+        Failure::retry(
+            reason::DEPENDENCY_NOT_READY,
+            format!("referenced ImageRepository is invalid: {e}"),
+        )
+    })?;
+    let (credentials, transport) = access(lookup, settings.access, repo, &checked.image).await?;
+    let verifier = match &gates.verify {
+        None => None,
+        Some(spec) => Some(verifier(lookup, namespace, spec).await?),
+    };
+    let scan = repo
+        .status
+        .as_ref()
+        .and_then(|s| s.last_scan_result.as_ref())
+        .map(|r| {
+            format!(
+                "{}/{}",
+                r.scan_time.as_deref().unwrap_or_default(),
+                r.revision.as_deref().unwrap_or_default()
+            )
+        })
+        .unwrap_or_default();
+    let ctx = GateContext {
+        registry: settings.registry,
+        image: &checked.image,
+        credentials: &credentials,
+        transport: &transport,
+        cache: settings.gates,
+        scan: &scan,
+        verifier: verifier.as_ref(),
+        now: jiff::Timestamp::now(),
+    };
+    choose(&ctx, engine, gates, stored)
+        .await
+        .map_err(GateFailure::Gate)
+}
+
+/// The verifier of `spec.verify`, from its Secrets.
+async fn verifier<L: Lookup>(
+    lookup: &L,
+    namespace: &str,
+    spec: &VerifySpec,
+) -> Result<Verifier, Failure> {
+    let invalid = |e: crate::cosign::VerifierError| {
+        Failure::retry(reason::VERIFICATION_FAILED, e.0).retry_after(RECHECK)
+    };
+    match spec {
+        VerifySpec::Keys { secret } => {
+            let data = crate::lookup::secret(
+                lookup,
+                namespace,
+                secret,
+                "spec.verify.secretRef",
+                reason::VERIFICATION_FAILED,
+            )
+            .await?;
+            Verifier::with_keys(&format!("{namespace}/{secret}"), &data).map_err(invalid)
+        }
+        VerifySpec::Keyless {
+            trusted_root_secret,
+            identities,
+        } => {
+            let data = crate::lookup::secret(
+                lookup,
+                namespace,
+                trusted_root_secret,
+                "spec.verify.trustedRootSecretRef",
+                reason::VERIFICATION_FAILED,
+            )
+            .await?;
+            Verifier::keyless(
+                &format!("{namespace}/{trusted_root_secret}"),
+                &data,
+                identities.clone(),
+            )
+            .map_err(invalid)
+        }
+    }
+}
+
+/// A walk that found nothing: which reason, and when to look again.
+fn gate_failure(image: &str, e: GateError) -> Failure {
+    match e {
+        GateError::Registry { .. } => Failure::retry(
+            reason::READ_OPERATION_FAILED,
+            format!("cannot check the tags of {image} against the policy's gates: {e}"),
+        ),
+        GateError::NoneEligible { eligible_at, .. } => {
+            let r = if e.unverified() {
+                reason::VERIFICATION_FAILED
+            } else {
+                reason::NO_ELIGIBLE_TAG
+            };
+            Failure::retry(r, format!("{image}: {e}"))
+                .retry_after(eligible_at.map_or(RECHECK, until))
+        }
+        other => Failure::retry(reason::RECONCILIATION_FAILED, format!("{image}: {other}"))
+            .retry_after(RECHECK),
+    }
 }
 
 /// The digest of `tag` in the policy's repository.

@@ -60,6 +60,8 @@ pub enum Selector {
     Alphabetical(Order),
     /// Go `ParseFloat` value; every tag must be a number.
     Numerical(Order),
+    /// The image built last (tagpilot's `newestBuild`): ordered by [`crate::gates`], which asks the registry.
+    NewestBuild,
 }
 
 /// A policy that cannot be built from its spec.
@@ -94,6 +96,11 @@ pub enum SelectError {
     /// No candidate is a version within the range.
     #[error("unable to determine latest version from provided list")]
     NoVersionInRange,
+    /// The newestBuild policy orders by the images' creation time, which only the registry knows.
+    #[error(
+        "policy.newestBuild orders tags by their images' creation time: the registry must be asked"
+    )]
+    NeedsImageFacts,
     /// The numerical policy met a tag that is not a number.
     #[error("failed to parse invalid numeric value '{value}'{}", extracted_note(.tag, .value))]
     NonNumericTag {
@@ -157,6 +164,9 @@ impl Policy {
     pub fn select<'t, S: AsRef<str>>(&self, tags: &'t [S]) -> Result<&'t str, SelectError> {
         if tags.is_empty() {
             return Err(SelectError::EmptyTagList);
+        }
+        if let Selector::NewestBuild = self.selector {
+            return Err(SelectError::NeedsImageFacts);
         }
         if let (Selector::Alphabetical(order), None) = (&self.selector, &self.filter) {
             // Values are the tags themselves and all distinct by text: the extreme tag.
@@ -348,6 +358,7 @@ impl<'p, 't> Picker<'p, 't> {
             Selector::Alphabetical(Order::Desc) => {
                 self.best.as_ref().map(|b| b.value.as_ref().cmp(v))
             }
+            Selector::NewestBuild => return,
             Selector::Numerical(order) => {
                 let Some(x) = parse_go_float(v) else {
                     if self

@@ -25,6 +25,7 @@
 
 pub mod access;
 mod client;
+pub mod content;
 mod credentials;
 mod digest;
 mod page;

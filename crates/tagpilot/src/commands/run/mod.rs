@@ -119,9 +119,11 @@ impl RunArgs {
         let registry = RegistryClient::default();
         let logins = tagpilot_core::cloud::Logins::default();
         let (http, env) = (reqwest::Client::new(), tagpilot_core::cloud::Env::process());
+        let gates = tagpilot_core::gates::GateCache::default();
         let engines = Engines {
             store: &store,
             registry: &registry,
+            gates: &gates,
             // Cloud logins (spec.provider) with the identity of the environment the run is in; no
             // autologin flags and no default ServiceAccount outside a cluster.
             access: AccessSettings {
@@ -184,6 +186,7 @@ fn print_summary(outcomes: &[Outcome]) {
 struct Engines<'a> {
     store: &'a TagStore,
     registry: &'a RegistryClient,
+    gates: &'a tagpilot_core::gates::GateCache,
     access: AccessSettings<'a>,
     work: &'a Path,
     progress: bool,
@@ -295,6 +298,7 @@ async fn pass(m: &Manifests, state: &mut State, e: &Engines<'_>) -> Vec<Outcome>
             access: &e.access,
             no_cross_namespace_refs: false,
             requeue_dependency: Duration::from_secs(30),
+            gates: e.gates,
         };
         let lookup = ManifestLookup {
             manifests: m,

@@ -1,0 +1,449 @@
+//! The walk: the policy's best tag, checked against the gates; when it fails, the next best, and so on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+
+use super::{AgeSource, GateCache, Gates, ImageFacts, facts_of_manifest};
+use crate::cosign::Verifier;
+use crate::policy::{Policy, SelectError};
+use crate::registry::{Credentials, ImageName, RegistryClient, RegistryError, Transport};
+use crate::tagstore::StoredTags;
+
+/// Most tags checked against the gates in one evaluation (each costs registry requests).
+pub const MAX_CHECKED: usize = 64;
+/// Most candidate tags a newestBuild policy orders (each needs its image's creation time).
+pub const MAX_NEWEST_BUILD: usize = 5_000;
+/// Requests in flight for one newestBuild policy.
+const CONCURRENCY: usize = 8;
+/// How far in the future a `created` may lie before it is not believed (clock skew).
+const SKEW: Duration = Duration::from_secs(300);
+
+/// What the walk needs besides the policy and the tags.
+pub struct GateContext<'a> {
+    /// The registry client (shared limits).
+    pub registry: &'a RegistryClient,
+    /// The repository's image.
+    pub image: &'a ImageName,
+    /// Its credentials.
+    pub credentials: &'a Credentials,
+    /// Its transport.
+    pub transport: &'a Transport,
+    /// What is known already.
+    pub cache: &'a GateCache,
+    /// The repository's last scan (its `lastScanResult.scanTime`): a tag's digest is asked once per scan.
+    pub scan: &'a str,
+    /// The signature checker, when `spec.verify` is set.
+    pub verifier: Option<&'a Verifier>,
+    /// Now.
+    pub now: jiff::Timestamp,
+}
+
+/// A tag the gates turned down.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skip {
+    /// The tag.
+    pub tag: String,
+    /// Why, in words (`no cosign signature`, `lacks platform linux/arm64`, ...).
+    pub why: String,
+    /// Turned down by signature verification.
+    pub unverified: bool,
+}
+
+/// The pick.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Choice {
+    /// The tag.
+    pub tag: String,
+    /// Its digest, when the registry was asked.
+    pub digest: Option<String>,
+    /// Better tags by the policy that the gates turned down, best first.
+    pub skipped: Vec<Skip>,
+    /// The soonest a skipped tag becomes old enough.
+    pub eligible_at: Option<jiff::Timestamp>,
+    /// Registry requests this choice needed.
+    pub checked: usize,
+}
+
+/// No tag could be chosen.
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    /// The policy itself picks nothing (no tags, none in range, ...).
+    #[error(transparent)]
+    Select(#[from] SelectError),
+    /// The registry could not be asked.
+    #[error("{tag}: {source}")]
+    Registry {
+        /// The tag being checked.
+        tag: String,
+        /// The error.
+        source: RegistryError,
+    },
+    /// Every candidate was turned down (or the first [`MAX_CHECKED`] were).
+    #[error("{}", none_eligible(.skipped, *.limit_reached))]
+    NoneEligible {
+        /// What was turned down, best first.
+        skipped: Vec<Skip>,
+        /// The soonest a skipped tag becomes old enough.
+        eligible_at: Option<jiff::Timestamp>,
+        /// Whether the walk stopped at [`MAX_CHECKED`].
+        limit_reached: bool,
+    },
+    /// A newestBuild policy with more candidates than [`MAX_NEWEST_BUILD`].
+    #[error(
+        "policy.newestBuild orders {count} tags by their images' creation time, more than {MAX_NEWEST_BUILD}: \
+         narrow the candidates with spec.filterTags"
+    )]
+    TooManyCandidates {
+        /// The candidates after the filter.
+        count: usize,
+    },
+}
+
+impl GateError {
+    /// Whether a signature check turned a candidate down.
+    pub fn unverified(&self) -> bool {
+        matches!(self, GateError::NoneEligible { skipped, .. } if skipped.iter().any(|s| s.unverified))
+    }
+}
+
+/// `1.2.4 (no cosign signature), 1.2.3 (...)`, at most five, then how many more.
+pub fn describe(skipped: &[Skip]) -> String {
+    let mut parts: Vec<String> = skipped
+        .iter()
+        .take(5)
+        .map(|s| format!("{} ({})", s.tag, s.why))
+        .collect();
+    if skipped.len() > 5 {
+        parts.push(format!("and {} more", skipped.len() - 5));
+    }
+    parts.join(", ")
+}
+
+fn none_eligible(skipped: &[Skip], limit: bool) -> String {
+    let mut m = format!(
+        "no candidate tag passes the policy's gates: {}",
+        describe(skipped)
+    );
+    if limit {
+        m.push_str(&format!(" (stopped after {MAX_CHECKED} tags)"));
+    }
+    m
+}
+
+/// Chooses the latest tag of `stored` by `policy` that passes `gates`.
+pub async fn choose(
+    ctx: &GateContext<'_>,
+    policy: &Policy,
+    gates: &Gates,
+    stored: &StoredTags,
+) -> Result<Choice, GateError> {
+    let mut skipped = Vec::new();
+    let mut eligible_at: Option<jiff::Timestamp> = None;
+    let mut checked = 0;
+    let mut note_young = |at: jiff::Timestamp| {
+        eligible_at = Some(eligible_at.map_or(at, |e: jiff::Timestamp| e.min(at)));
+    };
+    if gates.newest_build {
+        let ordered = newest_first(ctx, policy, stored).await?;
+        for (tag, digest, facts) in ordered {
+            if checked == MAX_CHECKED {
+                return Err(GateError::NoneEligible {
+                    skipped,
+                    eligible_at,
+                    limit_reached: true,
+                });
+            }
+            checked += 1;
+            let found = Found {
+                digest,
+                facts: Some(facts),
+            };
+            match check(ctx, gates, stored, &tag, found, &mut note_young).await? {
+                Ok(digest) => {
+                    return Ok(Choice {
+                        tag,
+                        digest: Some(digest),
+                        skipped,
+                        eligible_at,
+                        checked,
+                    });
+                }
+                Err(skip) => skipped.push(skip),
+            }
+        }
+        return Err(GateError::NoneEligible {
+            skipped,
+            eligible_at,
+            limit_reached: false,
+        });
+    }
+    let mut remaining = stored.to_vec();
+    loop {
+        let tag = match policy.select(&remaining) {
+            Ok(t) => t.to_string(),
+            Err(e) if skipped.is_empty() => return Err(e.into()),
+            Err(_) => {
+                return Err(GateError::NoneEligible {
+                    skipped,
+                    eligible_at,
+                    limit_reached: false,
+                });
+            }
+        };
+        if checked == MAX_CHECKED {
+            return Err(GateError::NoneEligible {
+                skipped,
+                eligible_at,
+                limit_reached: true,
+            });
+        }
+        checked += 1;
+        let found = find(ctx, gates, &tag).await?;
+        let Some(found) = found else {
+            skipped.push(Skip {
+                tag: tag.clone(),
+                why: "no longer in the registry".into(),
+                unverified: false,
+            });
+            remaining.retain(|t| *t != tag);
+            continue;
+        };
+        match check(ctx, gates, stored, &tag, found, &mut note_young).await? {
+            Ok(digest) => {
+                return Ok(Choice {
+                    tag,
+                    digest: Some(digest),
+                    skipped,
+                    eligible_at,
+                    checked,
+                });
+            }
+            Err(skip) => {
+                skipped.push(skip);
+                remaining.retain(|t| *t != tag);
+            }
+        }
+    }
+}
+
+/// A tag's digest and, when the gates need them, its image's facts.
+struct Found {
+    digest: String,
+    facts: Option<Arc<ImageFacts>>,
+}
+
+/// The digest (once per scan) and facts (once per digest) of `tag`; `None` when the registry no longer has it.
+async fn find(ctx: &GateContext<'_>, gates: &Gates, tag: &str) -> Result<Option<Found>, GateError> {
+    let key = ctx.image.canonical();
+    let registry_error = |source| GateError::Registry {
+        tag: tag.to_string(),
+        source,
+    };
+    let digest = match ctx.cache.digest(&key, tag, ctx.scan) {
+        Some(d) => d,
+        None => {
+            match ctx
+                .registry
+                .digest(ctx.image, tag, ctx.credentials, ctx.transport)
+                .await
+            {
+                Ok(d) => {
+                    ctx.cache.put_digest(&key, tag, ctx.scan, &d);
+                    d
+                }
+                Err(RegistryError::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(registry_error(e)),
+            }
+        }
+    };
+    if !gates.needs_facts() {
+        return Ok(Some(Found {
+            digest,
+            facts: None,
+        }));
+    }
+    let facts = match ctx.cache.facts(&key, &digest) {
+        Some(f) => f,
+        None => {
+            let Some(manifest) = ctx
+                .registry
+                .manifest(ctx.image, &digest, ctx.credentials, ctx.transport)
+                .await
+                .map_err(registry_error)?
+            else {
+                return Ok(None);
+            };
+            let facts = Arc::new(
+                facts_of_manifest(
+                    ctx.registry,
+                    ctx.image,
+                    &manifest,
+                    ctx.credentials,
+                    ctx.transport,
+                )
+                .await
+                .map_err(registry_error)?,
+            );
+            ctx.cache.put_facts(&key, &digest, facts.clone());
+            facts
+        }
+    };
+    Ok(Some(Found {
+        digest,
+        facts: Some(facts),
+    }))
+}
+
+/// The candidates of a newestBuild policy, newest image first (ties: the byte-wise greatest tag first); tags
+/// the registry no longer has are left out.
+async fn newest_first(
+    ctx: &GateContext<'_>,
+    policy: &Policy,
+    stored: &StoredTags,
+) -> Result<Vec<(String, String, Arc<ImageFacts>)>, GateError> {
+    let candidates: Vec<&str> = stored
+        .iter()
+        .filter(|t| policy.filter().is_none_or(|f| f.is_match(t)))
+        .collect();
+    if candidates.is_empty() {
+        return Err(match policy.filter() {
+            Some(f) if !stored.is_empty() => SelectError::NoTagMatchesFilter {
+                pattern: f.pattern().to_string(),
+            },
+            _ => SelectError::EmptyTagList,
+        }
+        .into());
+    }
+    if candidates.len() > MAX_NEWEST_BUILD {
+        return Err(GateError::TooManyCandidates {
+            count: candidates.len(),
+        });
+    }
+    let tags: Vec<String> = candidates.into_iter().map(str::to_string).collect();
+    let found: Vec<Result<Option<(String, Found)>, GateError>> = futures::stream::iter(tags)
+        .map(|tag| find_owned(ctx, tag))
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    let mut ordered = Vec::new();
+    for f in found {
+        if let Some((tag, found)) = f? {
+            let facts = found.facts.unwrap_or_default();
+            ordered.push((tag, found.digest, facts));
+        }
+    }
+    ordered.sort_by(|a, b| b.2.created.cmp(&a.2.created).then_with(|| b.0.cmp(&a.0)));
+    Ok(ordered)
+}
+
+/// Gates that need only the image's facts (for ordering by creation time).
+const FACTS_ONLY: Gates = Gates {
+    verify: None,
+    minimum_age: None,
+    platforms: Vec::new(),
+    newest_build: true,
+};
+
+async fn find_owned(
+    ctx: &GateContext<'_>,
+    tag: String,
+) -> Result<Option<(String, Found)>, GateError> {
+    Ok(find(ctx, &FACTS_ONLY, &tag).await?.map(|f| (tag, f)))
+}
+
+/// Checks one tag against the platform, age and signature gates: `Ok(digest)` or the reason it is skipped.
+async fn check(
+    ctx: &GateContext<'_>,
+    gates: &Gates,
+    stored: &StoredTags,
+    tag: &str,
+    found: Found,
+    note_young: &mut impl FnMut(jiff::Timestamp),
+) -> Result<Result<String, Skip>, GateError> {
+    let skip = |why: String, unverified: bool| {
+        Ok(Err(Skip {
+            tag: tag.to_string(),
+            why,
+            unverified,
+        }))
+    };
+    let facts = found.facts.unwrap_or_default();
+    let missing: Vec<String> = gates
+        .platforms
+        .iter()
+        .filter(|want| !facts.platforms.iter().any(|have| want.satisfied_by(have)))
+        .map(ToString::to_string)
+        .collect();
+    if !missing.is_empty() {
+        let have: Vec<String> = facts.platforms.iter().map(ToString::to_string).collect();
+        return skip(
+            format!(
+                "lacks platform {} (has {})",
+                missing.join(", "),
+                if have.is_empty() {
+                    "none".to_string()
+                } else {
+                    have.join(", ")
+                }
+            ),
+            false,
+        );
+    }
+    if let Some((minimum, source)) = gates.minimum_age {
+        let first_seen = stored.first_seen(tag).unwrap_or(ctx.now);
+        let (basis, what) = match source {
+            AgeSource::Created => match facts.created.filter(|c| *c <= ctx.now + SKEW) {
+                Some(c) => (c, "built"),
+                None => (first_seen, "first seen"),
+            },
+            AgeSource::FirstSeen => (first_seen, "first seen"),
+        };
+        let eligible = basis.checked_add(minimum).unwrap_or(jiff::Timestamp::MAX);
+        if eligible > ctx.now {
+            note_young(eligible);
+            return skip(
+                format!(
+                    "{what} {}, younger than minimumAge {}; eligible at {}",
+                    basis.round(jiff::Unit::Second).unwrap_or(basis),
+                    crate::api::duration::format(minimum),
+                    eligible.round(jiff::Unit::Second).unwrap_or(eligible)
+                ),
+                false,
+            );
+        }
+    }
+    if let Some(verifier) = ctx.verifier {
+        let key = ctx.image.canonical();
+        if ctx
+            .cache
+            .verified(&key, &found.digest, verifier.fingerprint())
+            .is_none()
+        {
+            match verifier
+                .verify(
+                    ctx.registry,
+                    ctx.image,
+                    &found.digest,
+                    ctx.credentials,
+                    ctx.transport,
+                )
+                .await
+            {
+                Ok(Ok(by)) => {
+                    ctx.cache
+                        .put_verified(&key, &found.digest, verifier.fingerprint(), &by)
+                }
+                Ok(Err(why)) => return skip(why, true),
+                Err(source) => {
+                    return Err(GateError::Registry {
+                        tag: tag.to_string(),
+                        source,
+                    });
+                }
+            }
+        }
+    }
+    Ok(Ok(found.digest))
+}
