@@ -10,6 +10,7 @@ mod dashboards;
 mod drivers;
 mod flux_crds;
 mod flux_drop_in;
+mod gates;
 mod git_source;
 mod helm;
 mod image;

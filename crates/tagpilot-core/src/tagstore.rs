@@ -60,6 +60,20 @@ impl StoredTags {
             })
     }
 
+    /// Tags that were never stored (a list given on the command line): no first sightings.
+    pub fn from_tags<S: AsRef<str>>(tags: &[S]) -> StoredTags {
+        let mut text = String::new();
+        for t in tags {
+            text.push_str(t.as_ref());
+            text.push('\n');
+        }
+        StoredTags {
+            text: text.into_boxed_str(),
+            count: tags.len(),
+            revision: revision_of(tags),
+        }
+    }
+
     /// When the reflector first saw `tag` (`None` for a tag stored before first sightings were kept).
     pub fn first_seen(&self, tag: &str) -> Option<jiff::Timestamp> {
         let (_, seen) = self.lines().find(|(t, _)| *t == tag)?;

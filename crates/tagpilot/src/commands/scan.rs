@@ -12,15 +12,10 @@ use tagpilot_core::registry::{
     ScanRequest, Transport,
 };
 
-/// Arguments of `tagpilot scan`.
+/// How to reach a registry from the command line: credentials and transport (shared by `scan` and
+/// `policy select`).
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  \
-    tagpilot scan ghcr.io/stefanprodan/podinfo\n  \
-    tagpilot scan registry.example.com/team/app --docker-config ~/.docker/config.json --json\n  \
-    echo \"$TOKEN\" | tagpilot scan 127.0.0.1:5000/app --username ci --password-stdin --insecure --digest 1.2.3")]
-pub struct ScanArgs {
-    /// The image repository, without tag: `alpine`, `ghcr.io/org/app`, `host:port/path`.
-    image: String,
+pub struct RegistryArgs {
     /// Credentials from a Docker config file (`.dockerconfigjson` or ~/.docker/config.json).
     #[arg(long, value_name = "FILE", conflicts_with = "username")]
     docker_config: Option<PathBuf>,
@@ -42,6 +37,59 @@ pub struct ScanArgs {
     /// Use plain HTTP (spec.insecure).
     #[arg(long)]
     insecure: bool,
+}
+
+impl RegistryArgs {
+    /// The credentials and transport for `image`.
+    pub fn access(&self, image: &ImageName) -> anyhow::Result<(Credentials, Transport)> {
+        let credentials = if let Some(path) = &self.docker_config {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let config =
+                DockerConfig::from_json(&bytes).with_context(|| format!("{}", path.display()))?;
+            config.credentials_for(&image.registry)?.unwrap_or_default()
+        } else if let Some(username) = &self.username {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .context("cannot read the password from stdin")?;
+            let password = password.trim_end_matches(['\r', '\n']).to_string();
+            if password.is_empty() {
+                bail!("--password-stdin: stdin was empty");
+            }
+            Credentials::Basic {
+                username: username.clone(),
+                password,
+            }
+        } else {
+            Credentials::Anonymous
+        };
+        let read =
+            |p: &PathBuf| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+        let transport = Transport {
+            ca_pem: self.ca_file.as_ref().map(read).transpose()?,
+            client_identity_pem: match (&self.cert_file, &self.key_file) {
+                (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
+                _ => None,
+            },
+            insecure: self.insecure,
+            proxy: None,
+        };
+        Ok((credentials, transport))
+    }
+}
+
+/// Arguments of `tagpilot scan`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    tagpilot scan ghcr.io/stefanprodan/podinfo\n  \
+    tagpilot scan registry.example.com/team/app --docker-config ~/.docker/config.json --json\n  \
+    echo \"$TOKEN\" | tagpilot scan 127.0.0.1:5000/app --username ci --password-stdin --insecure --digest 1.2.3")]
+pub struct ScanArgs {
+    /// The image repository, without tag: `alpine`, `ghcr.io/org/app`, `host:port/path`.
+    image: String,
+    #[command(flatten)]
+    registry: RegistryArgs,
     /// Exclude tags matching this regular expression; repeatable. Default: '^.*\.sig$'.
     #[arg(long = "exclude", value_name = "RE")]
     exclude: Vec<String>,
@@ -84,39 +132,7 @@ impl ScanArgs {
 
     fn setup(&self) -> anyhow::Result<(ImageName, Credentials, Transport, Exclusions)> {
         let image = ImageName::parse(&self.image)?;
-        let credentials = if let Some(path) = &self.docker_config {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let config =
-                DockerConfig::from_json(&bytes).with_context(|| format!("{}", path.display()))?;
-            config.credentials_for(&image.registry)?.unwrap_or_default()
-        } else if let Some(username) = &self.username {
-            let mut password = String::new();
-            std::io::stdin()
-                .read_to_string(&mut password)
-                .context("cannot read the password from stdin")?;
-            let password = password.trim_end_matches(['\r', '\n']).to_string();
-            if password.is_empty() {
-                bail!("--password-stdin: stdin was empty");
-            }
-            Credentials::Basic {
-                username: username.clone(),
-                password,
-            }
-        } else {
-            Credentials::Anonymous
-        };
-        let read =
-            |p: &PathBuf| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
-        let transport = Transport {
-            ca_pem: self.ca_file.as_ref().map(read).transpose()?,
-            client_identity_pem: match (&self.cert_file, &self.key_file) {
-                (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
-                _ => None,
-            },
-            insecure: self.insecure,
-            proxy: None,
-        };
+        let (credentials, transport) = self.registry.access(&image)?;
         let exclusions = if self.exclude.is_empty() {
             Exclusions::new(DEFAULT_EXCLUSIONS)?
         } else {

@@ -151,6 +151,33 @@ struct PolicyArgs {
     /// The part of the matched tag to order by (`$ts`).
     #[arg(long)]
     filter_extract: Option<String>,
+    /// tagpilot: pick the tag whose image was built last.
+    #[arg(long, group = "select")]
+    select_newest_build: bool,
+    /// tagpilot: only tags at least this old (`72h`).
+    #[arg(long)]
+    minimum_age: Option<String>,
+    /// tagpilot: what --minimum-age counts from: `Created` (the image's creation time) or `FirstSeen`.
+    #[arg(long, requires = "minimum_age")]
+    age_source: Option<String>,
+    /// tagpilot: platforms every candidate must provide (`linux/amd64,linux/arm64`).
+    #[arg(long = "platform", value_delimiter = ',')]
+    platforms: Vec<String>,
+    /// tagpilot: verify signatures with this provider (`cosign`).
+    #[arg(long)]
+    verify_provider: Option<String>,
+    /// tagpilot: the Secret with the cosign public keys (`*.pub`).
+    #[arg(long, requires = "verify_provider")]
+    verify_secret_ref: Option<String>,
+    /// tagpilot, keyless: the OIDC issuer (regular expression).
+    #[arg(long, requires = "verify_provider")]
+    verify_oidc_issuer: Option<String>,
+    /// tagpilot, keyless: the certificate subject (regular expression).
+    #[arg(long, requires = "verify_provider")]
+    verify_subject: Option<String>,
+    /// tagpilot, keyless: the Secret with `trusted_root.json`.
+    #[arg(long, requires = "verify_provider")]
+    verify_trusted_root_secret_ref: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -181,6 +208,9 @@ struct UpdateArgs {
     /// How often to run.
     #[arg(long, default_value = "1m")]
     interval: String,
+    /// tagpilot: wait until the policies have been still this long before committing (`2m`).
+    #[arg(long)]
+    quiet_period: Option<String>,
 }
 
 fn go_duration(flag: &str, value: &str) -> anyhow::Result<String> {
@@ -257,11 +287,19 @@ impl PolicyArgs {
             &self.select_semver,
             &self.select_numeric,
             &self.select_alpha,
+            self.select_newest_build,
         ) {
-            (Some(r), None, None) => json!({"semver": {"range": r}}),
-            (None, Some(o), None) => json!({"numerical": {"order": order("select-numeric", o)?}}),
-            (None, None, Some(o)) => json!({"alphabetical": {"order": order("select-alpha", o)?}}),
-            _ => bail!("one of --select-semver, --select-numeric, --select-alpha is required"),
+            (Some(r), None, None, false) => json!({"semver": {"range": r}}),
+            (None, Some(o), None, false) => {
+                json!({"numerical": {"order": order("select-numeric", o)?}})
+            }
+            (None, None, Some(o), false) => {
+                json!({"alphabetical": {"order": order("select-alpha", o)?}})
+            }
+            (None, None, None, true) => json!({"newestBuild": {}}),
+            _ => bail!(
+                "one of --select-semver, --select-numeric, --select-alpha, --select-newest-build is required"
+            ),
         };
         let mut spec = json!({
             "imageRepositoryRef": reference(&self.image_ref),
@@ -277,7 +315,33 @@ impl PolicyArgs {
             }
             spec["filterTags"] = f;
         }
-        let typed: api::ImagePolicySpec = serde_json::from_value(spec.clone())?;
+        if let Some(a) = &self.minimum_age {
+            spec["minimumAge"] = json!(a);
+        }
+        if let Some(s) = &self.age_source {
+            spec["ageSource"] = json!(s);
+        }
+        if !self.platforms.is_empty() {
+            spec["platforms"] = json!(self.platforms);
+        }
+        if let Some(provider) = &self.verify_provider {
+            let mut v = json!({"provider": provider});
+            if let Some(s) = &self.verify_secret_ref {
+                v["secretRef"] = json!({"name": s});
+            }
+            if self.verify_oidc_issuer.is_some() || self.verify_subject.is_some() {
+                v["matchOIDCIdentity"] = json!([{
+                    "issuer": self.verify_oidc_issuer.as_deref().unwrap_or(".*"),
+                    "subject": self.verify_subject.as_deref().unwrap_or(".*"),
+                }]);
+            }
+            if let Some(s) = &self.verify_trusted_root_secret_ref {
+                v["trustedRootSecretRef"] = json!({"name": s});
+            }
+            spec["verify"] = v;
+        }
+        let typed: api::ImagePolicySpec = serde_json::from_value(spec.clone())
+            .map_err(|e| anyhow::anyhow!("ImagePolicy spec: {e}"))?;
         typed.to_policy()?;
         object(Kind::Policy, &self.common, namespace, spec)
     }
@@ -299,12 +363,15 @@ impl UpdateArgs {
         if let Some(b) = &self.push_branch {
             git["push"] = json!({"branch": b});
         }
-        let spec = json!({
+        let mut spec = json!({
             "sourceRef": source,
             "git": git,
             "interval": go_duration("interval", &self.interval)?,
             "update": {"path": self.git_repo_path, "strategy": "Setters"},
         });
+        if let Some(q) = &self.quiet_period {
+            spec["quietPeriod"] = json!(go_duration("quiet-period", q)?);
+        }
         let typed: api::ImageUpdateAutomationSpec = serde_json::from_value(spec.clone())?;
         typed.check().map_err(|e| anyhow!("{}", e.message))?;
         tagpilot_core::automation::check_template(self.commit_template.as_deref())

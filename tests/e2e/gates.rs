@@ -1,0 +1,395 @@
+//! tagpilot's ImagePolicy gates end to end: images pushed to the real registry with chosen creation times,
+//! single- and multi-platform, signed in the test (cosign's simple-signing layout) with a key generated here and
+//! keylessly by a test CA standing in for Fulcio; unsigned, tampered and other-digest signatures beside them.
+//! The same policies run through the reflector on the real API server and through `tagpilot run`: both pick
+//! the same tags, and the controller's messages name what was skipped and why.
+
+use std::time::Duration;
+
+use kube::api::DynamicObject;
+use serde_json::Value;
+use tagpilot_testinfra::cosign::{self as signer, KeyPair, Sigstore};
+use tagpilot_testinfra::{Flavour, Infra, Registry, binary_path, unique_name};
+
+use crate::automation::secret_yaml;
+use crate::kube_support::*;
+
+/// An RFC 3339 time `hours` before now.
+fn hours_ago(hours: i64) -> String {
+    let t = std::time::SystemTime::now() - Duration::from_secs(hours as u64 * 3600);
+    let secs = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    rfc3339(secs)
+}
+
+/// Formats Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (civil-from-days, no time crate needed here).
+fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// The images of the key-signed repository: tag, hours since built, architectures, how it is signed.
+enum Signed {
+    Yes,
+    No,
+    /// A valid signature, but over the payload of another digest.
+    OtherDigest,
+    /// The stored payload differs from the signed one by a byte.
+    Tampered,
+}
+
+const KEYED: &[(&str, i64, &[&str], Signed)] = &[
+    ("1.0.0", 240, &["amd64", "arm64"], Signed::Yes),
+    ("1.1.0", 216, &["amd64"], Signed::Yes),
+    ("1.2.0", 1, &["amd64", "arm64"], Signed::Yes),
+    ("1.3.0", 192, &["amd64", "arm64"], Signed::No),
+    ("1.4.0", 168, &["amd64", "arm64"], Signed::OtherDigest),
+    ("1.5.0", 144, &["amd64", "arm64"], Signed::Tampered),
+];
+
+async fn push_keyed(reg: &Registry, repo: &str, key: &KeyPair) {
+    let image = reg.image(repo);
+    let mut first = String::new();
+    for (tag, hours, arches, signed) in KEYED {
+        let digest = reg
+            .push_built(repo, tag, &hours_ago(*hours), arches)
+            .await
+            .unwrap();
+        if first.is_empty() {
+            first = digest.clone();
+        }
+        let layer = match signed {
+            Signed::No => continue,
+            Signed::Yes => key.layer(&signer::payload(&image, &digest)),
+            Signed::OtherDigest => key.layer(&signer::payload(&image, &first)),
+            Signed::Tampered => {
+                let mut l = key.layer(&signer::payload(&image, &digest));
+                let at = l.payload.iter().position(|b| *b == b'"').unwrap();
+                l.payload.insert(at, b' ');
+                l
+            }
+        };
+        reg.push_signatures(repo, &digest, &[layer]).await.unwrap();
+    }
+}
+
+const ISSUER: &str = "https://token.actions.githubusercontent.com";
+const WORKFLOW: &str = "https://github.com/org/app/.github/workflows/release.yml@refs/heads/main";
+
+async fn push_keyless(reg: &Registry, repo: &str, store: &Sigstore) {
+    let image = reg.image(repo);
+    for (tag, subject) in [
+        ("2.0.0", Some(WORKFLOW)),
+        (
+            "2.1.0",
+            Some("https://github.com/evil/fork/.github/workflows/x.yml@refs/heads/main"),
+        ),
+        ("2.2.0", None),
+    ] {
+        let digest = reg
+            .push_built(repo, tag, &hours_ago(100), &["amd64"])
+            .await
+            .unwrap();
+        if let Some(subject) = subject {
+            let layer = store
+                .layer(&signer::payload(&image, &digest), subject, ISSUER, None)
+                .unwrap();
+            reg.push_signatures(repo, &digest, &[layer]).await.unwrap();
+        }
+    }
+}
+
+/// The policies: `name`, the spec's body after `imageRepositoryRef`, and what both drivers must give:
+/// the Ready status, the reason, and the tag (for Ready=True).
+const POLICIES: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "signed",
+        "keyed",
+        "policy: {semver: {range: '>=1.0.0'}}\n  verify: {secretRef: {name: cosign-keys}}",
+        "True",
+        "1.2.0",
+    ),
+    (
+        "settled",
+        "keyed",
+        "policy: {semver: {range: '>=1.0.0'}}\n  verify: {secretRef: {name: cosign-keys}}\n  minimumAge: 72h",
+        "True",
+        "1.1.0",
+    ),
+    (
+        "arm",
+        "keyed",
+        "policy: {semver: {range: '>=1.0.0'}}\n  verify: {secretRef: {name: cosign-keys}}\n  minimumAge: 72h\n  platforms: [linux/arm64]",
+        "True",
+        "1.0.0",
+    ),
+    (
+        "arm-only",
+        "keyed",
+        "policy: {semver: {range: '>=1.0.0'}}\n  platforms: [linux/arm64, linux/amd64]",
+        "True",
+        "1.5.0",
+    ),
+    (
+        "newest",
+        "keyed",
+        "policy: {newestBuild: {}}",
+        "True",
+        "1.2.0",
+    ),
+    (
+        "newest-settled",
+        "keyed",
+        "policy: {newestBuild: {}}\n  minimumAge: 72h",
+        "True",
+        "1.5.0",
+    ),
+    (
+        "newest-filtered",
+        "keyed",
+        "policy: {newestBuild: {}}\n  filterTags: {pattern: '^1\\.[01]\\.'}",
+        "True",
+        "1.1.0",
+    ),
+    (
+        "first-seen",
+        "keyed",
+        "policy: {semver: {range: '>=1.0.0'}}\n  minimumAge: 72h\n  ageSource: FirstSeen",
+        "False",
+        "NoEligibleTag",
+    ),
+    (
+        "keyless",
+        "keyless",
+        "policy: {semver: {range: '>=2.0.0'}}\n  verify:\n    matchOIDCIdentity: [{issuer: 'https://token\\.actions\\.githubusercontent\\.com', subject: 'https://github\\.com/org/app/.*'}]\n    trustedRootSecretRef: {name: trusted-root}",
+        "True",
+        "2.0.0",
+    ),
+    (
+        "unsigned-only",
+        "keyed",
+        "policy: {semver: {range: '1.3.x'}}\n  verify: {secretRef: {name: cosign-keys}}",
+        "False",
+        "VerificationFailed",
+    ),
+    (
+        "no-keys",
+        "keyed",
+        "policy: {semver: {range: '>=1.0.0'}}\n  verify: {secretRef: {name: not-keys}}",
+        "False",
+        "VerificationFailed",
+    ),
+    (
+        "keyless-no-root",
+        "keyless",
+        "policy: {semver: {range: '>=2.0.0'}}\n  verify:\n    matchOIDCIdentity: [{issuer: '.*', subject: '.*'}]",
+        "False",
+        "InvalidPolicy",
+    ),
+    (
+        "bad-platform",
+        "keyed",
+        "policy: {semver: {range: '>=1.0.0'}}\n  platforms: [arm64]",
+        "False",
+        "InvalidPolicy",
+    ),
+];
+
+fn manifests(ns: &str, keyed: &str, keyless: &str, secrets: &str) -> String {
+    let mut out = format!(
+        "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata: {{name: keyed, namespace: {ns}}}\n\
+         spec: {{image: {keyed}, interval: 1h}}\n---\n\
+         apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata: {{name: keyless, namespace: {ns}}}\n\
+         spec: {{image: {keyless}, interval: 1h}}\n---\n{secrets}"
+    );
+    for (name, repo, body, _, _) in POLICIES {
+        out.push_str(&format!(
+            "---\napiVersion: image.toolkit.fluxcd.io/v1\nkind: ImagePolicy\nmetadata: {{name: {name}, namespace: {ns}}}\n\
+             spec:\n  imageRepositoryRef: {{name: {repo}}}\n  {body}\n"
+        ));
+    }
+    out
+}
+
+#[tokio::test]
+async fn each_gate_picks_the_same_tag_in_the_reflector_and_in_tagpilot_run() {
+    let infra = Infra::get();
+    crate::reflector::shared_controller();
+    let client = infra.kube_client().await;
+    let reg = infra.registry(Flavour::Plain);
+    let ns = unique_name("gates");
+    let key = KeyPair::generate();
+    let store = Sigstore::new().unwrap();
+    let (keyed_repo, keyless_repo) = (format!("{ns}/keyed"), format!("{ns}/keyless"));
+    push_keyed(&reg, &keyed_repo, &key).await;
+    push_keyless(&reg, &keyless_repo, &store).await;
+    let secrets = format!(
+        "{}---\n{}---\n{}",
+        secret_yaml(&ns, "cosign-keys", &[("cosign.pub", &key.public_pem())]),
+        secret_yaml(
+            &ns,
+            "trusted-root",
+            &[("trusted_root.json", &store.trusted_root())]
+        ),
+        secret_yaml(&ns, "not-keys", &[("README", "no keys here")]),
+    );
+    let all = manifests(
+        &ns,
+        &reg.image(&keyed_repo),
+        &reg.image(&keyless_repo),
+        &secrets,
+    );
+
+    namespace(&client, &ns, &[]).await;
+    apply_yaml(&client, &all).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("all.yaml"), &all).unwrap();
+    let out = std::process::Command::new(binary_path("tagpilot"))
+        .args(["run", "--json", "--manifests"])
+        .arg(dir.path().join("all.yaml"))
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .output()
+        .expect("run tagpilot");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let outcomes: Vec<Value> = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "JSON summary: {e}\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+
+    let api = image_api(&client, &ns, "v1", "ImagePolicy");
+    for (name, _, _, status, expect) in POLICIES {
+        let cli = outcomes
+            .iter()
+            .find(|o| o["kind"] == "ImagePolicy" && o["name"] == *name)
+            .unwrap_or_else(|| panic!("tagpilot run: no ImagePolicy {name}: {stdout}"));
+        let cli_ready = if cli["ready"] == true {
+            "True"
+        } else {
+            "False"
+        };
+        assert_eq!(cli_ready, *status, "tagpilot run, {name}: {cli}");
+        let cli_message = cli["message"].as_str().unwrap_or_default();
+        if *status == "True" {
+            assert!(
+                cli_message.contains(&format!("resolved to {expect}")),
+                "tagpilot run, {name}: {cli}"
+            );
+        } else {
+            assert_eq!(cli["reason"], *expect, "tagpilot run, {name}: {cli}");
+        }
+        let obj = wait_for(
+            &api,
+            name,
+            Duration::from_secs(90),
+            &format!("ImagePolicy {name}: {status} {expect}"),
+            |o: &DynamicObject| {
+                let Some((s, r, _)) = ready(o) else {
+                    return false;
+                };
+                if *status == "True" {
+                    s == "True" && o.data["status"]["latestRef"]["tag"] == *expect
+                } else {
+                    s == "False" && r == *expect
+                }
+            },
+        )
+        .await;
+        let message = ready_message(&obj);
+        eprintln!("{name}: {message}");
+        // The same words in both drivers, but for times that depend on when each saw the tags first.
+        if *name != "first-seen" {
+            assert_eq!(message, cli_message, "{name}: the drivers disagree");
+        }
+    }
+
+    // What the messages say about the skipped tags.
+    let msg = |name: &str| {
+        let api = api.clone();
+        let name = name.to_string();
+        async move { ready_message(&api.get(&name).await.unwrap()) }
+    };
+    let signed = msg("signed").await;
+    for part in [
+        "skipped newer: 1.5.0 (no valid cosign signature: signature does not verify",
+        "1.4.0 (no valid cosign signature: a signature for another image",
+        "1.3.0 (not signed: no cosign signature (sha256-",
+    ] {
+        assert!(signed.contains(part), "{part:?} not in {signed}");
+    }
+    let settled = msg("settled").await;
+    assert!(
+        settled.contains("1.2.0 (built ")
+            && settled.contains("younger than minimumAge 72h0m0s; eligible at"),
+        "{settled}"
+    );
+    let arm = msg("arm").await;
+    assert!(
+        arm.contains("1.1.0 (lacks platform linux/arm64 (has linux/amd64))"),
+        "{arm}"
+    );
+    let keyless = msg("keyless").await;
+    assert!(
+        keyless.contains("2.2.0 (not signed")
+            && keyless.contains(
+                "2.1.0 (no valid cosign signature: signed by https://github.com/evil/fork"
+            ),
+        "{keyless}"
+    );
+    let no_keys = msg("no-keys").await;
+    assert!(
+        no_keys.contains(&format!(
+            "secret '{ns}/not-keys' (spec.verify.secretRef) has no '*.pub' key"
+        )),
+        "{no_keys}"
+    );
+    let bad = msg("bad-platform").await;
+    assert!(bad.contains("spec.platforms[0] \"arm64\""), "{bad}");
+
+    // A skipped signature is an event (the policy's Ready announcement names it).
+    let events = events_of(&client, &ns, "ImagePolicy", "signed").await;
+    assert!(
+        events.iter().any(|e| e.contains("skipped newer: 1.5.0")),
+        "{events:?}"
+    );
+}
+
+/// The messages of the Kubernetes Events about one object.
+async fn events_of(client: &kube::Client, ns: &str, kind: &str, name: &str) -> Vec<String> {
+    let api: kube::Api<k8s_openapi::api::core::v1::Event> =
+        kube::Api::namespaced(client.clone(), ns);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let list = api.list(&Default::default()).await.unwrap();
+        let found: Vec<String> = list
+            .items
+            .into_iter()
+            .filter(|e| {
+                e.involved_object.kind.as_deref() == Some(kind)
+                    && e.involved_object.name.as_deref() == Some(name)
+            })
+            .filter_map(|e| e.message)
+            .collect();
+        if !found.is_empty() || std::time::Instant::now() > deadline {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
