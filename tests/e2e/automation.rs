@@ -134,7 +134,7 @@ pub struct CommitFacts {
     pub signature: Option<String>,
 }
 
-fn commit_facts(git: &GitServer, name: &str, id: git2::Oid) -> CommitFacts {
+pub fn commit_facts(git: &GitServer, name: &str, id: git2::Oid) -> CommitFacts {
     let repo = bare(git, name);
     let c = repo.find_commit(id).unwrap();
     let parent_tree = c.parent(0).ok().map(|p| p.tree().unwrap());

@@ -393,3 +393,176 @@ async fn events_of(client: &kube::Client, ns: &str, kind: &str, name: &str) -> V
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Four images get a new tag within seconds; an automation with `quietPeriod` waits until its policies have
+/// been still for the period, then pushes one commit naming all four.
+#[tokio::test]
+async fn a_burst_of_four_tags_gives_one_commit() {
+    let infra = Infra::get();
+    crate::reflector::shared_controller();
+    crate::automation::shared_controller();
+    let client = infra.kube_client().await;
+    let reg = infra.registry(Flavour::Plain);
+    let git = infra.git();
+    let ns = unique_name("burst");
+    namespace(&client, &ns, &[]).await;
+    let apps = ["api", "web", "worker", "cron"];
+    let mut file = String::new();
+    let mut objects = String::new();
+    for app in apps {
+        let path = format!("{ns}/{app}");
+        reg.push_tags(&path, &["1.0.0"]).await.unwrap();
+        let image = reg.image(&path);
+        file.push_str(&format!(
+            "{app}: {image}:1.0.0 # {{\"$imagepolicy\": \"{ns}:{app}\"}}\n"
+        ));
+        objects.push_str(&format!(
+            "---\napiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata: {{name: {app}, namespace: {ns}}}\n\
+             spec: {{image: {image}, interval: 1h}}\n\
+             ---\napiVersion: image.toolkit.fluxcd.io/v1\nkind: ImagePolicy\nmetadata: {{name: {app}, namespace: {ns}}}\n\
+             spec: {{imageRepositoryRef: {{name: {app}}}, policy: {{semver: {{range: 1.0.x}}}}}}\n"
+        ));
+    }
+    let repo = crate::automation::seed_repo(&git, &[("apps.yaml", &file)]);
+    crate::automation::http_source(&client, &git, &ns, "source", &repo).await;
+    apply_yaml(&client, &objects).await;
+    let policies = image_api(&client, &ns, "v1", "ImagePolicy");
+    for app in apps {
+        wait_ready(&policies, app).await;
+    }
+    let template = "Burst\n{{ range .Changed.Changes }}- {{ .NewValue }}\n{{ end }}";
+    apply_yaml(
+        &client,
+        &format!(
+            "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageUpdateAutomation\nmetadata: {{name: burst, namespace: {ns}}}\n\
+             spec:\n  interval: 1h\n  quietPeriod: 15s\n  sourceRef: {{kind: GitRepository, name: source}}\n\
+             \x20 git:\n    commit:\n      author: {{name: bot, email: bot@example.com}}\n      messageTemplate: {}\n",
+            serde_json::to_string(template).unwrap()
+        ),
+    )
+    .await;
+    let autos = image_api(&client, &ns, "v1", "ImageUpdateAutomation");
+    // The first run does not wait (nothing to gather): up to date.
+    wait_for(&autos, "burst", Duration::from_secs(60), "first run", |o| {
+        ready(o).is_some_and(|(s, _, m)| s == "True" && m == "repository up-to-date")
+    })
+    .await;
+    let before = crate::automation::head(&git, &repo, "main");
+
+    // The burst: a new tag for each image, a scan asked for each, a second apart.
+    let repos = image_api(&client, &ns, "v1", "ImageRepository");
+    for app in apps {
+        reg.push_tags(&format!("{ns}/{app}"), &["1.0.1"])
+            .await
+            .unwrap();
+        request_reconcile(&repos, app).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    // While the policies settle, the automation says it waits (and pushes nothing).
+    wait_for(
+        &autos,
+        "burst",
+        Duration::from_secs(30),
+        "waiting for the quiet period",
+        |o| {
+            ready(o).is_some_and(|(_, _, m)| {
+                m.starts_with("waiting for the quiet period (spec.quietPeriod 15s)")
+            })
+        },
+    )
+    .await;
+    assert_eq!(crate::automation::head(&git, &repo, "main"), before);
+    let (pushed, _) =
+        crate::automation::wait_head_change(&git, &repo, "main", before, Duration::from_secs(120))
+            .await;
+    let facts = crate::automation::commit_facts(&git, &repo, pushed);
+    assert_eq!(
+        facts.parents,
+        before.into_iter().collect::<Vec<_>>(),
+        "one commit"
+    );
+    for app in apps {
+        let image = reg.image(&format!("{ns}/{app}"));
+        assert!(
+            facts.message.contains(&format!("- {image}:1.0.1")),
+            "{app} not in {}",
+            facts.message
+        );
+    }
+    assert_eq!(facts.changes["apps.yaml"].len(), 8, "{:?}", facts.changes);
+    wait_for(&autos, "burst", Duration::from_secs(30), "pushed", |o| {
+        ready(o).is_some_and(|(s, _, m)| s == "True" && m.starts_with("pushed commit"))
+    })
+    .await;
+}
+
+/// A tag too young for `minimumAge` becomes the latest on its own once it is old enough: the reflector
+/// requeues the policy for that moment, with no further scan of the repository.
+#[tokio::test]
+async fn a_young_tag_becomes_eligible_without_another_scan() {
+    let infra = Infra::get();
+    crate::reflector::shared_controller();
+    let client = infra.kube_client().await;
+    let reg = infra.registry(Flavour::Plain);
+    let ns = unique_name("age");
+    namespace(&client, &ns, &[]).await;
+    let path = format!("{ns}/app");
+    reg.push_tags(&path, &["1.0.0"]).await.unwrap();
+    apply_yaml(
+        &client,
+        &format!(
+            "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata: {{name: app, namespace: {ns}}}\n\
+             spec: {{image: {}, interval: 1h}}\n---\n\
+             apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImagePolicy\nmetadata: {{name: app, namespace: {ns}}}\n\
+             spec:\n  imageRepositoryRef: {{name: app}}\n  policy: {{semver: {{range: '>=1.0.0'}}}}\n\
+             \x20 minimumAge: 10s\n  ageSource: FirstSeen\n",
+            reg.image(&path)
+        ),
+    )
+    .await;
+    let policies = image_api(&client, &ns, "v1", "ImagePolicy");
+    let repos = image_api(&client, &ns, "v1", "ImageRepository");
+    // Every tag was first seen by the first scan: none is old enough yet.
+    let young = wait_not_ready(&policies, "app", "NoEligibleTag").await;
+    assert!(
+        ready_message(&young).contains("1.0.0 (first seen "),
+        "{}",
+        ready_message(&young)
+    );
+    let scanned =
+        wait_ready(&repos, "app").await.data["status"]["lastScanResult"]["scanTime"].clone();
+    wait_for(
+        &policies,
+        "app",
+        Duration::from_secs(60),
+        "1.0.0 once 10 s old",
+        |o| o.data["status"]["latestRef"]["tag"] == "1.0.0",
+    )
+    .await;
+
+    // A newer tag: the last pick stands, naming it, until it is old enough.
+    reg.push_tags(&path, &["1.1.0"]).await.unwrap();
+    request_reconcile(&repos, "app").await;
+    let waiting = wait_for(
+        &policies,
+        "app",
+        Duration::from_secs(30),
+        "1.1.0 skipped",
+        |o| ready_message(o).contains("skipped newer: 1.1.0 (first seen "),
+    )
+    .await;
+    assert_eq!(waiting.data["status"]["latestRef"]["tag"], "1.0.0");
+    let rescanned =
+        repos.get("app").await.unwrap().data["status"]["lastScanResult"]["scanTime"].clone();
+    assert_ne!(rescanned, scanned);
+    wait_for(
+        &policies,
+        "app",
+        Duration::from_secs(60),
+        "1.1.0 once 10 s old",
+        |o| o.data["status"]["latestRef"]["tag"] == "1.1.0",
+    )
+    .await;
+    let last = repos.get("app").await.unwrap().data["status"]["lastScanResult"]["scanTime"].clone();
+    assert_eq!(last, rescanned, "no scan in between");
+}

@@ -251,26 +251,28 @@ pub async fn nothing_moved(
     }))
 }
 
-/// The quiet period (`spec.quietPeriod`, tagpilot extension): when the policies differ from the last run's,
-/// the run waits until they have stayed as they are for the period, so that a burst of new tags gives one
-/// commit. Returns Ready while waiting (no clone); `None` when the run may go ahead.
+/// The quiet period (`spec.quietPeriod`, tagpilot extension): when the policies differ from those of the
+/// last run, the run waits until they have stayed as they are (`observed`) for the period, so that a burst of
+/// new tags gives one commit. The first run does not wait (there is no burst to gather). Returns Ready while
+/// waiting (no clone); `None` when the run may go ahead.
 pub fn settling(
-    inputs: &Inputs,
+    quiet: Option<Duration>,
+    observed: &BTreeMap<String, ImageRef>,
     status: &mut ImageUpdateAutomationStatus,
     now: jiff::Timestamp,
 ) -> Option<Ready> {
-    let Some(quiet) = inputs.checked.quiet_period else {
+    let (Some(quiet), Some(last)) = (quiet, status.observed_policies.as_ref()) else {
         status.settling = None;
         return None;
     };
-    if status.observed_policies.as_ref() == Some(&inputs.observed) {
+    if last == observed {
         // Only the source moved.
         status.settling = None;
         return None;
     }
     let fingerprint = {
         use sha2::Digest;
-        let json = serde_json::to_vec(&inputs.observed).unwrap_or_default();
+        let json = serde_json::to_vec(observed).unwrap_or_default();
         format!("{:x}", sha2::Sha256::digest(json))
     };
     let since = status
@@ -293,8 +295,7 @@ pub fn settling(
         status.settling = None;
         return None;
     }
-    let changed: Vec<&str> = inputs
-        .observed
+    let changed: Vec<&str> = observed
         .iter()
         .filter(|(name, image)| {
             status.observed_policies.as_ref().and_then(|o| o.get(*name)) != Some(*image)
@@ -407,7 +408,12 @@ pub async fn reconcile<L: Lookup>(
     if let Some(ready) = nothing_moved(&inputs, status).await? {
         return Ok((ready, Done::Skipped));
     }
-    if let Some(ready) = settling(&inputs, status, jiff::Timestamp::now()) {
+    if let Some(ready) = settling(
+        inputs.checked.quiet_period,
+        &inputs.observed,
+        status,
+        jiff::Timestamp::now(),
+    ) {
         return Ok((ready, Done::Skipped));
     }
     let signer = signer(lookup, auto).await?;
@@ -457,5 +463,58 @@ pub fn record(
         message,
         event,
         requeue: Some(inputs.checked.interval),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn images(tags: &[(&str, &str)]) -> BTreeMap<String, ImageRef> {
+        tags.iter()
+            .map(|(name, tag)| {
+                (
+                    name.to_string(),
+                    ImageRef {
+                        name: format!("reg/{name}"),
+                        tag: tag.to_string(),
+                        digest: None,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_burst_waits_for_the_quiet_period_from_its_last_change() {
+        let t = |s: i64| jiff::Timestamp::from_second(1_800_000_000 + s).unwrap();
+        let quiet = Some(Duration::from_secs(30));
+        let mut status = ImageUpdateAutomationStatus {
+            observed_policies: Some(images(&[("a", "1"), ("b", "1")])),
+            ..Default::default()
+        };
+        // Nothing changed: no wait.
+        let same = images(&[("a", "1"), ("b", "1")]);
+        assert!(settling(quiet, &same, &mut status, t(0)).is_none());
+        // a moves at 0: wait 30 s.
+        let one = images(&[("a", "2"), ("b", "1")]);
+        let r = settling(quiet, &one, &mut status, t(0)).unwrap();
+        assert_eq!(r.requeue, Some(Duration::from_secs(30)));
+        assert!(r.message.contains("a changed"), "{}", r.message);
+        // b moves at 10: the period starts again.
+        let two = images(&[("a", "2"), ("b", "2")]);
+        let r = settling(quiet, &two, &mut status, t(10)).unwrap();
+        assert_eq!(r.requeue, Some(Duration::from_secs(30)));
+        assert!(r.message.contains("a, b changed"), "{}", r.message);
+        // Still at 39: 1 s to go.
+        let r = settling(quiet, &two, &mut status, t(39)).unwrap();
+        assert_eq!(r.requeue, Some(Duration::from_secs(1)));
+        // At 40 the run goes ahead, once, with both.
+        assert!(settling(quiet, &two, &mut status, t(40)).is_none());
+        assert_eq!(status.settling, None);
+        // Without a quiet period, or before the first run: no wait.
+        assert!(settling(None, &one, &mut status, t(41)).is_none());
+        let mut fresh = ImageUpdateAutomationStatus::default();
+        assert!(settling(quiet, &one, &mut fresh, t(0)).is_none());
     }
 }
