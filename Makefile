@@ -6,7 +6,7 @@ PORT_BASE ?= $(or $(TAGPILOT_PORT_BASE),17000)
 export TAGPILOT_PORT_BASE := $(PORT_BASE)
 export TAGPILOT_TESTINFRA_ENV ?= $(or $(TAGPILOT_TESTINFRA),/tmp/tagpilot-testinfra-$(PORT_BASE))/testinfra.env
 
-.PHONY: demo demo-cluster image-rootfs all build test test-unit lint fmt testinfra-up testinfra-down k8s-build bench bench-compare fuzz template-conformance semver-conformance crds scale-reflector clean
+.PHONY: demo demo-cluster image-rootfs all build test test-unit lint fmt testinfra-up testinfra-down k8s-build bench bench-compare bench-gates fuzz template-conformance semver-conformance crds scale-reflector clean
 
 all: build
 
@@ -98,6 +98,11 @@ bench-compare:
 	bash hack/bench-compare/registry.sh
 	bash hack/bench-compare/git.sh
 	bash hack/bench-compare/leader.sh
+
+## bench-gates: the ImagePolicy gates' registry requests (1,000-tag repository) and the cost of one cosign
+##   verification, tagpilot beside Go's standard library (needs make testinfra-up)
+bench-gates:
+	bash hack/bench-compare/gates.sh
 
 ## fuzz: run each fuzz target (setters, template, registry, receiver, credentials; cargo-fuzz on the stable
 ##   toolchain, no sanitizer) for FUZZ_SECONDS, seeded from the test data; FUZZ_TARGETS picks some

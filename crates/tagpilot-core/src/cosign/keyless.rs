@@ -12,8 +12,6 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use p256::ecdsa::signature::Verifier as _;
-use p256::ecdsa::{DerSignature, VerifyingKey};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -22,7 +20,7 @@ use x509_cert::der::{self, Decode, Encode};
 use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::ext::pkix::name::GeneralName;
 
-use super::{BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, p256_key};
+use super::{BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, P256Key};
 
 /// Largest trusted root read.
 const MAX_ROOT: usize = 1 << 20;
@@ -52,7 +50,7 @@ struct Authority {
 }
 
 struct Log {
-    key: VerifyingKey,
+    key: P256Key,
     /// Hex SHA-256 of the key's DER (Rekor's log ID).
     id: String,
     valid: Window,
@@ -178,7 +176,7 @@ impl TrustedRoot {
             let der = STANDARD
                 .decode(&t.public_key.raw_bytes)
                 .map_err(|_| format!("{what}: publicKey.rawBytes is not base64"))?;
-            let Some(key) = p256_key(&der) else {
+            let Some(key) = P256Key::from_spki_der(&der) else {
                 // Other key types (Ed25519 logs of Rekor v2) are not used here.
                 continue;
             };
@@ -289,7 +287,6 @@ pub(super) fn check(
     identities: &[(regex::Regex, regex::Regex)],
     payload: &[u8],
     signature: &[u8],
-    der_signature: &DerSignature,
     annotations: &BTreeMap<String, String>,
 ) -> Result<String, String> {
     let cert_pem = annotations
@@ -318,13 +315,11 @@ pub(super) fn check(
     }
     let set = STANDARD
         .decode(&bundle.signed_entry_timestamp)
-        .ok()
-        .and_then(|s| DerSignature::try_from(s.as_slice()).ok())
-        .ok_or("a Rekor bundle whose SignedEntryTimestamp is not a signature")?;
+        .map_err(|_| "a Rekor bundle whose SignedEntryTimestamp is not base64".to_string())?;
     let message = set_message(&p.body, p.integrated_time, &p.log_id, p.log_index);
-    log.key
-        .verify(message.as_bytes(), &set)
-        .map_err(|_| "a Rekor SignedEntryTimestamp that does not verify".to_string())?;
+    if !log.key.verify(message.as_bytes(), &set) {
+        return Err("a Rekor SignedEntryTimestamp that does not verify".into());
+    }
 
     // The entry records this signature, certificate and payload.
     body_matches(&p.body, payload, signature, &leaf)?;
@@ -402,9 +397,10 @@ pub(super) fn check(
         .subject_public_key_info
         .to_der()
         .map_err(|e| format!("a certificate key that does not encode: {e}"))?;
-    let key = p256_key(&spki).ok_or("a certificate whose key is not ECDSA P-256")?;
-    key.verify(payload, der_signature)
-        .map_err(|_| "signature does not verify with its certificate's key".to_string())?;
+    let key = P256Key::from_spki_der(&spki).ok_or("a certificate whose key is not ECDSA P-256")?;
+    if !key.verify(payload, signature) {
+        return Err("signature does not verify with its certificate's key".into());
+    }
     Ok(format!("keyless, {subject} (issuer {issuer})"))
 }
 

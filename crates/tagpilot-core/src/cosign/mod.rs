@@ -15,14 +15,12 @@
 //! Not checked here: the certificate's embedded SCT, and signatures in the sigstore bundle format of cosign v3
 //! (OCI referrers); a tag signed only that way is "not signed".
 
+mod ecdsa;
 pub mod keyless;
 mod payload;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use p256::ecdsa::signature::Verifier as _;
-use p256::ecdsa::{DerSignature, VerifyingKey};
-use p256::pkcs8::DecodePublicKey;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -30,6 +28,7 @@ use crate::registry::content::is_sha256_digest;
 use crate::registry::secrets::SecretData;
 use crate::registry::{Credentials, ImageName, RegistryClient, RegistryError, Transport};
 
+pub use ecdsa::P256Key;
 pub use keyless::TrustedRoot;
 
 /// cosign's simple-signing layer media type.
@@ -60,7 +59,7 @@ pub struct Verifier {
 }
 
 enum Kind {
-    Keys(Vec<(String, VerifyingKey)>),
+    Keys(Vec<(String, P256Key)>),
     Keyless {
         root: TrustedRoot,
         identities: Vec<(regex::Regex, regex::Regex)>,
@@ -75,7 +74,7 @@ impl Verifier {
         for (name, value) in data.iter().filter(|(k, _)| k.ends_with(".pub")) {
             let key = std::str::from_utf8(value)
                 .ok()
-                .and_then(|pem| VerifyingKey::from_public_key_pem(pem.trim()).ok())
+                .and_then(P256Key::from_pem)
                 .ok_or_else(|| {
                     VerifierError(format!(
                         "secret '{secret}' (spec.verify.secretRef): key '{name}' is not a PEM ECDSA P-256 public key"
@@ -201,16 +200,14 @@ impl Verifier {
             .get(SIGNATURE_ANNOTATION)
             .and_then(|s| STANDARD.decode(s.trim()).ok())
             .ok_or("a signature layer without a base64 signature")?;
-        let der = DerSignature::try_from(signature.as_slice())
-            .map_err(|_| "a signature that is not an ASN.1 ECDSA signature".to_string())?;
         let by = match &self.kind {
             Kind::Keys(keys) => keys
                 .iter()
-                .find(|(_, k)| k.verify(payload, &der).is_ok())
+                .find(|(_, k)| k.verify(payload, &signature))
                 .map(|(name, _)| format!("key {name}"))
                 .ok_or("signature does not verify with any key of spec.verify.secretRef")?,
             Kind::Keyless { root, identities } => {
-                keyless::check(root, identities, payload, &signature, &der, annotations)?
+                keyless::check(root, identities, payload, &signature, annotations)?
             }
         };
         payload::check(payload, digest)?;
@@ -231,9 +228,4 @@ struct Layer {
     digest: String,
     #[serde(default)]
     annotations: std::collections::BTreeMap<String, String>,
-}
-
-/// An ECDSA P-256 public key from PEM (`PUBLIC KEY`) or DER SPKI.
-pub(crate) fn p256_key(der: &[u8]) -> Option<VerifyingKey> {
-    VerifyingKey::from_public_key_der(der).ok()
 }

@@ -43,6 +43,12 @@ impl GateCache {
             .map(|(_, d)| d.clone())
     }
 
+    /// Whether `image:tag` was ever seen (in any scan): its digest may be asked for with a HEAD alone.
+    pub fn seen_tag(&self, image: &str, tag: &str) -> bool {
+        let map = self.inner.digests.lock().unwrap();
+        map.contains_key(&format!("{image}:{tag}"))
+    }
+
     /// Records the digest of `image:tag` for `scan`.
     pub fn put_digest(&self, image: &str, tag: &str, scan: &str, digest: &str) {
         insert(

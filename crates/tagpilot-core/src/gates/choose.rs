@@ -241,40 +241,66 @@ async fn find(ctx: &GateContext<'_>, gates: &Gates, tag: &str) -> Result<Option<
         tag: tag.to_string(),
         source,
     };
-    let digest = match ctx.cache.digest(&key, tag, ctx.scan) {
-        Some(d) => d,
-        None => {
-            match ctx
+    let mut cached = ctx.cache.digest(&key, tag, ctx.scan);
+    if cached.is_none() && gates.needs_facts() && ctx.cache.seen_tag(&key, tag) {
+        // A tag seen before: most often the same image, whose facts are known; a HEAD tells.
+        match ctx
+            .registry
+            .digest(ctx.image, tag, ctx.credentials, ctx.transport)
+            .await
+        {
+            Ok(d) => {
+                ctx.cache.put_digest(&key, tag, ctx.scan, &d);
+                cached = Some(d);
+            }
+            Err(RegistryError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(registry_error(e)),
+        }
+    }
+    if !gates.needs_facts() {
+        let digest = match cached {
+            Some(d) => d,
+            None => match ctx
                 .registry
                 .digest(ctx.image, tag, ctx.credentials, ctx.transport)
                 .await
             {
-                Ok(d) => {
-                    ctx.cache.put_digest(&key, tag, ctx.scan, &d);
-                    d
-                }
+                Ok(d) => d,
                 Err(RegistryError::NotFound { .. }) => return Ok(None),
                 Err(e) => return Err(registry_error(e)),
-            }
-        }
-    };
-    if !gates.needs_facts() {
+            },
+        };
+        ctx.cache.put_digest(&key, tag, ctx.scan, &digest);
         return Ok(Some(Found {
             digest,
             facts: None,
         }));
     }
+    // Facts needed and not known: one GET of the manifest (by digest when the HEAD above gave it, else by tag)
+    // gives the digest and what the facts are read from.
+    let known = cached
+        .as_deref()
+        .and_then(|d| ctx.cache.facts(&key, d).map(|f| (d.to_string(), f)));
+    if let Some((digest, facts)) = known {
+        return Ok(Some(Found {
+            digest,
+            facts: Some(facts),
+        }));
+    }
+    let reference = cached.as_deref().unwrap_or(tag);
+    let Some(manifest) = ctx
+        .registry
+        .manifest(ctx.image, reference, ctx.credentials, ctx.transport)
+        .await
+        .map_err(registry_error)?
+    else {
+        return Ok(None);
+    };
+    let digest = manifest.digest.clone();
+    ctx.cache.put_digest(&key, tag, ctx.scan, &digest);
     let facts = match ctx.cache.facts(&key, &digest) {
         Some(f) => f,
         None => {
-            let Some(manifest) = ctx
-                .registry
-                .manifest(ctx.image, &digest, ctx.credentials, ctx.transport)
-                .await
-                .map_err(registry_error)?
-            else {
-                return Ok(None);
-            };
             let facts = Arc::new(
                 facts_of_manifest(
                     ctx.registry,
