@@ -3,7 +3,8 @@
 //! One file per object (`<root>/<namespace>/<name>.tags`): a header line with the format version, the
 //! revision (a SHA-256 of the tag list) and the count, then one tag per line in byte-wise descending order,
 //! each with the Unix time the tag was first seen (`<tag>\t<seconds>`; kept across rewrites, for the
-//! `minimumAge` gate). Files of format v1 (tags only) are read, their tags without a first sighting.
+//! `minimumAge` gate); the header ends with a SHA-256 of the body. Files of format v1 (tags only, no body
+//! checksum) are read, their tags without a first sighting.
 //! Files are written atomically (a temporary file in the same directory, synced, renamed over the old one), so
 //! a crash leaves the old list or the new one, never a mix. Reads check the header against the contents; a
 //! damaged file reads as absent and the repository is rescanned.
@@ -171,13 +172,19 @@ impl TagStore {
         let revision = revision_of(tags);
         let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err(dir))?;
         {
-            let mut w = std::io::BufWriter::new(tmp.as_file_mut());
-            writeln!(w, "{MAGIC} {revision} {}", tags.len()).map_err(err(&path))?;
+            let mut body = String::with_capacity(tags.iter().map(|t| t.as_ref().len() + 12).sum());
             for t in tags {
                 let t = t.as_ref();
                 let first = seen.get(t).copied().unwrap_or(now);
-                writeln!(w, "{t}\t{first}").map_err(err(&path))?;
+                body.push_str(t);
+                body.push('\t');
+                body.push_str(&first.to_string());
+                body.push('\n');
             }
+            let checksum = hex(&Sha256::digest(body.as_bytes()));
+            let mut w = std::io::BufWriter::new(tmp.as_file_mut());
+            writeln!(w, "{MAGIC} {revision} {} {checksum}", tags.len()).map_err(err(&path))?;
+            w.write_all(body.as_bytes()).map_err(err(&path))?;
             w.flush().map_err(err(&path))?;
         }
         tmp.as_file().sync_all().map_err(err(&path))?;
@@ -203,9 +210,12 @@ impl TagStore {
         let Some((header, body)) = text.split_once('\n') else {
             return Ok(None);
         };
-        let Some((revision, count)) = parse_header(header) else {
+        let Some((revision, count, checksum)) = parse_header(header) else {
             return Ok(None);
         };
+        if checksum.is_some_and(|c| c != hex(&Sha256::digest(body.as_bytes()))) {
+            return Ok(None);
+        }
         let tags: Vec<&str> = body
             .split('\n')
             .filter(|t| !t.is_empty())
@@ -235,7 +245,7 @@ impl TagStore {
         if std::io::BufReader::new(f).read_line(&mut line).is_err() {
             return Ok(None);
         }
-        Ok(parse_header(line.trim_end()).map(|(r, _)| r))
+        Ok(parse_header(line.trim_end()).map(|(r, _, _)| r))
     }
 
     /// Forgets an object's tags.
@@ -249,13 +259,22 @@ impl TagStore {
     }
 }
 
-fn parse_header(line: &str) -> Option<(String, usize)> {
-    let rest = line
-        .strip_prefix(MAGIC)
-        .or_else(|| line.strip_prefix(MAGIC_V1))?
-        .strip_prefix(' ')?;
-    let (revision, count) = rest.split_once(' ')?;
-    Some((revision.to_string(), count.parse().ok()?))
+/// (revision, count, body checksum): v2 has the checksum, v1 not.
+fn parse_header(line: &str) -> Option<(String, usize, Option<String>)> {
+    if let Some(rest) = line.strip_prefix(MAGIC_V1) {
+        let (revision, count) = rest.strip_prefix(' ')?.split_once(' ')?;
+        return Some((revision.to_string(), count.parse().ok()?, None));
+    }
+    let mut fields = line.strip_prefix(MAGIC)?.strip_prefix(' ')?.split(' ');
+    let (revision, count, checksum) = (fields.next()?, fields.next()?, fields.next()?);
+    if fields.next().is_some() {
+        return None;
+    }
+    Some((
+        revision.to_string(),
+        count.parse().ok()?,
+        Some(checksum.to_string()),
+    ))
 }
 
 #[cfg(test)]

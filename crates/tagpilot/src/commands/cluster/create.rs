@@ -20,6 +20,8 @@ pub struct CreateArgs {
 }
 
 #[derive(Debug, clap::Subcommand)]
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 enum CreateWhat {
     /// Create or update image objects.
     #[command(subcommand)]
