@@ -113,6 +113,23 @@ async fn push_keyless(reg: &Registry, repo: &str, store: &Sigstore) {
     }
 }
 
+/// cosign v3's layout: Sigstore bundles as referrers (the registry has no referrers API: the fallback tag).
+async fn push_bundled(reg: &Registry, repo: &str, key: &KeyPair, store: &Sigstore) {
+    let evil = "https://github.com/evil/fork/.github/workflows/x.yml@refs/heads/main";
+    for tag in ["3.0.0", "3.1.0", "3.2.0"] {
+        let digest = reg
+            .push_built(repo, tag, &hours_ago(100), &["amd64"])
+            .await
+            .unwrap();
+        let bundle = match tag {
+            "3.0.0" => key.bundle(&digest),
+            "3.1.0" => store.bundle(&digest, WORKFLOW, ISSUER).unwrap(),
+            _ => store.bundle(&digest, evil, ISSUER).unwrap(),
+        };
+        reg.push_bundle(repo, &digest, &bundle).await.unwrap();
+    }
+}
+
 /// The policies: `name`, the spec's body after `imageRepositoryRef`, and what both drivers must give:
 /// the Ready status, the reason, and the tag (for Ready=True).
 const POLICIES: &[(&str, &str, &str, &str, &str)] = &[
@@ -180,6 +197,20 @@ const POLICIES: &[(&str, &str, &str, &str, &str)] = &[
         "2.0.0",
     ),
     (
+        "bundle-keys",
+        "bundled",
+        "policy: {semver: {range: '>=3.0.0'}}\n  verify: {secretRef: {name: cosign-keys}}",
+        "True",
+        "3.0.0",
+    ),
+    (
+        "bundle-keyless",
+        "bundled",
+        "policy: {semver: {range: '>=3.0.0'}}\n  verify:\n    matchOIDCIdentity: [{issuer: 'https://token\\.actions\\.githubusercontent\\.com', subject: 'https://github\\.com/org/app/.*'}]\n    trustedRootSecretRef: {name: trusted-root}",
+        "True",
+        "3.1.0",
+    ),
+    (
         "unsigned-only",
         "keyed",
         "policy: {semver: {range: '1.3.x'}}\n  verify: {secretRef: {name: cosign-keys}}",
@@ -209,13 +240,15 @@ const POLICIES: &[(&str, &str, &str, &str, &str)] = &[
     ),
 ];
 
-fn manifests(ns: &str, keyed: &str, keyless: &str, secrets: &str) -> String {
-    let mut out = format!(
-        "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata: {{name: keyed, namespace: {ns}}}\n\
-         spec: {{image: {keyed}, interval: 1h}}\n---\n\
-         apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata: {{name: keyless, namespace: {ns}}}\n\
-         spec: {{image: {keyless}, interval: 1h}}\n---\n{secrets}"
-    );
+fn manifests(ns: &str, images: &[(&str, String)], secrets: &str) -> String {
+    let mut out = String::new();
+    for (name, image) in images {
+        out.push_str(&format!(
+            "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata: {{name: {name}, namespace: {ns}}}\n\
+             spec: {{image: {image}, interval: 1h}}\n---\n"
+        ));
+    }
+    out.push_str(secrets);
     for (name, repo, body, _, _) in POLICIES {
         out.push_str(&format!(
             "---\napiVersion: image.toolkit.fluxcd.io/v1\nkind: ImagePolicy\nmetadata: {{name: {name}, namespace: {ns}}}\n\
@@ -234,9 +267,14 @@ async fn each_gate_picks_the_same_tag_in_the_reflector_and_in_tagpilot_run() {
     let ns = unique_name("gates");
     let key = KeyPair::generate();
     let store = Sigstore::new().unwrap();
-    let (keyed_repo, keyless_repo) = (format!("{ns}/keyed"), format!("{ns}/keyless"));
+    let (keyed_repo, keyless_repo, bundled_repo) = (
+        format!("{ns}/keyed"),
+        format!("{ns}/keyless"),
+        format!("{ns}/bundled"),
+    );
     push_keyed(&reg, &keyed_repo, &key).await;
     push_keyless(&reg, &keyless_repo, &store).await;
+    push_bundled(&reg, &bundled_repo, &key, &store).await;
     let secrets = format!(
         "{}---\n{}---\n{}",
         secret_yaml(&ns, "cosign-keys", &[("cosign.pub", &key.public_pem())]),
@@ -249,8 +287,11 @@ async fn each_gate_picks_the_same_tag_in_the_reflector_and_in_tagpilot_run() {
     );
     let all = manifests(
         &ns,
-        &reg.image(&keyed_repo),
-        &reg.image(&keyless_repo),
+        &[
+            ("keyed", reg.image(&keyed_repo)),
+            ("keyless", reg.image(&keyless_repo)),
+            ("bundled", reg.image(&bundled_repo)),
+        ],
         &secrets,
     );
 
@@ -352,6 +393,12 @@ async fn each_gate_picks_the_same_tag_in_the_reflector_and_in_tagpilot_run() {
                 "2.1.0 (no valid cosign signature: signed by https://github.com/evil/fork"
             ),
         "{keyless}"
+    );
+    let bundled = msg("bundle-keyless").await;
+    assert!(
+        bundled
+            .contains("3.2.0 (no valid cosign signature: signed by https://github.com/evil/fork"),
+        "{bundled}"
     );
     let no_keys = msg("no-keys").await;
     assert!(

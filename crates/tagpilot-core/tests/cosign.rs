@@ -251,3 +251,118 @@ fn unusable_verification_material_is_named() {
         .to_string();
     assert!(e.contains("no certificateAuthorities"), "{e}");
 }
+
+const SRS_BUNDLE: &[u8] = include_bytes!("data/cosign/sigstore-rs-bundle_v03.json");
+const SRS_BUNDLE_DIGEST: &str =
+    "sha256:c811d58de79c92f03214e63aa339484e488d694ae8a6283b5f3f17a9faf50172";
+
+#[test]
+fn a_real_cosign_v3_bundle_verifies_against_the_public_good_root() {
+    let root = BTreeMap::from([("trusted_root.json".to_string(), SRS_ROOT.to_vec())]);
+    let workflow = "https://github.com/kubewarden/kubewarden-controller/.github/workflows/release.yml@refs/tags/v1.34.0";
+    let v = Verifier::keyless(
+        "ns/root",
+        &root,
+        identities(
+            r"https://token\.actions\.githubusercontent\.com",
+            r"https://github\.com/kubewarden/.*",
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        v.check_bundle(SRS_BUNDLE, SRS_BUNDLE_DIGEST),
+        Ok(format!(
+            "keyless, {workflow} (issuer https://token.actions.githubusercontent.com) (bundle)"
+        ))
+    );
+    // For another image.
+    let e = v.check_bundle(SRS_BUNDLE, SRS_KEY_DIGEST).unwrap_err();
+    assert!(e.contains("another image"), "{e}");
+    // Another identity.
+    let other = Verifier::keyless(
+        "ns/root",
+        &root,
+        identities(".*", r"https://github\.com/org/.*"),
+    )
+    .unwrap();
+    assert!(
+        other
+            .check_bundle(SRS_BUNDLE, SRS_BUNDLE_DIGEST)
+            .unwrap_err()
+            .contains("matches no")
+    );
+    // The entry's time changed: the inclusion promise no longer verifies.
+    let mut b: serde_json::Value = serde_json::from_slice(SRS_BUNDLE).unwrap();
+    b["verificationMaterial"]["tlogEntries"][0]["integratedTime"] = "1775719410".into();
+    let e = v
+        .check_bundle(&serde_json::to_vec(&b).unwrap(), SRS_BUNDLE_DIGEST)
+        .unwrap_err();
+    assert!(e.contains("SignedEntryTimestamp"), "{e}");
+    // The statement changed: the DSSE signature no longer verifies.
+    let mut b: serde_json::Value = serde_json::from_slice(SRS_BUNDLE).unwrap();
+    let payload = STANDARD
+        .decode(b["dsseEnvelope"]["payload"].as_str().unwrap())
+        .unwrap();
+    let mut edited = payload.clone();
+    edited.insert(1, b' ');
+    b["dsseEnvelope"]["payload"] = STANDARD.encode(&edited).into();
+    let e = v
+        .check_bundle(&serde_json::to_vec(&b).unwrap(), SRS_BUNDLE_DIGEST)
+        .unwrap_err();
+    assert!(e.contains("another payload"), "{e}");
+    // Keys do not verify a keyless bundle.
+    let k = Verifier::with_keys("ns/keys", &keys(&[("cosign.pub", SRS_PUBLIC_KEY)])).unwrap();
+    assert!(k.check_bundle(SRS_BUNDLE, SRS_BUNDLE_DIGEST).is_err());
+}
+
+#[test]
+fn bundles_from_the_test_signer() {
+    let digest = format!("sha256:{}", "cd".repeat(32));
+    let key = KeyPair::generate();
+    let kv = Verifier::with_keys("ns/keys", &keys(&[("cosign.pub", &key.public_pem())])).unwrap();
+    let b = key.bundle(&digest);
+    assert_eq!(
+        kv.check_bundle(b.as_bytes(), &digest),
+        Ok("key cosign.pub (bundle)".into())
+    );
+    assert!(
+        kv.check_bundle(b.as_bytes(), &format!("sha256:{}", "ef".repeat(32)))
+            .is_err()
+    );
+    let other = KeyPair::generate();
+    assert!(
+        kv.check_bundle(other.bundle(&digest).as_bytes(), &digest)
+            .is_err()
+    );
+
+    let store = Sigstore::new().unwrap();
+    let root = BTreeMap::from([(
+        "trusted_root.json".to_string(),
+        store.trusted_root().into_bytes(),
+    )]);
+    let v = Verifier::keyless("ns/root", &root, identities(".*", r".*@example\.com")).unwrap();
+    let b = store
+        .bundle(&digest, "dev@example.com", "https://accounts.example.com")
+        .unwrap();
+    assert_eq!(
+        v.check_bundle(b.as_bytes(), &digest),
+        Ok("keyless, dev@example.com (issuer https://accounts.example.com) (bundle)".into())
+    );
+    // The entry's recorded signature swapped for another bundle's.
+    let second = store
+        .bundle(&digest, "dev@example.com", "https://accounts.example.com")
+        .unwrap();
+    let mut swapped: serde_json::Value = serde_json::from_str(&b).unwrap();
+    let theirs: serde_json::Value = serde_json::from_str(&second).unwrap();
+    swapped["dsseEnvelope"] = theirs["dsseEnvelope"].clone();
+    let e = v
+        .check_bundle(&serde_json::to_vec(&swapped).unwrap(), &digest)
+        .unwrap_err();
+    assert!(e.contains("another signature or certificate"), "{e}");
+    // A bundle from a CA the root does not know.
+    let foreign = Sigstore::new().unwrap();
+    let fb = foreign
+        .bundle(&digest, "dev@example.com", "https://accounts.example.com")
+        .unwrap();
+    assert!(v.check_bundle(fb.as_bytes(), &digest).is_err());
+}

@@ -42,6 +42,33 @@ pub fn payload(docker_reference: &str, digest: &str) -> Vec<u8> {
     .expect("a payload serialises")
 }
 
+/// cosign v3's signed statement for `digest` (an in-toto Statement v1 with cosign's signature predicate).
+pub fn statement(digest: &str) -> Vec<u8> {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    serde_json::to_vec(&serde_json::json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"digest": {"sha256": hex}, "annotations": {}}],
+        "predicateType": "https://sigstore.dev/cosign/sign/v1",
+    }))
+    .expect("a statement serialises")
+}
+
+/// DSSE's pre-authentication encoding of an in-toto payload.
+fn pae(payload: &[u8]) -> Vec<u8> {
+    let t = "application/vnd.in-toto+json";
+    let mut out = format!("DSSEv1 {} {t} {} ", t.len(), payload.len()).into_bytes();
+    out.extend_from_slice(payload);
+    out
+}
+
+fn envelope(payload: &[u8], signature: &[u8]) -> serde_json::Value {
+    serde_json::json!({
+        "payload": STANDARD.encode(payload),
+        "payloadType": "application/vnd.in-toto+json",
+        "signatures": [{"sig": STANDARD.encode(signature), "keyid": ""}],
+    })
+}
+
 /// An ECDSA P-256 key pair, as `cosign generate-key-pair` makes.
 pub struct KeyPair {
     key: SigningKey,
@@ -76,6 +103,18 @@ impl KeyPair {
     pub fn sign(&self, data: &[u8]) -> Vec<u8> {
         let sig: DerSignature = self.key.sign(data);
         sig.as_bytes().to_vec()
+    }
+
+    /// A cosign v3 bundle for `digest` signed with this key (no transparency log entry, as
+    /// `cosign sign --key --tlog-upload=false` makes it).
+    pub fn bundle(&self, digest: &str) -> String {
+        let payload = statement(digest);
+        serde_json::json!({
+            "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+            "verificationMaterial": {"publicKey": {"hint": ""}, "tlogEntries": []},
+            "dsseEnvelope": envelope(&payload, &self.sign(&pae(&payload))),
+        })
+        .to_string()
     }
 
     /// A signature layer for `payload` made with this key.
@@ -168,15 +207,13 @@ impl Sigstore {
         .expect("a trusted root serialises")
     }
 
-    /// A keyless signature layer over `payload` by `subject` (an email or URI) from `issuer`, recorded by the
-    /// test log now. `sign_with` signs instead of the certificate's key when given (a mismatch).
-    pub fn layer(
+    /// A Fulcio-like certificate for `subject` from `issuer`, valid from a minute ago for ten minutes, and its
+    /// signing key.
+    fn certificate(
         &self,
-        payload: &[u8],
         subject: &str,
         issuer: &str,
-        sign_with: Option<&KeyPair>,
-    ) -> anyhow::Result<SignatureLayer> {
+    ) -> anyhow::Result<(rcgen::Certificate, SigningKey)> {
         let leaf_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
         let signer = SigningKey::from_pkcs8_der(&leaf_key.serialize_der())
             .context("the leaf key as PKCS#8")?;
@@ -196,7 +233,74 @@ impl Sigstore {
         let now = time::OffsetDateTime::now_utc();
         params.not_before = now - time::Duration::minutes(1);
         params.not_after = now + time::Duration::minutes(10);
-        let leaf = params.signed_by(&leaf_key, &self.ca, &self.ca_key)?;
+        Ok((params.signed_by(&leaf_key, &self.ca, &self.ca_key)?, signer))
+    }
+
+    /// A log entry now for `body` (base64): (integrated time, index, log ID hex, SignedEntryTimestamp b64).
+    fn log(&self, body: &str) -> (i64, i64, String, String) {
+        let integrated_time = time::OffsetDateTime::now_utc().unix_timestamp();
+        let log_index = self
+            .log_index
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log_id = hex(&Sha256::digest(self.rekor.public_der()));
+        let message =
+            tagpilot_core::cosign::keyless::set_message(body, integrated_time, &log_id, log_index);
+        let set = STANDARD.encode(self.rekor.sign(message.as_bytes()));
+        (integrated_time, log_index, log_id, set)
+    }
+
+    /// A cosign v3 bundle for `digest`, keyless: signed by `subject` from `issuer`, recorded by the test log
+    /// as a `dsse` entry with an inclusion promise.
+    pub fn bundle(&self, digest: &str, subject: &str, issuer: &str) -> anyhow::Result<String> {
+        let (cert, signer) = self.certificate(subject, issuer)?;
+        let payload = statement(digest);
+        let sig: DerSignature = signer.sign(&pae(&payload));
+        let signature = sig.as_bytes().to_vec();
+        let env = envelope(&payload, &signature);
+        let body = serde_json::json!({
+            "apiVersion": "0.0.1",
+            "kind": "dsse",
+            "spec": {
+                "envelopeHash": {"algorithm": "sha256", "value": hex(&Sha256::digest(env.to_string()))},
+                "payloadHash": {"algorithm": "sha256", "value": hex(&Sha256::digest(&payload))},
+                "signatures": [{
+                    "signature": STANDARD.encode(&signature),
+                    "verifier": STANDARD.encode(cert.pem().as_bytes()),
+                }],
+            },
+        });
+        let body = STANDARD.encode(serde_json::to_vec(&body)?);
+        let (integrated_time, log_index, log_id, set) = self.log(&body);
+        let key_id = STANDARD.encode(Sha256::digest(self.rekor.public_der()));
+        debug_assert_eq!(hex(&STANDARD.decode(&key_id)?), log_id);
+        Ok(serde_json::json!({
+            "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+            "verificationMaterial": {
+                "certificate": {"rawBytes": STANDARD.encode(cert.der().as_ref())},
+                "tlogEntries": [{
+                    "logIndex": log_index.to_string(),
+                    "logId": {"keyId": key_id},
+                    "kindVersion": {"kind": "dsse", "version": "0.0.1"},
+                    "integratedTime": integrated_time.to_string(),
+                    "inclusionPromise": {"signedEntryTimestamp": set},
+                    "canonicalizedBody": body,
+                }],
+            },
+            "dsseEnvelope": env,
+        })
+        .to_string())
+    }
+
+    /// A keyless signature layer over `payload` by `subject` (an email or URI) from `issuer`, recorded by the
+    /// test log now. `sign_with` signs instead of the certificate's key when given (a mismatch).
+    pub fn layer(
+        &self,
+        payload: &[u8],
+        subject: &str,
+        issuer: &str,
+        sign_with: Option<&KeyPair>,
+    ) -> anyhow::Result<SignatureLayer> {
+        let (leaf, signer) = self.certificate(subject, issuer)?;
         let cert_pem = leaf.pem();
         let signature = match sign_with {
             Some(k) => k.sign(payload),
@@ -217,14 +321,7 @@ impl Sigstore {
             },
         });
         let body = STANDARD.encode(serde_json::to_vec(&body)?);
-        let integrated_time = now.unix_timestamp();
-        let log_index = self
-            .log_index
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let log_id = hex(&Sha256::digest(self.rekor.public_der()));
-        let message =
-            tagpilot_core::cosign::keyless::set_message(&body, integrated_time, &log_id, log_index);
-        let set = STANDARD.encode(self.rekor.sign(message.as_bytes()));
+        let (integrated_time, log_index, log_id, set) = self.log(&body);
         let bundle = serde_json::json!({
             "SignedEntryTimestamp": set,
             "Payload": {"body": body, "integratedTime": integrated_time, "logIndex": log_index, "logID": log_id},

@@ -495,6 +495,68 @@ impl Registry {
         .await
     }
 
+    /// Stores a cosign v3 bundle for `repo@digest` as cosign does on a registry without the referrers API: an
+    /// artifact manifest (`artifactType` the bundle's media type, `subject` the image, one layer holding the
+    /// bundle) and the referrers tag `sha256-<hex>`, an index listing it. Returns the artifact's digest.
+    pub async fn push_bundle(
+        &self,
+        repo: &str,
+        digest: &str,
+        bundle: &str,
+    ) -> anyhow::Result<String> {
+        const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+        let (empty_digest, empty_size) = self.put_blob(repo, b"{}").await?;
+        let (layer_digest, layer_size) = self.put_blob(repo, bundle.as_bytes()).await?;
+        let image = self
+            .client
+            .get(format!("{}/v2/{repo}/manifests/{digest}", self.base_url()))
+            .header(
+                "accept",
+                "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json",
+            );
+        let image = self.send(repo, image).await?;
+        let image_type = image
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/vnd.oci.image.manifest.v1+json")
+            .to_string();
+        let image_size = image.bytes().await?.len();
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": BUNDLE,
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty_digest, "size": empty_size},
+            "layers": [{"mediaType": BUNDLE, "digest": layer_digest, "size": layer_size}],
+            "subject": {"mediaType": image_type, "digest": digest, "size": image_size},
+            "annotations": {"dev.sigstore.bundle.content": "dsse-envelope",
+                            "dev.sigstore.bundle.predicateType": "https://sigstore.dev/cosign/sign/v1"},
+        }))?;
+        let size = manifest.len();
+        let artifact = format!("sha256:{:x}", Sha256::digest(&manifest));
+        self.put_manifest(
+            repo,
+            &artifact,
+            "application/vnd.oci.image.manifest.v1+json",
+            manifest,
+        )
+        .await?;
+        let index = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": artifact,
+                           "size": size, "artifactType": BUNDLE}],
+        }))?;
+        self.put_manifest(
+            repo,
+            &digest.replacen(':', "-", 1),
+            "application/vnd.oci.image.index.v1+json",
+            index,
+        )
+        .await?;
+        Ok(artifact)
+    }
+
     /// Lists the tags of `repo` with one plain `GET /v2/<repo>/tags/list` (the registry does not page).
     pub async fn list_tags(&self, repo: &str) -> anyhow::Result<Vec<String>> {
         let url = format!("{}/v2/{repo}/tags/list", self.base_url());

@@ -203,7 +203,7 @@ impl TrustedRoot {
 }
 
 /// The DER of every `CERTIFICATE` block of a PEM text.
-fn pem_certificates(text: &str) -> Vec<Vec<u8>> {
+pub(super) fn pem_certificates(text: &str) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
@@ -281,58 +281,62 @@ fn identity(cert: &Certificate) -> (Vec<String>, Option<String>) {
     (subjects, issuer)
 }
 
-/// Checks a keyless signature layer; `Ok` names the identity that signed.
-pub(super) fn check(
-    root: &TrustedRoot,
-    identities: &[(regex::Regex, regex::Regex)],
-    payload: &[u8],
-    signature: &[u8],
-    annotations: &BTreeMap<String, String>,
-) -> Result<String, String> {
-    let cert_pem = annotations
-        .get(CERTIFICATE_ANNOTATION)
-        .ok_or("a signature without a certificate (keyless verification needs one)")?;
-    let leaf = pem_certificates(cert_pem)
-        .into_iter()
-        .next()
-        .ok_or("a certificate annotation without a PEM certificate")?;
-    let bundle: RekorBundle = annotations
-        .get(BUNDLE_ANNOTATION)
-        .and_then(|b| serde_json::from_str(b).ok())
-        .ok_or("a keyless signature without a Rekor bundle")?;
+/// A Rekor entry and its inclusion promise (the SignedEntryTimestamp).
+pub(super) struct LogEntry<'a> {
+    /// The entry's body, base64 (canonicalized).
+    pub body: &'a str,
+    /// When the log recorded it (Unix seconds).
+    pub integrated_time: i64,
+    /// The entry's index.
+    pub log_index: i64,
+    /// The log's ID (hex SHA-256 of its key).
+    pub log_id: String,
+    /// The SignedEntryTimestamp (ASN.1 DER).
+    pub set: Vec<u8>,
+}
 
-    // The SignedEntryTimestamp, by a log of the trusted root valid at the entry's time.
-    let p = &bundle.payload;
-    let integrated = jiff::Timestamp::from_second(p.integrated_time)
-        .map_err(|_| "a Rekor bundle with an impossible integratedTime".to_string())?;
+/// Checks the SignedEntryTimestamp by a log of the trusted root valid at the entry's time; returns that time.
+pub(super) fn verify_entry(
+    root: &TrustedRoot,
+    entry: &LogEntry<'_>,
+) -> Result<jiff::Timestamp, String> {
+    let integrated = jiff::Timestamp::from_second(entry.integrated_time)
+        .map_err(|_| "a Rekor entry with an impossible integratedTime".to_string())?;
     let log = root
         .logs
         .iter()
-        .find(|l| l.id.eq_ignore_ascii_case(&p.log_id))
-        .ok_or("a Rekor bundle from a log the trusted root does not have")?;
+        .find(|l| l.id.eq_ignore_ascii_case(&entry.log_id))
+        .ok_or("a Rekor entry from a log the trusted root does not have")?;
     if !log.valid.contains(integrated) {
         return Err("a Rekor entry outside its log key's validity".into());
     }
-    let set = STANDARD
-        .decode(&bundle.signed_entry_timestamp)
-        .map_err(|_| "a Rekor bundle whose SignedEntryTimestamp is not base64".to_string())?;
-    let message = set_message(&p.body, p.integrated_time, &p.log_id, p.log_index);
-    if !log.key.verify(message.as_bytes(), &set) {
+    let message = set_message(
+        entry.body,
+        entry.integrated_time,
+        &entry.log_id,
+        entry.log_index,
+    );
+    if !log.key.verify(message.as_bytes(), &entry.set) {
         return Err("a Rekor SignedEntryTimestamp that does not verify".into());
     }
+    Ok(integrated)
+}
 
-    // The entry records this signature, certificate and payload.
-    body_matches(&p.body, payload, signature, &leaf)?;
-
-    // The certificate: chains to a trusted Fulcio CA at the entry's time, for code signing.
-    let time = UnixTime::since_unix_epoch(Duration::from_secs(p.integrated_time.max(0) as u64));
-    let leaf_der = CertificateDer::from(leaf.as_slice());
+/// Checks a Fulcio certificate (`leaf`, DER; `extra` intermediates it came with): it chains to a CA of the
+/// trusted root at `integrated`, for code signing, and names an identity of `identities`. Returns what signed
+/// (`keyless, <subject> (issuer <issuer>)`) and the certificate's key.
+pub(super) fn verify_certificate(
+    root: &TrustedRoot,
+    identities: &[(regex::Regex, regex::Regex)],
+    leaf: &[u8],
+    extra: &[Vec<u8>],
+    integrated: jiff::Timestamp,
+) -> Result<(String, P256Key), String> {
+    let time =
+        UnixTime::since_unix_epoch(Duration::from_secs(integrated.as_second().max(0) as u64));
+    let leaf_der = CertificateDer::from(leaf);
     let end_entity = webpki::EndEntityCert::try_from(&leaf_der)
         .map_err(|e| format!("a certificate that does not parse: {e}"))?;
-    let extra: Vec<Vec<u8>> = annotations
-        .get(CHAIN_ANNOTATION)
-        .map(|c| pem_certificates(c))
-        .unwrap_or_default();
     let mut chained = false;
     let mut last_error = String::new();
     for ca in root
@@ -371,9 +375,7 @@ pub(super) fn check(
             "a certificate that does not chain to a Fulcio CA of the trusted root at {integrated} ({last_error})"
         ));
     }
-
-    // The identity.
-    let cert = Certificate::from_der(&leaf)
+    let cert = Certificate::from_der(leaf)
         .map_err(|e| format!("a certificate that does not parse: {e}"))?;
     let (subjects, issuer) = identity(&cert);
     // A certificate without the issuer extension has the empty issuer (as cosign reads it).
@@ -390,18 +392,59 @@ pub(super) fn check(
             crate::sanitize::cap(&issuer, 200)
         ));
     };
-
-    // The signature itself, with the certificate's key.
     let spki = cert
         .tbs_certificate
         .subject_public_key_info
         .to_der()
         .map_err(|e| format!("a certificate key that does not encode: {e}"))?;
     let key = P256Key::from_spki_der(&spki).ok_or("a certificate whose key is not ECDSA P-256")?;
+    Ok((format!("keyless, {subject} (issuer {issuer})"), key))
+}
+
+/// Checks a keyless signature layer; `Ok` names the identity that signed.
+pub(super) fn check(
+    root: &TrustedRoot,
+    identities: &[(regex::Regex, regex::Regex)],
+    payload: &[u8],
+    signature: &[u8],
+    annotations: &BTreeMap<String, String>,
+) -> Result<String, String> {
+    let cert_pem = annotations
+        .get(CERTIFICATE_ANNOTATION)
+        .ok_or("a signature without a certificate (keyless verification needs one)")?;
+    let leaf = pem_certificates(cert_pem)
+        .into_iter()
+        .next()
+        .ok_or("a certificate annotation without a PEM certificate")?;
+    let bundle: RekorBundle = annotations
+        .get(BUNDLE_ANNOTATION)
+        .and_then(|b| serde_json::from_str(b).ok())
+        .ok_or("a keyless signature without a Rekor bundle")?;
+    let p = &bundle.payload;
+    let set = STANDARD
+        .decode(&bundle.signed_entry_timestamp)
+        .map_err(|_| "a Rekor bundle whose SignedEntryTimestamp is not base64".to_string())?;
+    let integrated = verify_entry(
+        root,
+        &LogEntry {
+            body: &p.body,
+            integrated_time: p.integrated_time,
+            log_index: p.log_index,
+            log_id: p.log_id.clone(),
+            set,
+        },
+    )?;
+    // The entry records this signature, certificate and payload.
+    body_matches(&p.body, payload, signature, &leaf)?;
+    let extra: Vec<Vec<u8>> = annotations
+        .get(CHAIN_ANNOTATION)
+        .map(|c| pem_certificates(c))
+        .unwrap_or_default();
+    let (by, key) = verify_certificate(root, identities, &leaf, &extra, integrated)?;
     if !key.verify(payload, signature) {
         return Err("signature does not verify with its certificate's key".into());
     }
-    Ok(format!("keyless, {subject} (issuer {issuer})"))
+    Ok(by)
 }
 
 #[derive(Deserialize)]

@@ -12,9 +12,11 @@
 //!   Rekor SignedEntryTimestamp verifies with a log key of the trusted root; and the entry's body carries this
 //!   signature, certificate and payload hash.
 //!
-//! Not checked here: the certificate's embedded SCT, and signatures in the sigstore bundle format of cosign v3
-//! (OCI referrers); a tag signed only that way is "not signed".
+//! cosign v3's default, a Sigstore bundle stored as an OCI referrer of the image, is read when the `.sig`
+//! layout has no valid signature ([`bundle`]). Not checked here: the certificate's embedded SCT, and Rekor v2
+//! entries (no inclusion promise; their time needs an RFC 3161 timestamp authority).
 
+mod bundle;
 mod ecdsa;
 pub mod keyless;
 mod payload;
@@ -144,49 +146,62 @@ impl Verifier {
             return Ok(Err(format!("unsupported digest {digest}")));
         }
         let tag = format!("{}.sig", digest.replacen(':', "-", 1));
-        let Some(manifest) = registry
+        let mut reasons = Vec::new();
+        match registry
             .manifest(image, &tag, credentials, transport)
             .await?
-        else {
-            return Ok(Err(format!("not signed: no cosign signature ({tag})")));
-        };
-        let Ok(doc) = serde_json::from_slice::<SignatureManifest>(&manifest.body) else {
-            return Ok(Err(format!("{tag} is not a cosign signature manifest")));
-        };
-        let mut reasons = Vec::new();
-        for layer in doc
-            .layers
-            .iter()
-            .filter(|l| l.media_type == SIMPLE_SIGNING)
-            .take(MAX_LAYERS)
         {
-            let payload = match registry
-                .blob(image, &layer.digest, MAX_PAYLOAD, credentials, transport)
-                .await
-            {
-                Ok(p) => p,
-                Err(RegistryError::NotFound { .. }) => {
-                    reasons.push("a signature's payload is missing".to_string());
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            match self.check(&payload, &layer.annotations, digest) {
-                Ok(by) => return Ok(Ok(by)),
-                Err(why) => {
-                    if !reasons.contains(&why) {
-                        reasons.push(why);
+            None => {}
+            Some(manifest) => match serde_json::from_slice::<SignatureManifest>(&manifest.body) {
+                Err(_) => reasons.push(format!("{tag} is not a cosign signature manifest")),
+                Ok(doc) => {
+                    for layer in doc
+                        .layers
+                        .iter()
+                        .filter(|l| l.media_type == SIMPLE_SIGNING)
+                        .take(MAX_LAYERS)
+                    {
+                        let payload = match registry
+                            .blob(image, &layer.digest, MAX_PAYLOAD, credentials, transport)
+                            .await
+                        {
+                            Ok(p) => p,
+                            Err(RegistryError::NotFound { .. }) => {
+                                reasons.push("a signature's payload is missing".to_string());
+                                continue;
+                            }
+                            Err(e) => return Err(e),
+                        };
+                        match self.check(&payload, &layer.annotations, digest) {
+                            Ok(by) => return Ok(Ok(by)),
+                            Err(why) if !reasons.contains(&why) => reasons.push(why),
+                            Err(_) => {}
+                        }
                     }
                 }
+            },
+        }
+        for b in bundle::fetch(registry, image, digest, credentials, transport).await? {
+            match self.check_bundle(&b, digest) {
+                Ok(by) => return Ok(Ok(by)),
+                Err(why) if !reasons.contains(&why) => reasons.push(why),
+                Err(_) => {}
             }
         }
         if reasons.is_empty() {
-            return Ok(Err(format!("not signed: {tag} has no signature layer")));
+            return Ok(Err(format!(
+                "not signed: no cosign signature ({tag}) and no Sigstore bundle referring to it"
+            )));
         }
         Ok(Err(format!(
             "no valid cosign signature: {}",
             reasons.join("; ")
         )))
+    }
+
+    /// Checks one Sigstore bundle (cosign v3) for the image `digest`.
+    pub fn check_bundle(&self, bundle: &[u8], digest: &str) -> Result<String, String> {
+        bundle::check(&self.kind, bundle, digest)
     }
 
     /// Checks one signature layer (its payload bytes and annotations) for the image `digest`.

@@ -88,6 +88,47 @@ impl RegistryClient {
         }))
     }
 
+    /// The referrers of `image@digest` (an OCI index), or `None` when the registry has no referrers API.
+    pub async fn referrers(
+        &self,
+        image: &ImageName,
+        digest: &str,
+        credentials: &Credentials,
+        transport: &Transport,
+    ) -> Result<Option<Vec<u8>>, RegistryError> {
+        let target = Target {
+            image,
+            credentials,
+            transport,
+        };
+        let path = format!("/v2/{}/referrers/{digest}", image.repository);
+        let mut requests = 0;
+        let (resp, _) = self
+            .send_first(
+                &target,
+                Method::GET,
+                &path,
+                accept("application/vnd.oci.image.index.v1+json"),
+                &mut requests,
+            )
+            .await?;
+        let status = resp.status();
+        // No referrers API: 404 (docker distribution), or a registry that refuses the route.
+        if matches!(status.as_u16(), 404 | 400 | 405) {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(RegistryError::Status {
+                registry: image.registry.clone(),
+                status: status.as_u16(),
+                message: registry_message(resp).await,
+            });
+        }
+        Ok(Some(
+            read_capped(resp, &image.registry, MAX_MANIFEST).await?,
+        ))
+    }
+
     /// The blob `digest` of `image`, at most `max` bytes, checked against its digest.
     pub async fn blob(
         &self,
