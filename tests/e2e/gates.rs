@@ -211,6 +211,13 @@ const POLICIES: &[(&str, &str, &str, &str, &str)] = &[
         "3.1.0",
     ),
     (
+        "keyless-configmap",
+        "keyless",
+        "policy: {semver: {range: '>=2.0.0'}}\n  verify:\n    matchOIDCIdentity: [{issuer: 'https://token\\.actions\\.githubusercontent\\.com', subject: 'https://github\\.com/org/app/.*'}]\n    trustedRootConfigMapRef: {name: trusted-root}",
+        "True",
+        "2.0.0",
+    ),
+    (
         "unsigned-only",
         "keyed",
         "policy: {semver: {range: '1.3.x'}}\n  verify: {secretRef: {name: cosign-keys}}",
@@ -275,8 +282,13 @@ async fn each_gate_picks_the_same_tag_in_the_reflector_and_in_tagpilot_run() {
     push_keyed(&reg, &keyed_repo, &key).await;
     push_keyless(&reg, &keyless_repo, &store).await;
     push_bundled(&reg, &bundled_repo, &key, &store).await;
+    let config_map = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: trusted-root, namespace: {ns}}}\n\
+         data:\n  trusted_root.json: {}\n",
+        serde_json::to_string(&store.trusted_root()).unwrap()
+    );
     let secrets = format!(
-        "{}---\n{}---\n{}",
+        "{config_map}---\n{}---\n{}---\n{}",
         secret_yaml(&ns, "cosign-keys", &[("cosign.pub", &key.public_pem())]),
         secret_yaml(
             &ns,

@@ -25,6 +25,13 @@ pub trait Lookup: Sync {
         name: &str,
     ) -> impl Future<Output = Result<Option<SecretData>, LookupError>> + Send;
 
+    /// The data of a ConfigMap (`data` as bytes, `binaryData` merged).
+    fn config_map(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<SecretData>, LookupError>> + Send;
+
     /// The names of a ServiceAccount's `imagePullSecrets`.
     fn image_pull_secrets(
         &self,

@@ -47,6 +47,27 @@ impl Lookup for KubeLookup {
             .map_err(failed)
     }
 
+    async fn config_map(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<SecretData>, LookupError> {
+        let api: Api<k8s_openapi::api::core::v1::ConfigMap> =
+            Api::namespaced(self.client.clone(), namespace);
+        Ok(api.get_opt(name).await.map_err(failed)?.map(|cm| {
+            let mut data: SecretData = cm
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.into_bytes()))
+                .collect();
+            for (k, v) in cm.binary_data.unwrap_or_default() {
+                data.insert(k, v.0);
+            }
+            data
+        }))
+    }
+
     async fn image_pull_secrets(
         &self,
         namespace: &str,

@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{ImagePolicySpec, LocalObjectReference, PolicySpecError, duration};
-use crate::gates::{AgeSource, Gates, Platform, VerifySpec};
+use crate::gates::{AgeSource, Gates, Platform, TrustedRootSource, VerifySpec};
 
 /// `spec.verify` (tagpilot extension), shaped as Flux's OCIRepository `spec.verify`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -34,6 +34,14 @@ pub struct ImageVerification {
     /// signatures are checked offline against it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trusted_root_secret_ref: Option<LocalObjectReference>,
+    /// Keyless: a ConfigMap with `trusted_root.json`, instead of `trustedRootSecretRef` (a trusted root holds
+    /// no secret).
+    #[serde(
+        default,
+        rename = "trustedRootConfigMapRef",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub trusted_root_config_map_ref: Option<LocalObjectReference>,
 }
 
 /// One identity of `spec.verify.matchOIDCIdentity`.
@@ -134,7 +142,7 @@ fn verify_spec(v: &ImageVerification) -> Result<VerifySpec, PolicySpecError> {
     }
     match (&v.secret_ref, identities.is_empty()) {
         (Some(keys), true) => {
-            if v.trusted_root_secret_ref.is_some() {
+            if v.trusted_root_secret_ref.is_some() || v.trusted_root_config_map_ref.is_some() {
                 return Err(err(
                     "trustedRootSecretRef",
                     &keys.name,
@@ -156,13 +164,24 @@ fn verify_spec(v: &ImageVerification) -> Result<VerifySpec, PolicySpecError> {
             "set secretRef (public keys) or matchOIDCIdentity with trustedRootSecretRef (keyless)",
         )),
         (None, false) => {
-            let root = v.trusted_root_secret_ref.as_ref().ok_or_else(|| {
-                err(
-                    "trustedRootSecretRef",
-                    "",
-                    "keyless verification is offline and needs a trusted root (trusted_root.json)",
-                )
-            })?;
+            let root = match (&v.trusted_root_secret_ref, &v.trusted_root_config_map_ref) {
+                (Some(s), None) => TrustedRootSource::Secret(s.name.clone()),
+                (None, Some(c)) => TrustedRootSource::ConfigMap(c.name.clone()),
+                (Some(s), Some(_)) => {
+                    return Err(err(
+                        "trustedRootConfigMapRef",
+                        &s.name,
+                        "set either trustedRootSecretRef or trustedRootConfigMapRef",
+                    ));
+                }
+                (None, None) => {
+                    return Err(err(
+                        "trustedRootSecretRef",
+                        "",
+                        "keyless verification is offline and needs a trusted root (trusted_root.json)",
+                    ));
+                }
+            };
             let mut matches = Vec::new();
             for (i, m) in identities.iter().enumerate() {
                 let compile = |field: &str, pattern: &str| {
@@ -178,7 +197,7 @@ fn verify_spec(v: &ImageVerification) -> Result<VerifySpec, PolicySpecError> {
                 ));
             }
             Ok(VerifySpec::Keyless {
-                trusted_root_secret: root.name.clone(),
+                trusted_root: root,
                 identities: matches,
             })
         }

@@ -94,6 +94,8 @@ fn cluster_rules(controller: &str) -> Vec<Value> {
             ),
             secrets,
             rule(&[""], &["serviceaccounts", "namespaces"], &["get"]),
+            // tagpilot's spec.verify.trustedRootConfigMapRef.
+            rule(&[""], &["configmaps"], &["get"]),
             events,
             rule(
                 &["notification.toolkit.fluxcd.io"],

@@ -97,22 +97,18 @@ impl Verifier {
         })
     }
 
-    /// A keyless verifier: `trusted_root.json` of a Secret, and (issuer, subject) patterns.
+    /// A keyless verifier: `trusted_root.json` of the object `source` describes (`secret 'ns/name'
+    /// (spec.verify.trustedRootSecretRef)`, for messages), and (issuer, subject) patterns.
     pub fn keyless(
-        secret: &str,
+        source: &str,
         data: &SecretData,
         identities: Vec<(regex::Regex, regex::Regex)>,
     ) -> Result<Verifier, VerifierError> {
-        let json = data.get("trusted_root.json").ok_or_else(|| {
-            VerifierError(format!(
-                "secret '{secret}' (spec.verify.trustedRootSecretRef) has no key 'trusted_root.json'"
-            ))
-        })?;
-        let root = TrustedRoot::parse(json).map_err(|e| {
-            VerifierError(format!(
-                "secret '{secret}' (spec.verify.trustedRootSecretRef) key 'trusted_root.json': {e}"
-            ))
-        })?;
+        let json = data
+            .get("trusted_root.json")
+            .ok_or_else(|| VerifierError(format!("{source} has no key 'trusted_root.json'")))?;
+        let root = TrustedRoot::parse(json)
+            .map_err(|e| VerifierError(format!("{source} key 'trusted_root.json': {e}")))?;
         let mut h = Sha256::new();
         h.update(json);
         for (i, s) in &identities {

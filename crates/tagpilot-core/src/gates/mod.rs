@@ -67,11 +67,20 @@ pub enum VerifySpec {
     },
     /// Keyless: Fulcio certificates matched by (issuer, subject) patterns, against this trusted root.
     Keyless {
-        /// The Secret holding `trusted_root.json`.
-        trusted_root_secret: String,
+        /// Where `trusted_root.json` is.
+        trusted_root: TrustedRootSource,
         /// (issuer, subject) patterns, anchored.
         identities: Vec<(regex::Regex, regex::Regex)>,
     },
+}
+
+/// The object holding `trusted_root.json` (the policy's namespace).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TrustedRootSource {
+    /// `spec.verify.trustedRootSecretRef`.
+    Secret(String),
+    /// `spec.verify.trustedRootConfigMapRef`.
+    ConfigMap(String),
 }
 
 /// A platform `os/arch[/variant]`.

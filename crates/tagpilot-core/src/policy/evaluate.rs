@@ -8,7 +8,9 @@ use crate::api::conditions::reason;
 use crate::api::{DigestReflectionPolicy, ImagePolicy, ImagePolicyStatus, ImageRef};
 use crate::cosign::Verifier;
 use crate::failure::{Failure, Ready, ready_message};
-use crate::gates::{Choice, GateCache, GateContext, GateError, Gates, VerifySpec, choose};
+use crate::gates::{
+    Choice, GateCache, GateContext, GateError, Gates, TrustedRootSource, VerifySpec, choose,
+};
 use crate::lookup::Lookup;
 use crate::registry::RegistryClient;
 use crate::registry::access::{AccessSettings, access};
@@ -341,23 +343,42 @@ async fn verifier<L: Lookup>(
             Verifier::with_keys(&format!("{namespace}/{secret}"), &data).map_err(invalid)
         }
         VerifySpec::Keyless {
-            trusted_root_secret,
+            trusted_root,
             identities,
         } => {
-            let data = crate::lookup::secret(
-                lookup,
-                namespace,
-                trusted_root_secret,
-                "spec.verify.trustedRootSecretRef",
-                reason::VERIFICATION_FAILED,
-            )
-            .await?;
-            Verifier::keyless(
-                &format!("{namespace}/{trusted_root_secret}"),
-                &data,
-                identities.clone(),
-            )
-            .map_err(invalid)
+            let (what, data) = match trusted_root {
+                TrustedRootSource::Secret(name) => (
+                    format!("secret '{namespace}/{name}' (spec.verify.trustedRootSecretRef)"),
+                    crate::lookup::secret(
+                        lookup,
+                        namespace,
+                        name,
+                        "spec.verify.trustedRootSecretRef",
+                        reason::VERIFICATION_FAILED,
+                    )
+                    .await?,
+                ),
+                TrustedRootSource::ConfigMap(name) => {
+                    let what = format!(
+                        "configmap '{namespace}/{name}' (spec.verify.trustedRootConfigMapRef)"
+                    );
+                    let data = lookup
+                        .config_map(namespace, name)
+                        .await
+                        .map_err(|e| {
+                            Failure::retry(
+                                reason::VERIFICATION_FAILED,
+                                format!("cannot read {what}: {e}"),
+                            )
+                        })?
+                        .ok_or_else(|| {
+                            Failure::retry(reason::VERIFICATION_FAILED, format!("{what} not found"))
+                                .retry_after(RECHECK)
+                        })?;
+                    (what, data)
+                }
+            };
+            Verifier::keyless(&what, &data, identities.clone()).map_err(invalid)
         }
     }
 }

@@ -23,6 +23,18 @@ impl Lookup for ManifestLookup<'_> {
         Ok(self.manifests.secret(namespace, name))
     }
 
+    async fn config_map(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<SecretData>, LookupError> {
+        Ok(self
+            .manifests
+            .config_maps
+            .get(&format!("{namespace}/{name}"))
+            .cloned())
+    }
+
     async fn image_pull_secrets(
         &self,
         namespace: &str,

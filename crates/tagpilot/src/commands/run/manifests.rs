@@ -50,6 +50,8 @@ pub struct Manifests {
     pub secrets: BTreeMap<String, SecretData>,
     /// The `imagePullSecrets` of ServiceAccounts, by `namespace/name`.
     pub service_accounts: BTreeMap<String, Vec<String>>,
+    /// ConfigMaps' data (`binaryData` merged), by `namespace/name`.
+    pub config_maps: BTreeMap<String, SecretData>,
     /// The labels of Namespaces, by name.
     pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
     /// Documents of other kinds that were skipped.
@@ -193,6 +195,20 @@ fn load_text(m: &mut Manifests, text: &str, file: &Path) -> anyhow::Result<()> {
                     .map(|s| s.name)
                     .collect();
                 m.service_accounts.insert(key_of(&sa), names);
+            }
+            ("", "ConfigMap") => {
+                let cm: k8s_openapi::api::core::v1::ConfigMap = parse(doc, &at)?;
+                let mut data: SecretData = cm
+                    .data
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.into_bytes()))
+                    .collect();
+                for (k, v) in cm.binary_data.clone().unwrap_or_default() {
+                    data.insert(k, v.0);
+                }
+                m.config_maps.insert(key_of(&cm), data);
             }
             ("", "Namespace") => {
                 let ns: Namespace = parse(doc, &at)?;
