@@ -380,10 +380,22 @@ impl Registry {
 
     /// Pushes a multi-arch OCI index (amd64 + arm64) under `tag`; returns the index digest.
     pub async fn push_index(&self, repo: &str, tag: &str) -> anyhow::Result<String> {
+        self.push_index_of(repo, tag, &["amd64", "arm64"], None)
+            .await
+    }
+
+    /// An OCI index of one image per architecture (each with `created` when given) under `tag`.
+    async fn push_index_of(
+        &self,
+        repo: &str,
+        tag: &str,
+        architectures: &[&str],
+        created: Option<&str>,
+    ) -> anyhow::Result<String> {
         let mut entries = Vec::new();
-        for arch in ["amd64", "arm64"] {
+        for arch in architectures {
             let body = self
-                .image_manifest(repo, &format!("{tag}-{arch}"), arch)
+                .image_manifest_created(repo, &format!("{tag}-{arch}"), arch, created)
                 .await?;
             let size = body.len();
             let digest = self
@@ -431,32 +443,7 @@ impl Registry {
                 )
                 .await;
         }
-        let mut entries = Vec::new();
-        for arch in architectures {
-            let body = self
-                .image_manifest_created(repo, &format!("{tag}-{arch}"), arch, Some(created))
-                .await?;
-            let size = body.len();
-            let digest = self
-                .put_manifest(
-                    repo,
-                    &format!("sha256:{:x}", Sha256::digest(&body)),
-                    "application/vnd.oci.image.manifest.v1+json",
-                    body,
-                )
-                .await?;
-            entries.push(serde_json::json!({
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "digest": digest, "size": size,
-                "platform": {"architecture": arch, "os": "linux"},
-            }));
-        }
-        let index = serde_json::to_vec(&serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.index.v1+json",
-            "manifests": entries,
-        }))?;
-        self.put_manifest(repo, tag, "application/vnd.oci.image.index.v1+json", index)
+        self.push_index_of(repo, tag, architectures, Some(created))
             .await
     }
 

@@ -132,6 +132,47 @@ fn none_eligible(skipped: &[Skip], limit: bool) -> String {
     m
 }
 
+/// What a walk has seen so far.
+#[derive(Default)]
+struct Walk {
+    skipped: Vec<Skip>,
+    eligible_at: Option<jiff::Timestamp>,
+    checked: usize,
+}
+
+impl Walk {
+    /// Counts one more candidate; `false` when [`MAX_CHECKED`] were checked already.
+    fn next(&mut self) -> bool {
+        if self.checked == MAX_CHECKED {
+            return false;
+        }
+        self.checked += 1;
+        true
+    }
+
+    fn young(&mut self, at: jiff::Timestamp) {
+        self.eligible_at = Some(self.eligible_at.map_or(at, |e| e.min(at)));
+    }
+
+    fn chosen(self, tag: String, digest: String) -> Choice {
+        Choice {
+            tag,
+            digest: Some(digest),
+            skipped: self.skipped,
+            eligible_at: self.eligible_at,
+            checked: self.checked,
+        }
+    }
+
+    fn none(self, limit_reached: bool) -> GateError {
+        GateError::NoneEligible {
+            skipped: self.skipped,
+            eligible_at: self.eligible_at,
+            limit_reached,
+        }
+    }
+}
+
 /// Chooses the latest tag of `stored` by `policy` that passes `gates`.
 pub async fn choose(
     ctx: &GateContext<'_>,
@@ -139,89 +180,45 @@ pub async fn choose(
     gates: &Gates,
     stored: &StoredTags,
 ) -> Result<Choice, GateError> {
-    let mut skipped = Vec::new();
-    let mut eligible_at: Option<jiff::Timestamp> = None;
-    let mut checked = 0;
-    let mut note_young = |at: jiff::Timestamp| {
-        eligible_at = Some(eligible_at.map_or(at, |e: jiff::Timestamp| e.min(at)));
-    };
+    let mut walk = Walk::default();
     if gates.newest_build {
-        let ordered = newest_first(ctx, policy, stored).await?;
-        for (tag, digest, facts) in ordered {
-            if checked == MAX_CHECKED {
-                return Err(GateError::NoneEligible {
-                    skipped,
-                    eligible_at,
-                    limit_reached: true,
-                });
+        for (tag, digest, facts) in newest_first(ctx, policy, stored).await? {
+            if !walk.next() {
+                return Err(walk.none(true));
             }
-            checked += 1;
             let found = Found {
                 digest,
                 facts: Some(facts),
             };
-            match check(ctx, gates, stored, &tag, found, &mut note_young).await? {
-                Ok(digest) => {
-                    return Ok(Choice {
-                        tag,
-                        digest: Some(digest),
-                        skipped,
-                        eligible_at,
-                        checked,
-                    });
-                }
-                Err(skip) => skipped.push(skip),
+            match check(ctx, gates, stored, &tag, found, &mut walk).await? {
+                Ok(digest) => return Ok(walk.chosen(tag, digest)),
+                Err(skip) => walk.skipped.push(skip),
             }
         }
-        return Err(GateError::NoneEligible {
-            skipped,
-            eligible_at,
-            limit_reached: false,
-        });
+        return Err(walk.none(false));
     }
     let mut remaining = stored.to_vec();
     loop {
         let tag = match policy.select(&remaining) {
             Ok(t) => t.to_string(),
-            Err(e) if skipped.is_empty() => return Err(e.into()),
-            Err(_) => {
-                return Err(GateError::NoneEligible {
-                    skipped,
-                    eligible_at,
-                    limit_reached: false,
-                });
-            }
+            Err(e) if walk.skipped.is_empty() => return Err(e.into()),
+            Err(_) => return Err(walk.none(false)),
         };
-        if checked == MAX_CHECKED {
-            return Err(GateError::NoneEligible {
-                skipped,
-                eligible_at,
-                limit_reached: true,
-            });
+        if !walk.next() {
+            return Err(walk.none(true));
         }
-        checked += 1;
-        let found = find(ctx, gates, &tag).await?;
-        let Some(found) = found else {
-            skipped.push(Skip {
+        let verdict = match find(ctx, gates, &tag).await? {
+            Some(found) => check(ctx, gates, stored, &tag, found, &mut walk).await?,
+            None => Err(Skip {
                 tag: tag.clone(),
                 why: "no longer in the registry".into(),
                 unverified: false,
-            });
-            remaining.retain(|t| *t != tag);
-            continue;
+            }),
         };
-        match check(ctx, gates, stored, &tag, found, &mut note_young).await? {
-            Ok(digest) => {
-                return Ok(Choice {
-                    tag,
-                    digest: Some(digest),
-                    skipped,
-                    eligible_at,
-                    checked,
-                });
-            }
+        match verdict {
+            Ok(digest) => return Ok(walk.chosen(tag, digest)),
             Err(skip) => {
-                skipped.push(skip);
+                walk.skipped.push(skip);
                 remaining.retain(|t| *t != tag);
             }
         }
@@ -386,7 +383,7 @@ async fn check(
     stored: &StoredTags,
     tag: &str,
     found: Found,
-    note_young: &mut impl FnMut(jiff::Timestamp),
+    walk: &mut Walk,
 ) -> Result<Result<String, Skip>, GateError> {
     let skip = |why: String, unverified: bool| {
         Ok(Err(Skip {
@@ -428,7 +425,7 @@ async fn check(
         };
         let eligible = basis.checked_add(minimum).unwrap_or(jiff::Timestamp::MAX);
         if eligible > ctx.now {
-            note_young(eligible);
+            walk.young(eligible);
             return skip(
                 format!(
                     "{what} {}, younger than minimumAge {}; eligible at {}",

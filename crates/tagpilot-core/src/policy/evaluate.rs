@@ -283,13 +283,7 @@ async fn gated<L: Lookup>(
     stored: &StoredTags,
 ) -> Result<Choice, GateFailure> {
     let namespace = policy.metadata.namespace.as_deref().unwrap_or("default");
-    let checked = repo.spec.check().map_err(|e| {
-        Failure::retry(
-            reason::DEPENDENCY_NOT_READY,
-            format!("referenced ImageRepository is invalid: {e}"),
-        )
-    })?;
-    let (credentials, transport) = access(lookup, settings.access, repo, &checked.image).await?;
+    let (checked, credentials, transport) = repository_access(lookup, settings, repo).await?;
     let verifier = match &gates.verify {
         None => None,
         Some(spec) => Some(verifier(lookup, namespace, spec).await?),
@@ -404,13 +398,19 @@ fn gate_failure(image: &str, e: GateError) -> Failure {
     }
 }
 
-/// The digest of `tag` in the policy's repository.
-async fn digest_of<L: Lookup>(
+/// The repository's checked spec, credentials and transport (as its scans use them).
+async fn repository_access<L: Lookup>(
     lookup: &L,
     settings: &PolicySettings<'_>,
     repo: &crate::api::ImageRepository,
-    tag: &str,
-) -> Result<String, Failure> {
+) -> Result<
+    (
+        crate::api::CheckedRepository,
+        crate::registry::Credentials,
+        crate::registry::Transport,
+    ),
+    Failure,
+> {
     let checked = repo.spec.check().map_err(|e| {
         Failure::retry(
             reason::DEPENDENCY_NOT_READY,
@@ -418,6 +418,17 @@ async fn digest_of<L: Lookup>(
         )
     })?;
     let (credentials, transport) = access(lookup, settings.access, repo, &checked.image).await?;
+    Ok((checked, credentials, transport))
+}
+
+/// The digest of `tag` in the policy's repository.
+async fn digest_of<L: Lookup>(
+    lookup: &L,
+    settings: &PolicySettings<'_>,
+    repo: &crate::api::ImageRepository,
+    tag: &str,
+) -> Result<String, Failure> {
+    let (checked, credentials, transport) = repository_access(lookup, settings, repo).await?;
     settings
         .registry
         .digest(&checked.image, tag, &credentials, &transport)

@@ -1,7 +1,8 @@
 //! Manifests and blobs by reference, for the policy gates: the same credentials, transport, retries and
 //! concurrency limit as scans, smaller caps, and every body checked against the digest it was asked by.
 
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
+use reqwest::header::HeaderMap;
 use sha2::{Digest, Sha256};
 
 use super::client::{Target, accept, registry_message};
@@ -33,33 +34,20 @@ impl RegistryClient {
         credentials: &Credentials,
         transport: &Transport,
     ) -> Result<Option<Manifest>, RegistryError> {
-        let target = Target {
-            image,
-            credentials,
-            transport,
-        };
         let path = format!("/v2/{}/manifests/{reference}", image.repository);
-        let mut requests = 0;
-        let (resp, _) = self
-            .send_first(
-                &target,
-                Method::GET,
+        let Some(resp) = self
+            .get(
+                image,
                 &path,
                 accept(MANIFEST_MEDIA_TYPES),
-                &mut requests,
+                &[404],
+                credentials,
+                transport,
             )
-            .await?;
-        let status = resp.status();
-        if status == StatusCode::NOT_FOUND {
+            .await?
+        else {
             return Ok(None);
-        }
-        if !status.is_success() {
-            return Err(RegistryError::Status {
-                registry: image.registry.clone(),
-                status: status.as_u16(),
-                message: registry_message(resp).await,
-            });
-        }
+        };
         let header_type = resp
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
@@ -96,34 +84,22 @@ impl RegistryClient {
         credentials: &Credentials,
         transport: &Transport,
     ) -> Result<Option<Vec<u8>>, RegistryError> {
-        let target = Target {
-            image,
-            credentials,
-            transport,
-        };
         let path = format!("/v2/{}/referrers/{digest}", image.repository);
-        let mut requests = 0;
-        let (resp, _) = self
-            .send_first(
-                &target,
-                Method::GET,
-                &path,
-                accept("application/vnd.oci.image.index.v1+json"),
-                &mut requests,
-            )
-            .await?;
-        let status = resp.status();
+        let index = accept("application/vnd.oci.image.index.v1+json");
         // No referrers API: 404 (docker distribution), or a registry that refuses the route.
-        if matches!(status.as_u16(), 404 | 400 | 405) {
+        let Some(resp) = self
+            .get(
+                image,
+                &path,
+                index,
+                &[404, 400, 405],
+                credentials,
+                transport,
+            )
+            .await?
+        else {
             return Ok(None);
-        }
-        if !status.is_success() {
-            return Err(RegistryError::Status {
-                registry: image.registry.clone(),
-                status: status.as_u16(),
-                message: registry_message(resp).await,
-            });
-        }
+        };
         Ok(Some(
             read_capped(resp, &image.registry, MAX_MANIFEST).await?,
         ))
@@ -147,38 +123,21 @@ impl RegistryClient {
                 ),
             });
         }
-        let target = Target {
-            image,
-            credentials,
-            transport,
-        };
         let path = format!("/v2/{}/blobs/{digest}", image.repository);
-        let mut requests = 0;
-        let (resp, _) = self
-            .send_first(
-                &target,
-                Method::GET,
+        let resp = self
+            .get(
+                image,
                 &path,
-                reqwest::header::HeaderMap::new(),
-                &mut requests,
+                HeaderMap::new(),
+                &[404],
+                credentials,
+                transport,
             )
-            .await?;
-        let status = resp.status();
-        if !status.is_success() {
-            let message = registry_message(resp).await;
-            return Err(if status == StatusCode::NOT_FOUND {
-                RegistryError::NotFound {
-                    image: format!("{}@{digest}", image.canonical()),
-                    message,
-                }
-            } else {
-                RegistryError::Status {
-                    registry: image.registry.clone(),
-                    status: status.as_u16(),
-                    message,
-                }
-            });
-        }
+            .await?
+            .ok_or_else(|| RegistryError::NotFound {
+                image: format!("{}@{digest}", image.canonical()),
+                message: "blob unknown".into(),
+            })?;
         let body = read_capped(resp, &image.registry, max).await?;
         let got = format!("sha256:{:x}", Sha256::digest(&body));
         if got != digest {
@@ -188,6 +147,42 @@ impl RegistryClient {
             });
         }
         Ok(body)
+    }
+}
+
+impl RegistryClient {
+    /// A GET with authentication, retries and limits: `None` when the status is one of `absent`, an error for
+    /// any other status but success.
+    async fn get(
+        &self,
+        image: &ImageName,
+        path: &str,
+        accept: HeaderMap,
+        absent: &[u16],
+        credentials: &Credentials,
+        transport: &Transport,
+    ) -> Result<Option<reqwest::Response>, RegistryError> {
+        let target = Target {
+            image,
+            credentials,
+            transport,
+        };
+        let mut requests = 0;
+        let (resp, _) = self
+            .send_first(&target, Method::GET, path, accept, &mut requests)
+            .await?;
+        let status = resp.status();
+        if absent.contains(&status.as_u16()) {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(RegistryError::Status {
+                registry: image.registry.clone(),
+                status: status.as_u16(),
+                message: registry_message(resp).await,
+            });
+        }
+        Ok(Some(resp))
     }
 }
 
