@@ -625,3 +625,100 @@ async fn a_young_tag_becomes_eligible_without_another_scan() {
     let last = repos.get("app").await.unwrap().data["status"]["lastScanResult"]["scanTime"].clone();
     assert_eq!(last, rescanned, "no scan in between");
 }
+
+/// `tagpilot policy select --image` checks the same gates against the registry, without a cluster; bad gate
+/// flags are refused by name.
+#[tokio::test]
+async fn policy_select_checks_the_gates_against_the_registry() {
+    let infra = Infra::get();
+    let reg = infra.registry(Flavour::Plain);
+    let ns = unique_name("select-gates");
+    let key = KeyPair::generate();
+    let store = Sigstore::new().unwrap();
+    let repo = format!("{ns}/keyed");
+    push_keyed(&reg, &repo, &key).await;
+    let dir = tempfile::tempdir().unwrap();
+    let pub_key = dir.path().join("cosign.pub");
+    std::fs::write(&pub_key, key.public_pem()).unwrap();
+    let root = dir.path().join("trusted_root.json");
+    std::fs::write(&root, store.trusted_root()).unwrap();
+    let image = reg.image(&repo);
+    let select = |args: &[&str]| {
+        let out = std::process::Command::new(binary_path("tagpilot"))
+            .args(["policy", "select", "--image", &image])
+            .args(args)
+            .output()
+            .expect("run tagpilot");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let key_arg = pub_key.to_str().unwrap();
+    // The same picks as the reflector's policies `signed`, `settled`, `arm`, `newest-settled`.
+    for (args, want) in [
+        (
+            vec!["--semver", ">=1.0.0", "--verify-key", key_arg],
+            "1.2.0",
+        ),
+        (
+            vec![
+                "--semver",
+                ">=1.0.0",
+                "--verify-key",
+                key_arg,
+                "--minimum-age",
+                "72h",
+            ],
+            "1.1.0",
+        ),
+        (
+            vec![
+                "--semver",
+                ">=1.0.0",
+                "--verify-key",
+                key_arg,
+                "--minimum-age",
+                "72h",
+                "--platform",
+                "linux/arm64",
+            ],
+            "1.0.0",
+        ),
+        (vec!["--newest-build", "--minimum-age", "72h"], "1.5.0"),
+    ] {
+        let (code, tag, stderr) = select(&args);
+        assert_eq!((code, tag.as_str()), (Some(0), want), "{args:?}: {stderr}");
+    }
+    let (_, _, stderr) = select(&["--semver", ">=1.0.0", "--verify-key", key_arg]);
+    assert!(stderr.contains("skipped 1.3.0: not signed"), "{stderr}");
+    // Nothing verifies keylessly here: exit 1, each candidate named.
+    let (code, _, stderr) = select(&[
+        "--semver",
+        ">=1.0.0",
+        "--verify-trusted-root",
+        root.to_str().unwrap(),
+        "--verify-subject",
+        ".*",
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no candidate tag passes the policy's gates"),
+        "{stderr}"
+    );
+    // Bad flags: exit 2, the field and value named.
+    let (code, _, stderr) = select(&["--semver", ">=1.0.0", "--platform", "arm64"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("spec.platforms[0] \"arm64\""), "{stderr}");
+    let (code, _, stderr) = select(&["--semver", ">=1.0.0", "--minimum-age", "3 days"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("spec.minimumAge \"3 days\""), "{stderr}");
+    // A gate without --image.
+    let out = std::process::Command::new(binary_path("tagpilot"))
+        .args(["policy", "select", "--semver", "1.x", "--minimum-age", "1h"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("need --image"));
+}
