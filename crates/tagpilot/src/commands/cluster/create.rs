@@ -571,6 +571,49 @@ mod tests {
     }
 
     #[test]
+    fn every_gate_exports_as_the_extension_fields() {
+        let y = export(&[
+            "image",
+            "policy",
+            "app",
+            "--image-ref=app",
+            "--select-newest-build",
+            "--minimum-age=72h",
+            "--age-source=FirstSeen",
+            "--platform=linux/amd64,linux/arm64",
+            "--verify-provider=cosign",
+            "--verify-oidc-issuer=https://token\\.actions\\.githubusercontent\\.com",
+            "--verify-subject=https://github\\.com/org/.*",
+            "--verify-trusted-root-secret-ref=sigstore-root",
+        ]);
+        let doc: serde_json::Value = yaml_serde::from_str(&y).unwrap();
+        let spec = &doc["spec"];
+        assert_eq!(spec["policy"], json!({"newestBuild": {}}));
+        assert_eq!(spec["minimumAge"], "72h");
+        assert_eq!(spec["ageSource"], "FirstSeen");
+        assert_eq!(spec["platforms"], json!(["linux/amd64", "linux/arm64"]));
+        assert_eq!(
+            spec["verify"]["trustedRootSecretRef"]["name"],
+            "sigstore-root"
+        );
+        assert_eq!(
+            spec["verify"]["matchOIDCIdentity"][0]["subject"],
+            "https://github\\.com/org/.*"
+        );
+        let typed: api::ImagePolicySpec = serde_json::from_value(spec.clone()).unwrap();
+        assert!(typed.gates().unwrap().any());
+        let y = export(&[
+            "image",
+            "update",
+            "app",
+            "--git-repo-ref=source",
+            "--author-email=bot@example.com",
+            "--quiet-period=2m",
+        ]);
+        assert!(y.contains("quietPeriod: 2m0s"), "{y}");
+    }
+
+    #[test]
     fn bad_flags_are_refused_before_any_request() {
         let cli = Cli::try_parse_from([
             "create",
