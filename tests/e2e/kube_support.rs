@@ -104,11 +104,116 @@ pub fn crds_installed() {
                 .block_on(async {
                     let client = tagpilot_testinfra::Infra::get().kube_client().await;
                     install_crds(&client).await;
+                    clear_earlier_runs(&client).await;
                 })
         })
         .join()
         .expect("install the CRDs");
     });
+}
+
+/// Marks a namespace whose objects [`clear_earlier_runs`] removed.
+const CLEARED: &str = "tagpilot.test/cleared";
+
+/// Removes what earlier runs of the suite left on the shared API server, which keeps its etcd between runs and
+/// has no namespace controller: the objects of the kinds our controllers reconcile, in every namespace named
+/// by another test process (`<prefix>-<pid>-<n>`, [`tagpilot_testinfra::unique_name`]). Without this, a shared
+/// controller started now would first work through every earlier run's objects, and a test's 30 s could pass
+/// before its own object's turn. Cleared namespaces are labelled and skipped by later runs.
+async fn clear_earlier_runs(client: &kube::Client) {
+    use futures::StreamExt;
+    use kube::api::ListParams;
+    let me = std::process::id().to_string();
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let Ok(list) = namespaces
+        .list(&ListParams::default().labels(&format!("!{CLEARED}")))
+        .await
+    else {
+        return;
+    };
+    let earlier: Vec<String> = list
+        .items
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .filter(|name| {
+            let mut parts = name.rsplitn(3, '-');
+            let (n, pid) = (parts.next(), parts.next());
+            parts.next().is_some()
+                && n.is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                && pid.is_some_and(|p| {
+                    !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p != me
+                })
+        })
+        .collect();
+    let kinds = [
+        (
+            "image.toolkit.fluxcd.io",
+            "ImageUpdateAutomation",
+            "imageupdateautomations",
+        ),
+        ("image.toolkit.fluxcd.io", "ImagePolicy", "imagepolicies"),
+        (
+            "image.toolkit.fluxcd.io",
+            "ImageRepository",
+            "imagerepositories",
+        ),
+        (
+            "source.toolkit.fluxcd.io",
+            "GitRepository",
+            "gitrepositories",
+        ),
+        ("notification.toolkit.fluxcd.io", "Receiver", "receivers"),
+    ];
+    let started = Instant::now();
+    let count = earlier.len();
+    futures::stream::iter(earlier)
+        .for_each_concurrent(16, |ns| {
+            let (client, namespaces) = (client.clone(), namespaces.clone());
+            async move {
+                for (group, kind, plural) in kinds {
+                    let api = dynamic_api(&client, &ns, group, "v1", kind, plural);
+                    let Ok(objects) = api.list(&ListParams::default()).await else {
+                        continue;
+                    };
+                    for o in objects.items {
+                        let name = o.metadata.name.clone().unwrap_or_default();
+                        // No controller may be running to remove our finalizer.
+                        if o.metadata
+                            .finalizers
+                            .as_ref()
+                            .is_some_and(|f| !f.is_empty())
+                        {
+                            let _ = api
+                                .patch(
+                                    &name,
+                                    &PatchParams::default(),
+                                    &Patch::Merge(
+                                        serde_json::json!({"metadata": {"finalizers": null}}),
+                                    ),
+                                )
+                                .await;
+                        }
+                        let _ = api.delete(&name, &DeleteParams::default()).await;
+                    }
+                }
+                let _ = namespaces
+                    .patch(
+                        &ns,
+                        &PatchParams::default(),
+                        &Patch::Merge(
+                            serde_json::json!({"metadata": {"labels": {CLEARED: "true"}}}),
+                        ),
+                    )
+                    .await;
+            }
+        })
+        .await;
+    if count > 0 {
+        eprintln!(
+            "cleared the objects of {count} namespaces of earlier runs in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
 }
 
 /// A client of the API server of `kubeconfig` (an API server a test started for itself).
