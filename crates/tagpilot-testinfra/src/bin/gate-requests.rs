@@ -45,6 +45,7 @@ async fn main() -> anyhow::Result<()> {
     let base = now - 100 * 3600;
     let t0 = Instant::now();
     let mut top = String::new();
+    let other_key = KeyPair::generate();
     for i in 0..TAGS {
         let created = rfc3339(base - (TAGS - i) as u64 * 60);
         let arches: &[&str] = if i == TAGS - 1 {
@@ -53,6 +54,16 @@ async fn main() -> anyhow::Result<()> {
             &["amd64"]
         };
         top = reg.push_built(&repo, &tag(i), &created, arches).await?;
+        if i == TAGS - 5 {
+            // Signed with another key: a policy trusting that key turns the four newer tags down.
+            let image_name = reg.image(&repo);
+            reg.push_signatures(
+                &repo,
+                &top,
+                &[other_key.layer(&signer::payload(&image_name, &top))],
+            )
+            .await?;
+        }
     }
     let image_name = reg.image(&repo);
     reg.push_signatures(
@@ -86,6 +97,9 @@ async fn main() -> anyhow::Result<()> {
     let stored = StoredTags::from_tags(&scan.tags);
     let keys = BTreeMap::from([("cosign.pub".to_string(), key.public_pem().into_bytes())]);
     let verifier = Verifier::with_keys("bench/keys", &keys)?;
+    let other_keys =
+        BTreeMap::from([("other.pub".to_string(), other_key.public_pem().into_bytes())]);
+    let other_verifier = Verifier::with_keys("bench/other", &other_keys)?;
 
     let semver = ImagePolicyChoice {
         semver: Some(SemVerPolicy {
@@ -121,6 +135,10 @@ async fn main() -> anyhow::Result<()> {
             "verify + minimumAge + platforms",
             spec(&semver, verify.clone(), Some("72h"), Some("linux/arm64")),
         ),
+        (
+            "verify, the 4 newest tags turned down",
+            spec(&semver, verify.clone(), None, None),
+        ),
         ("newestBuild", spec(&newest, None, None, None)),
         (
             "newestBuild + verify",
@@ -148,7 +166,13 @@ async fn main() -> anyhow::Result<()> {
                 transport: &transport,
                 cache: &cache,
                 scan: scan_id,
-                verifier: gates.verify.as_ref().map(|_| &verifier),
+                verifier: gates.verify.as_ref().map(|_| {
+                    if name.starts_with("verify, the 4") {
+                        &other_verifier
+                    } else {
+                        &verifier
+                    }
+                }),
                 now: jiff::Timestamp::now(),
             };
             let before = proxy.requests().len();
