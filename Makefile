@@ -104,8 +104,8 @@ bench-compare:
 bench-gates:
 	bash hack/bench-compare/gates.sh
 
-## fuzz: run each fuzz target (setters, template, registry, receiver, credentials; cargo-fuzz on the stable
+## fuzz: run each fuzz target (setters, template, registry, receiver, credentials, cosign; cargo-fuzz on the stable
 ##   toolchain, no sanitizer) for FUZZ_SECONDS, seeded from the test data; FUZZ_TARGETS picks some
-FUZZ_TARGETS ?= setters template registry receiver credentials
+FUZZ_TARGETS ?= setters template registry receiver credentials cosign
 fuzz:
 	for t in $(FUZZ_TARGETS); do bash hack/fuzz.sh $$t $(FUZZ_SECONDS) || exit 1; done

@@ -6,6 +6,7 @@
 #   registry     tags/list pages, Link, WWW-Authenticate, error bodies
 #   receiver     webhook calls per receiver type    (tests/data/receivers)
 #   credentials  .dockerconfigjson and cloud token answers
+#   cosign       Sigstore bundles, signature layers, trusted roots (tests/data/cosign)
 # Prints libFuzzer's final stats (execution count) at the end.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,6 +40,10 @@ case $TARGET in
     seed ecr '{"authorizationData":[{"authorizationToken":"QVdTOnRva2Vu","expiresAt":1.7e9}]}'
     seed gcp '{"access_token":"ya29.x","expires_in":3599}'
     seed sts '<AssumeRoleWithWebIdentityResponse><Credentials><AccessKeyId>A</AccessKeyId><SecretAccessKey>S</SecretAccessKey></Credentials></AssumeRoleWithWebIdentityResponse>' ;;
+  cosign)
+    { printf '\x00'; cat "$DATA/cosign/sigstore-rs-bundle_v03.json"; } > "$CORPUS/seed-bundle"
+    { printf '\x02'; cat "$DATA/cosign/sigstore-rs-prod-trusted_root.json"; } > "$CORPUS/seed-root"
+    seed layer '\x01{"payload":"{\"critical\":{\"image\":{\"docker-manifest-digest\":\"sha256:ab\"},\"type\":\"cosign container image signature\"}}","annotations":{"dev.cosignproject.cosign/signature":"MEUCIQD6q/COgzOyW0YH1Dk+CCYSt4uAhm3FDHUwvPI55zwnlwIgE0ZK58ZOWpZw8YVmBapJhBqCfdPekIknimuO0xH8Jh8=","dev.sigstore.cosign/bundle":"{}"}}' ;;
   *) echo "unknown target $TARGET" >&2; exit 2 ;;
 esac
 cd "$ROOT/fuzz"

@@ -82,6 +82,51 @@ pub fn credentials(data: &[u8]) {
     let _ = crate::receiver::ReceiverSecret::from_data(&secret);
 }
 
+/// Signature material from a registry: the first byte picks what the rest is (a Sigstore bundle, a signature
+/// layer as JSON `{"payload": ..., "annotations": {...}}`, a trusted root), checked by a keyless verifier (the
+/// public-good trusted root) and a key verifier without panicking; every verdict is a message.
+pub fn cosign(data: &[u8]) {
+    use crate::cosign::{TrustedRoot, Verifier};
+    const ROOT: &[u8] = include_bytes!("../tests/data/cosign/sigstore-rs-prod-trusted_root.json");
+    const KEY: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAENptdY/l3nB0yqkXLBWkZWQwo6+cu\nOSWS1X9vPavpiQOoTTGC0xX57OojUadxF1cdQmrsiReWg2Wn4FneJfa8xw==\n-----END PUBLIC KEY-----";
+    let Some((&kind, rest)) = data.split_first() else {
+        return;
+    };
+    let any = || regex::Regex::new(".*").expect("a valid pattern");
+    let root = BTreeMap::from([("trusted_root.json".to_string(), ROOT.to_vec())]);
+    let keyless = Verifier::keyless("fuzz", &root, vec![(any(), any())])
+        .expect("the public-good root parses");
+    let keys = Verifier::with_keys(
+        "fuzz",
+        &BTreeMap::from([("cosign.pub".to_string(), KEY.as_bytes().to_vec())]),
+    )
+    .expect("the key parses");
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    match kind % 3 {
+        0 => {
+            for v in [&keyless, &keys] {
+                let _ = v.check_bundle(rest, &digest);
+            }
+        }
+        1 => {
+            #[derive(serde::Deserialize)]
+            struct Layer {
+                payload: String,
+                #[serde(default)]
+                annotations: BTreeMap<String, String>,
+            }
+            if let Ok(l) = serde_json::from_slice::<Layer>(rest) {
+                for v in [&keyless, &keys] {
+                    let _ = v.check(l.payload.as_bytes(), &l.annotations, &digest);
+                }
+            }
+        }
+        _ => {
+            let _ = TrustedRoot::parse(rest);
+        }
+    }
+}
+
 /// A commit template with the first byte picking a data model: parsed and executed without panicking and
 /// within the budgets (output at most [`crate::template::MAX_OUTPUT`]).
 pub fn template(data: &[u8]) {

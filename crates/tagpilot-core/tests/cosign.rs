@@ -366,3 +366,21 @@ fn bundles_from_the_test_signer() {
         .unwrap();
     assert!(v.check_bundle(fb.as_bytes(), &digest).is_err());
 }
+
+#[test]
+fn truncated_and_bit_flipped_material_is_refused_without_a_panic() {
+    // What the `cosign` fuzz target checks, over deterministic damage of the real bundle and root.
+    for (kind, data) in [(0u8, SRS_BUNDLE), (2u8, SRS_ROOT)] {
+        for cut in (0..data.len()).step_by(97) {
+            let mut input = vec![kind];
+            input.extend_from_slice(&data[..cut]);
+            tagpilot_core::fuzzing::cosign(&input);
+        }
+        for at in (0..data.len()).step_by(211) {
+            let mut input = vec![kind];
+            input.extend_from_slice(data);
+            input[1 + at] ^= 0x20;
+            tagpilot_core::fuzzing::cosign(&input);
+        }
+    }
+}
