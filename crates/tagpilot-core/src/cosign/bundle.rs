@@ -84,9 +84,10 @@ pub async fn fetch(
         .manifests
         .iter()
         .filter(|d| {
-            d.artifact_type
-                .as_deref()
-                .is_none_or(|t| t.starts_with(BUNDLE_PREFIX))
+            crate::registry::content::is_sha256_digest(&d.digest)
+                && d.artifact_type
+                    .as_deref()
+                    .is_none_or(|t| t.starts_with(BUNDLE_PREFIX))
         })
         .take(MAX_BUNDLES)
     {

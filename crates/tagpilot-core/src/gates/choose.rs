@@ -108,12 +108,20 @@ impl GateError {
     }
 }
 
-/// `1.2.4 (no cosign signature), 1.2.3 (...)`, at most five, then how many more.
+/// Longest reason shown per skipped tag.
+const MAX_WHY: usize = 300;
+
+/// `1.2.4 (no cosign signature), 1.2.3 (...)`, at most five, then how many more. Reasons quote what registries
+/// and certificates say: each is one line, without control characters or URL credentials, and capped.
 pub fn describe(skipped: &[Skip]) -> String {
     let mut parts: Vec<String> = skipped
         .iter()
         .take(5)
-        .map(|s| format!("{} ({})", s.tag, s.why))
+        .map(|s| {
+            let why: String = s.why.chars().filter(|c| !c.is_control()).collect();
+            let why = crate::sanitize::cap(&crate::sanitize::text(&why), MAX_WHY);
+            format!("{} ({why})", s.tag)
+        })
         .collect();
     if skipped.len() > 5 {
         parts.push(format!("and {} more", skipped.len() - 5));
@@ -239,42 +247,21 @@ async fn find(ctx: &GateContext<'_>, gates: &Gates, tag: &str) -> Result<Option<
         source,
     };
     let mut cached = ctx.cache.digest(&key, tag, ctx.scan);
-    if cached.is_none() && gates.needs_facts() && ctx.cache.seen_tag(&key, tag) {
-        // A tag seen before: most often the same image, whose facts are known; a HEAD tells.
-        match ctx
-            .registry
-            .digest(ctx.image, tag, ctx.credentials, ctx.transport)
-            .await
-        {
-            Ok(d) => {
-                ctx.cache.put_digest(&key, tag, ctx.scan, &d);
-                cached = Some(d);
-            }
-            Err(RegistryError::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(registry_error(e)),
-        }
+    // Without facts needed, a HEAD is all; with them, a HEAD only for a tag seen before (most often the same
+    // image, whose facts are known).
+    if cached.is_none() && (!gates.needs_facts() || ctx.cache.seen_tag(&key, tag)) {
+        let Some(d) = head_digest(ctx, tag).await.map_err(registry_error)? else {
+            return Ok(None);
+        };
+        ctx.cache.put_digest(&key, tag, ctx.scan, &d);
+        cached = Some(d);
     }
     if !gates.needs_facts() {
-        let digest = match cached {
-            Some(d) => d,
-            None => match ctx
-                .registry
-                .digest(ctx.image, tag, ctx.credentials, ctx.transport)
-                .await
-            {
-                Ok(d) => d,
-                Err(RegistryError::NotFound { .. }) => return Ok(None),
-                Err(e) => return Err(registry_error(e)),
-            },
-        };
-        ctx.cache.put_digest(&key, tag, ctx.scan, &digest);
-        return Ok(Some(Found {
+        return Ok(cached.map(|digest| Found {
             digest,
             facts: None,
         }));
     }
-    // Facts needed and not known: one GET of the manifest (by digest when the HEAD above gave it, else by tag)
-    // gives the digest and what the facts are read from.
     let known = cached
         .as_deref()
         .and_then(|d| ctx.cache.facts(&key, d).map(|f| (d.to_string(), f)));
@@ -284,6 +271,8 @@ async fn find(ctx: &GateContext<'_>, gates: &Gates, tag: &str) -> Result<Option<
             facts: Some(facts),
         }));
     }
+    // Facts needed and not known: one GET of the manifest (by digest when the HEAD above gave it, else by tag)
+    // gives the digest and what the facts are read from.
     let reference = cached.as_deref().unwrap_or(tag);
     let Some(manifest) = ctx
         .registry
@@ -359,6 +348,30 @@ async fn newest_first(
     }
     ordered.sort_by(|a, b| b.2.created.cmp(&a.2.created).then_with(|| b.0.cmp(&a.0)));
     Ok(ordered)
+}
+
+/// The digest of `tag` by a HEAD; `None` when the registry does not have the tag. The digest names manifests
+/// and signature tags in later paths, so it must be `sha256:<64 hex>`.
+async fn head_digest(ctx: &GateContext<'_>, tag: &str) -> Result<Option<String>, RegistryError> {
+    let digest = match ctx
+        .registry
+        .digest(ctx.image, tag, ctx.credentials, ctx.transport)
+        .await
+    {
+        Ok(d) => d,
+        Err(RegistryError::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if !crate::registry::content::is_sha256_digest(&digest) {
+        return Err(RegistryError::Protocol {
+            registry: ctx.image.registry.clone(),
+            message: format!(
+                "a digest that is not sha256:<hex>: {:?}",
+                crate::sanitize::cap(&digest, 100)
+            ),
+        });
+    }
+    Ok(Some(digest))
 }
 
 /// Gates that need only the image's facts (for ordering by creation time).
@@ -469,4 +482,41 @@ async fn check(
         }
     }
     Ok(Ok(found.digest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skip_reasons_are_one_clean_capped_line_each() {
+        let skip = |tag: &str, why: &str| Skip {
+            tag: tag.into(),
+            why: why.into(),
+            unverified: true,
+        };
+        let long = "x".repeat(1000);
+        let skipped = vec![
+            skip(
+                "1.6.0",
+                "signed by https://user:hunter2@evil.example/\nFAKE: Ready\u{7}",
+            ),
+            skip("1.5.0", &long),
+            skip("1.4.0", "a"),
+            skip("1.3.0", "b"),
+            skip("1.2.0", "c"),
+            skip("1.1.0", "d"),
+        ];
+        let d = describe(&skipped);
+        assert!(
+            !d.contains('\n') && !d.contains('\u{7}') && !d.contains("hunter2"),
+            "{d}"
+        );
+        assert!(
+            d.contains("1.6.0 (signed by https://user:***@evil.example/FAKE: Ready)"),
+            "{d}"
+        );
+        assert!(d.len() < 600, "{}", d.len());
+        assert!(d.ends_with("and 1 more"), "{d}");
+    }
 }
