@@ -10,7 +10,7 @@ use tagpilot_testinfra::{Flavour, Infra, binary_path, unique_name};
 use crate::automation::{GUIDE_AUTOMATION, GUIDE_DEPLOYMENT, head, seed_repo};
 
 /// Runs `tagpilot run --json` with `args`; returns the exit code, the outcomes and stderr.
-fn run(args: &[&str], envs: &[(&str, &str)]) -> (i32, Vec<Value>, String) {
+pub fn run(args: &[&str], envs: &[(&str, &str)]) -> (i32, Vec<Value>, String) {
     let out = Command::new(binary_path("tagpilot"))
         .arg("run")
         .args(args)

@@ -7,39 +7,16 @@
 use std::time::Duration;
 
 use kube::api::DynamicObject;
-use serde_json::Value;
 use tagpilot_testinfra::cosign::{self as signer, KeyPair, Sigstore};
 use tagpilot_testinfra::{Flavour, Infra, Registry, binary_path, unique_name};
 
 use crate::automation::secret_yaml;
 use crate::kube_support::*;
 
-/// An RFC 3339 time `hours` before now.
+/// An RFC 3339 time `hours` before now (whole seconds).
 fn hours_ago(hours: i64) -> String {
-    let t = std::time::SystemTime::now() - Duration::from_secs(hours as u64 * 3600);
-    let secs = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    rfc3339(secs)
-}
-
-/// Formats Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (civil-from-days, no time crate needed here).
-fn rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let t = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(hours);
+    t.round(jiff::Unit::Second).unwrap_or(t).to_string()
 }
 
 /// The images of the key-signed repository: tag, hours since built, architectures, how it is signed.
@@ -312,27 +289,23 @@ async fn each_gate_picks_the_same_tag_in_the_reflector_and_in_tagpilot_run() {
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("all.yaml"), &all).unwrap();
-    let out = std::process::Command::new(binary_path("tagpilot"))
-        .args(["run", "--json", "--manifests"])
-        .arg(dir.path().join("all.yaml"))
-        .arg("--state-dir")
-        .arg(dir.path().join("state"))
-        .output()
-        .expect("run tagpilot");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let outcomes: Vec<Value> = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!(
-            "JSON summary: {e}\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let (manifests, state) = (dir.path().join("all.yaml"), dir.path().join("state"));
+    let (_, outcomes, _) = crate::cli_run::run(
+        &[
+            "--manifests",
+            manifests.to_str().unwrap(),
+            "--state-dir",
+            state.to_str().unwrap(),
+        ],
+        &[],
+    );
 
     let api = image_api(&client, &ns, "v1", "ImagePolicy");
     for (name, _, _, status, expect) in POLICIES {
         let cli = outcomes
             .iter()
             .find(|o| o["kind"] == "ImagePolicy" && o["name"] == *name)
-            .unwrap_or_else(|| panic!("tagpilot run: no ImagePolicy {name}: {stdout}"));
+            .unwrap_or_else(|| panic!("tagpilot run: no ImagePolicy {name}: {outcomes:?}"));
         let cli_ready = if cli["ready"] == true {
             "True"
         } else {

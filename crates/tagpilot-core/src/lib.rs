@@ -9,6 +9,9 @@
 //! - [`automation`]: one run of an image update automation: clone, setters, message, commit, push.
 //! - [`message`]: commit messages from a template and the setters' result, in Flux's v1beta1 and v1 models.
 //! - [`policy`]: ImagePolicy selection (semver, alphabetical, numerical; filter and extract).
+//! - [`gates`]: tagpilot's ImagePolicy gates (signature, minimum age, platforms) and the newestBuild order.
+//! - [`cosign`]: cosign signature verification, offline (keys, keyless; `.sig` layers and Sigstore bundles).
+//! - [`hex`]: lower-case hexadecimal.
 //! - [`receiver`]: webhook receivers: the secret path and the verification of each registry's calls.
 //! - [`re2`]: Go RE2 regular-expression semantics for `filterTags` and `exclusionList`.
 //! - [`registry`]: tag listing and digests over the OCI distribution API, with auth, TLS, paging and retries.
@@ -25,6 +28,7 @@ pub mod failure;
 pub mod fuzzing;
 pub mod gates;
 pub mod git;
+pub mod hex;
 pub mod lookup;
 pub mod message;
 pub mod policy;

@@ -37,11 +37,7 @@ pub const MAX_BODY: usize = 1 << 20;
 /// Flux's webhook path: `/hook/` and the hex SHA-256 of token, name and namespace.
 pub fn webhook_path(token: &str, name: &str, namespace: &str) -> String {
     let digest = Sha256::digest(format!("{token}{name}{namespace}").as_bytes());
-    format!("/hook/{}", hex(&digest))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    format!("/hook/{}", crate::hex::encode(&digest))
 }
 
 /// Equality in time independent of where the inputs differ.

@@ -109,11 +109,7 @@ pub fn revision_of<S: AsRef<str>>(tags: &[S]) -> String {
         h.update(t.as_ref().as_bytes());
         h.update(b"\n");
     }
-    format!("sha256:{}", hex(&h.finalize()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    format!("sha256:{}", crate::hex::encode(&h.finalize()))
 }
 
 impl TagStore {
@@ -181,7 +177,7 @@ impl TagStore {
                 body.push_str(&first.to_string());
                 body.push('\n');
             }
-            let checksum = hex(&Sha256::digest(body.as_bytes()));
+            let checksum = crate::hex::encode(&Sha256::digest(body.as_bytes()));
             let mut w = std::io::BufWriter::new(tmp.as_file_mut());
             writeln!(w, "{MAGIC} {revision} {} {checksum}", tags.len()).map_err(err(&path))?;
             w.write_all(body.as_bytes()).map_err(err(&path))?;
@@ -213,7 +209,7 @@ impl TagStore {
         let Some((revision, count, checksum)) = parse_header(header) else {
             return Ok(None);
         };
-        if checksum.is_some_and(|c| c != hex(&Sha256::digest(body.as_bytes()))) {
+        if checksum.is_some_and(|c| c != crate::hex::encode(&Sha256::digest(body.as_bytes()))) {
             return Ok(None);
         }
         let tags: Vec<&str> = body

@@ -152,10 +152,6 @@ fn der_utf8(s: &str) -> Vec<u8> {
     out
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl Sigstore {
     /// A new CA and log key.
     pub fn new() -> anyhow::Result<Sigstore> {
@@ -242,7 +238,7 @@ impl Sigstore {
         let log_index = self
             .log_index
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let log_id = hex(&Sha256::digest(self.rekor.public_der()));
+        let log_id = tagpilot_core::hex::encode(&Sha256::digest(self.rekor.public_der()));
         let message =
             tagpilot_core::cosign::keyless::set_message(body, integrated_time, &log_id, log_index);
         let set = STANDARD.encode(self.rekor.sign(message.as_bytes()));
@@ -261,8 +257,8 @@ impl Sigstore {
             "apiVersion": "0.0.1",
             "kind": "dsse",
             "spec": {
-                "envelopeHash": {"algorithm": "sha256", "value": hex(&Sha256::digest(env.to_string()))},
-                "payloadHash": {"algorithm": "sha256", "value": hex(&Sha256::digest(&payload))},
+                "envelopeHash": {"algorithm": "sha256", "value": tagpilot_core::hex::encode(&Sha256::digest(env.to_string()))},
+                "payloadHash": {"algorithm": "sha256", "value": tagpilot_core::hex::encode(&Sha256::digest(&payload))},
                 "signatures": [{
                     "signature": STANDARD.encode(&signature),
                     "verifier": STANDARD.encode(cert.pem().as_bytes()),
@@ -272,7 +268,10 @@ impl Sigstore {
         let body = STANDARD.encode(serde_json::to_vec(&body)?);
         let (integrated_time, log_index, log_id, set) = self.log(&body);
         let key_id = STANDARD.encode(Sha256::digest(self.rekor.public_der()));
-        debug_assert_eq!(hex(&STANDARD.decode(&key_id)?), log_id);
+        debug_assert_eq!(
+            tagpilot_core::hex::encode(&STANDARD.decode(&key_id)?),
+            log_id
+        );
         Ok(serde_json::json!({
             "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
             "verificationMaterial": {
@@ -313,7 +312,7 @@ impl Sigstore {
             "apiVersion": "0.0.1",
             "kind": "hashedrekord",
             "spec": {
-                "data": {"hash": {"algorithm": "sha256", "value": hex(&Sha256::digest(payload))}},
+                "data": {"hash": {"algorithm": "sha256", "value": tagpilot_core::hex::encode(&Sha256::digest(payload))}},
                 "signature": {
                     "content": STANDARD.encode(&signature),
                     "publicKey": {"content": STANDARD.encode(cert_pem.as_bytes())},

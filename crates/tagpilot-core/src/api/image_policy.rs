@@ -226,8 +226,18 @@ pub struct PolicySpecError {
 
 impl ImagePolicySpec {
     /// Builds the policy engine for this spec: exactly one policy, a valid range, order, filter pattern and
-    /// digest settings.
+    /// digest settings, and valid gates.
     pub fn to_policy(&self) -> Result<Policy, PolicySpecError> {
+        self.checked().map(|(policy, _)| policy)
+    }
+
+    /// The policy engine and the gates of this spec, each checked once.
+    pub fn checked(&self) -> Result<(Policy, crate::gates::Gates), PolicySpecError> {
+        let policy = self.engine()?;
+        Ok((policy, self.gates()?))
+    }
+
+    fn engine(&self) -> Result<Policy, PolicySpecError> {
         let err = |field: &str, value: &str, reason: String| PolicySpecError {
             field: field.into(),
             value: value.into(),
@@ -274,7 +284,6 @@ impl ImagePolicySpec {
                 .map_err(|e| err("filterTags.pattern", pattern, e.to_string()))?;
         }
         self.digest_interval()?;
-        self.gates()?;
         Ok(policy)
     }
 

@@ -41,10 +41,6 @@ pub struct Request<'a> {
     pub body: &'a [u8],
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
     let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key");
     m.update(data);
@@ -108,7 +104,7 @@ pub fn canonical_request(req: &Request<'_>, amz_date: &str) -> (String, String) 
         "{}\n{}\n{query}\n{canonical_headers}\n{signed}\n{}",
         req.method,
         uri_encode(req.path, true),
-        hex(&Sha256::digest(req.body))
+        crate::hex::encode(&Sha256::digest(req.body))
     );
     (request, signed)
 }
@@ -126,9 +122,9 @@ pub fn authorization(
     let scope = format!("{date}/{region}/{service}/aws4_request");
     let string_to_sign = format!(
         "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-        hex(&Sha256::digest(canonical.as_bytes()))
+        crate::hex::encode(&Sha256::digest(canonical.as_bytes()))
     );
-    let signature = hex(&hmac(
+    let signature = crate::hex::encode(&hmac(
         &signing_key(&creds.secret_access_key, date, region, service),
         string_to_sign.as_bytes(),
     ));
@@ -154,7 +150,7 @@ mod tests {
     #[test]
     fn signing_key_of_the_aws_example() {
         assert_eq!(
-            hex(&signing_key(
+            crate::hex::encode(&signing_key(
                 "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
                 "20150830",
                 "us-east-1",
@@ -217,7 +213,7 @@ mod tests {
         };
         let (canonical, _) = canonical_request(&req, "20150830T123600Z");
         assert_eq!(
-            hex(&Sha256::digest(canonical.as_bytes())),
+            crate::hex::encode(&Sha256::digest(canonical.as_bytes())),
             "f536975d06c0309214f805bb90ccff089219ecd68b2577efef23edd43b7e1a59"
         );
         assert!(

@@ -210,10 +210,6 @@ fn int64(v: &Value) -> Option<i64> {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// DSSE's pre-authentication encoding.
 fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     let mut out = format!(
@@ -332,7 +328,7 @@ fn keyless(
         .map_err(|_| "a SignedEntryTimestamp that is not base64".to_string())?;
     let log_id = STANDARD
         .decode(&entry.log_id.key_id)
-        .map(|k| hex(&k))
+        .map(|k| crate::hex::encode(&k))
         .map_err(|_| "a Rekor log ID that is not base64".to_string())?;
     let integrated = verify_entry(
         root,
@@ -351,7 +347,8 @@ fn keyless(
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or("a Rekor entry body that does not parse")?;
-    if body["spec"]["payloadHash"]["value"].as_str() != Some(hex(&Sha256::digest(payload)).as_str())
+    if body["spec"]["payloadHash"]["value"].as_str()
+        != Some(crate::hex::encode(&Sha256::digest(payload)).as_str())
     {
         return Err("a Rekor entry for another payload".into());
     }

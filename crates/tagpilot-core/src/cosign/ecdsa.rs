@@ -2,8 +2,6 @@
 //! carry them) and the verification of ASN.1 DER signatures over SHA-256, by aws-lc.
 
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1, UnparsedPublicKey};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use x509_cert::der::Decode;
 use x509_cert::der::asn1::ObjectIdentifier;
 use x509_cert::spki::SubjectPublicKeyInfoOwned;
@@ -32,12 +30,10 @@ impl P256Key {
 
     /// From PEM `PUBLIC KEY`.
     pub fn from_pem(text: &str) -> Option<P256Key> {
-        let text = text.trim();
-        let body = text
-            .strip_prefix("-----BEGIN PUBLIC KEY-----")?
-            .strip_suffix("-----END PUBLIC KEY-----")?;
-        let b64: String = body.split_whitespace().collect();
-        P256Key::from_spki_der(&STANDARD.decode(b64).ok()?)
+        use rustls_pki_types::pem::PemObject;
+        let der =
+            rustls_pki_types::SubjectPublicKeyInfoDer::from_pem_slice(text.as_bytes()).ok()?;
+        P256Key::from_spki_der(&der)
     }
 
     /// Whether `signature` (ASN.1 DER) signs `message` (hashed with SHA-256).

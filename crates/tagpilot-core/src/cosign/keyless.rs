@@ -138,10 +138,6 @@ fn window(v: Option<&ValidForDoc>, what: &str) -> Result<Window, String> {
     })
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl TrustedRoot {
     /// Parses `trusted_root.json`; only ECDSA P-256 log keys are used.
     pub fn parse(json: &[u8]) -> Result<TrustedRoot, String> {
@@ -181,10 +177,12 @@ impl TrustedRoot {
                 continue;
             };
             let id = match &t.log_id {
-                Some(l) => hex(&STANDARD
-                    .decode(&l.key_id)
-                    .map_err(|_| format!("{what}: logId.keyId is not base64"))?),
-                None => hex(&Sha256::digest(&der)),
+                Some(l) => crate::hex::encode(
+                    &STANDARD
+                        .decode(&l.key_id)
+                        .map_err(|_| format!("{what}: logId.keyId is not base64"))?,
+                ),
+                None => crate::hex::encode(&Sha256::digest(&der)),
             };
             logs.push(Log {
                 key,
@@ -202,25 +200,14 @@ impl TrustedRoot {
     }
 }
 
-/// The DER of every `CERTIFICATE` block of a PEM text.
+/// The DER of the first 8 `CERTIFICATE` blocks of a PEM text.
 pub(super) fn pem_certificates(text: &str) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
-        let body = &rest[start + 27..];
-        let Some(end) = body.find("-----END CERTIFICATE-----") else {
-            break;
-        };
-        let b64: String = body[..end].split_whitespace().collect();
-        if let Ok(der) = STANDARD.decode(b64) {
-            out.push(der);
-        }
-        rest = &body[end..];
-        if out.len() >= 8 {
-            break;
-        }
-    }
-    out
+    use rustls_pki_types::pem::PemObject;
+    CertificateDer::pem_slice_iter(text.as_bytes())
+        .filter_map(Result::ok)
+        .take(8)
+        .map(|c| c.to_vec())
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -500,7 +487,7 @@ fn body_matches(body: &str, payload: &[u8], signature: &[u8], leaf: &[u8]) -> Re
     if hash.algorithm != "sha256"
         || !hash
             .value
-            .eq_ignore_ascii_case(&hex(&Sha256::digest(payload)))
+            .eq_ignore_ascii_case(&crate::hex::encode(&Sha256::digest(payload)))
     {
         return Err(wrong("payload"));
     }

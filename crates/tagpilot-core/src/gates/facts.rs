@@ -27,17 +27,24 @@ struct Descriptor {
     media_type: String,
     digest: String,
     #[serde(default)]
-    platform: Option<DescriptorPlatform>,
+    platform: Option<PlatformFields>,
 }
 
-#[derive(Deserialize)]
-struct DescriptorPlatform {
+/// `os`, `architecture`, `variant`: as an index entry's `platform` and an image config write them.
+#[derive(Default, Deserialize)]
+struct PlatformFields {
     #[serde(default)]
     os: String,
     #[serde(default)]
     architecture: String,
     #[serde(default)]
     variant: Option<String>,
+}
+
+impl PlatformFields {
+    fn platform(&self) -> Option<Platform> {
+        platform_of(&self.os, &self.architecture, self.variant.as_deref())
+    }
 }
 
 #[derive(Deserialize)]
@@ -52,12 +59,8 @@ struct ManifestDoc {
 struct ConfigDoc {
     #[serde(default)]
     created: Option<String>,
-    #[serde(default)]
-    os: String,
-    #[serde(default)]
-    architecture: String,
-    #[serde(default)]
-    variant: Option<String>,
+    #[serde(flatten)]
+    platform: PlatformFields,
 }
 
 fn platform_of(os: &str, architecture: &str, variant: Option<&str>) -> Option<Platform> {
@@ -101,11 +104,7 @@ pub async fn facts_of_manifest(
         let mut platforms = Vec::new();
         let mut child = None;
         for entry in entries.iter().take(MAX_INDEX_ENTRIES) {
-            let Some(p) = entry
-                .platform
-                .as_ref()
-                .and_then(|p| platform_of(&p.os, &p.architecture, p.variant.as_deref()))
-            else {
+            let Some(p) = entry.platform.as_ref().and_then(PlatformFields::platform) else {
                 continue;
             };
             let amd64 = p.os == "linux" && p.architecture == "amd64";
@@ -147,9 +146,7 @@ pub async fn facts_of_manifest(
     };
     let config = config(registry, image, &c.digest, credentials, transport).await?;
     Ok(ImageFacts {
-        platforms: platform_of(&config.os, &config.architecture, config.variant.as_deref())
-            .into_iter()
-            .collect(),
+        platforms: config.platform.platform().into_iter().collect(),
         created: created_of(&config),
     })
 }
@@ -178,9 +175,7 @@ mod tests {
     fn created_skips_zero_and_garbage() {
         let doc = |c: &str| ConfigDoc {
             created: Some(c.into()),
-            os: String::new(),
-            architecture: String::new(),
-            variant: None,
+            platform: PlatformFields::default(),
         };
         assert_eq!(created_of(&doc("1970-01-01T00:00:00Z")), None);
         assert_eq!(created_of(&doc("yesterday")), None);

@@ -60,9 +60,9 @@ pub async fn evaluate<L: Lookup>(
     policy: &ImagePolicy,
     status: &mut ImagePolicyStatus,
 ) -> Result<Evaluation, Failure> {
-    let engine = policy
+    let (engine, gates) = policy
         .spec
-        .to_policy()
+        .checked()
         .map_err(|e| Failure::stalled(reason::INVALID_POLICY, e.to_string()))?;
     let namespace = policy.metadata.namespace.as_deref().unwrap_or("default");
     let reference = &policy.spec.image_repository_ref;
@@ -144,10 +144,6 @@ pub async fn evaluate<L: Lookup>(
         ))
         .retry_after(settings.requeue_dependency));
     };
-    let gates = policy
-        .spec
-        .gates()
-        .map_err(|e| Failure::stalled(reason::INVALID_POLICY, e.to_string()))?;
     let no_tag = |e: &dyn std::fmt::Display| {
         Failure::retry(
             reason::RECONCILIATION_FAILED,

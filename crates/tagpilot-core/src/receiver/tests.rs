@@ -20,7 +20,7 @@ fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 fn sign(algo: &str, body: &[u8]) -> String {
     format!(
         "{algo}={}",
-        hex(&hmac_hex(algo, TOKEN.as_bytes(), body).unwrap())
+        crate::hex::encode(&hmac_hex(algo, TOKEN.as_bytes(), body).unwrap())
     )
 }
 

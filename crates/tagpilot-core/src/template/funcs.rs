@@ -143,7 +143,7 @@ static FUNCS: LazyLock<HashMap<&'static str, Func>> = LazyLock::new(|| {
         "nindent" => ([PInt, Str], None, |a| Ok(Value::str(&format!("\n{}", indent(int(&a[0]), s(&a[1]))?)))),
         "replace" => ([Str, Str, Str], None, |a| Ok(Value::str(&go_replace(s(&a[2]), s(&a[0]), s(&a[1]))?))),
         "plural" => ([Str, Str, PInt], None, |a| Ok(if int(&a[2]) == 1 { a[0].clone() } else { a[1].clone() })),
-        "sha256sum" => ([Str], None, |a| Ok(Value::str(&hex(&sha2::Sha256::digest(s(&a[0]).as_bytes()))))),
+        "sha256sum" => ([Str], None, |a| Ok(Value::str(&crate::hex::encode(&sha2::Sha256::digest(s(&a[0]).as_bytes()))))),
         "adler32sum" => ([Str], None, |a| Ok(Value::str(&adler32(s(&a[0]).as_bytes()).to_string()))),
         "toString" => ([Any], None, |a| Ok(Value::str(&strval(&a[0])))),
         "toStrings" => ([Any], None, |a| Ok(strings(strslice(&a[0])))),
@@ -901,10 +901,6 @@ fn seq(p: &[i64]) -> Result<String, String> {
         _ => return Ok(String::new()),
     };
     Ok(v.iter().map(i64::to_string).collect::<Vec<_>>().join(" "))
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn adler32(data: &[u8]) -> u32 {

@@ -153,8 +153,7 @@ async fn main() -> anyhow::Result<()> {
     println!("| gate | pick | first evaluation: requests | time | each rescan: requests | time |");
     println!("|---|---|---:|---:|---:|---:|");
     for (name, spec) in scenarios {
-        let policy = spec.to_policy()?;
-        let gates = spec.gates()?;
+        let (policy, gates) = spec.checked()?;
         let cache = GateCache::default();
         let mut row = vec![];
         let mut pick = String::new();

@@ -134,7 +134,7 @@ impl PolicyCommand {
 
 impl SelectArgs {
     fn run(self) -> ExitCode {
-        let (spec, policy) = match self.spec() {
+        let (policy, gates) = match self.spec() {
             Ok(p) => p,
             Err(e) => {
                 eprintln!("error: invalid policy: {e:#}");
@@ -142,9 +142,9 @@ impl SelectArgs {
             }
         };
         if let Some(image) = &self.gates.image {
-            return self.run_gated(image, &spec, &policy);
+            return self.run_gated(image, &policy, &gates);
         }
-        if self.choice.newest_build || spec.gates().is_ok_and(|g| g.any()) {
+        if gates.any() {
             eprintln!(
                 "error: invalid policy: --newest-build, --minimum-age, --platform and --verify-* need --image"
             );
@@ -169,8 +169,8 @@ impl SelectArgs {
         }
     }
 
-    /// The ImagePolicy spec these flags mean, checked as the controller checks it, and its engine.
-    fn spec(&self) -> anyhow::Result<(ImagePolicySpec, Policy)> {
+    /// The engine and gates of the ImagePolicy spec these flags mean, checked as the controller checks them.
+    fn spec(&self) -> anyhow::Result<(Policy, Gates)> {
         let c = &self.choice;
         let order = |o: OrderArg| Some(Order::from(o).to_string());
         let choice = ImagePolicyChoice {
@@ -214,16 +214,15 @@ impl SelectArgs {
             verify,
             ..Default::default()
         };
-        let policy = spec.to_policy()?;
-        Ok((spec, policy))
+        Ok(spec.checked()?)
     }
 
-    fn run_gated(&self, image: &str, spec: &ImagePolicySpec, policy: &Policy) -> ExitCode {
+    fn run_gated(&self, image: &str, policy: &Policy, gates: &Gates) -> ExitCode {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("a tokio runtime");
-        match runtime.block_on(self.select_gated(image, spec, policy)) {
+        match runtime.block_on(self.select_gated(image, policy, gates)) {
             Ok(Ok(choice)) => {
                 for s in &choice.skipped {
                     eprintln!("skipped {}: {}", s.tag, s.why);
@@ -250,13 +249,12 @@ impl SelectArgs {
     async fn select_gated(
         &self,
         image: &str,
-        spec: &ImagePolicySpec,
         policy: &Policy,
+        gates: &Gates,
     ) -> anyhow::Result<Result<Choice, GateError>> {
-        let gates = spec.gates()?;
         let image = ImageName::parse(image)?;
         let (credentials, transport) = self.gates.registry.access(&image)?;
-        let verifier = self.verifier(&gates)?;
+        let verifier = self.verifier(gates)?;
         let client = RegistryClient::default();
         let tags = match &self.tags_file {
             Some(f) => read_tags(Some(f))?,
@@ -286,7 +284,7 @@ impl SelectArgs {
             verifier: verifier.as_ref(),
             now: jiff::Timestamp::now(),
         };
-        Ok(choose(&ctx, policy, &gates, &StoredTags::from_tags(&tags)).await)
+        Ok(choose(&ctx, policy, gates, &StoredTags::from_tags(&tags)).await)
     }
 
     /// The verifier of --verify-key or --verify-trusted-root, as a Secret of those files would give.
