@@ -555,20 +555,37 @@ pub(crate) fn is_registry_origin(url: &reqwest::Url, registry: &str) -> bool {
 
 /// Reads a body up to [`MAX_BODY`].
 pub(crate) async fn read_body(
-    mut resp: reqwest::Response,
+    resp: reqwest::Response,
     registry: &str,
 ) -> Result<Vec<u8>, RegistryError> {
+    read_capped(resp, registry, MAX_BODY).await
+}
+
+/// Reads a body up to `max` bytes (refused early when its Content-Length says more).
+pub(crate) async fn read_capped(
+    mut resp: reqwest::Response,
+    registry: &str,
+    max: usize,
+) -> Result<Vec<u8>, RegistryError> {
+    let too_large = || RegistryError::Protocol {
+        registry: registry.to_string(),
+        message: if max.is_multiple_of(1 << 20) {
+            format!("response larger than {} MiB", max >> 20)
+        } else {
+            format!("response larger than {max} bytes")
+        },
+    };
+    if resp.content_length().is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
     let mut body = Vec::new();
     while let Some(chunk) = resp
         .chunk()
         .await
         .map_err(|e| RegistryError::from_transport(registry, e))?
     {
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(RegistryError::Protocol {
-                registry: registry.to_string(),
-                message: format!("response larger than {} MiB", MAX_BODY >> 20),
-            });
+        if body.len() + chunk.len() > max {
+            return Err(too_large());
         }
         body.extend_from_slice(&chunk);
     }

@@ -5,7 +5,7 @@ use reqwest::Method;
 use reqwest::header::HeaderMap;
 use sha2::{Digest, Sha256};
 
-use super::client::{Target, accept, registry_message};
+use super::client::{Target, accept, read_capped, registry_message};
 use super::{
     Credentials, ImageName, MANIFEST_MEDIA_TYPES, RegistryClient, RegistryError, Transport,
 };
@@ -199,33 +199,4 @@ pub fn is_sha256_digest(s: &str) -> bool {
             && h.bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
-}
-
-async fn read_capped(
-    mut resp: reqwest::Response,
-    registry: &str,
-    max: usize,
-) -> Result<Vec<u8>, RegistryError> {
-    if resp.content_length().is_some_and(|n| n > max as u64) {
-        return Err(too_large(registry, max));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| RegistryError::from_transport(registry, e))?
-    {
-        if body.len() + chunk.len() > max {
-            return Err(too_large(registry, max));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-fn too_large(registry: &str, max: usize) -> RegistryError {
-    RegistryError::Protocol {
-        registry: registry.to_string(),
-        message: format!("response larger than {max} bytes"),
-    }
 }
