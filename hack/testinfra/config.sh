@@ -11,6 +11,10 @@ REG_PLAIN_PORT=$((PORT_BASE + 10)); REG_BASIC_PORT=$((PORT_BASE + 11)); TOKEN_PO
 GIT_HTTP_PORT=$((PORT_BASE + 20)); GIT_HTTPS_PORT=$((PORT_BASE + 21)); GIT_SSH_PORT=$((PORT_BASE + 22))
 REG_USER=testuser; REG_PASS=testpass
 GIT_USER=gituser; GIT_PASS=gitpass
+# The installation token the GitHub App stand-in issues for git (user x-access-token, as GitHub's git server).
+GIT_APP_TOKEN=ghs_tagpilotStandInInstallationToken
+# The API description validator for the GitHub stand-in (npm, pinned; installed by install-deps.sh).
+FORGE_VALIDATORS=$CACHE/forge-validators
 ENV_FILE=$TESTINFRA/testinfra.env
 
 # alive PIDFILE: true when the PID recorded in PIDFILE is a running process.

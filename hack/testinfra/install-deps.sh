@@ -17,6 +17,14 @@ esac
 if ! python3 -c 'import helm_sdkpy' 2>/dev/null; then
   python3 -m pip install -q --ignore-requires-python helm-sdkpy==0.1.32 >&2
 fi
+# The GitHub stand-in's validator: Stoplight Prism in proxy mode over GitHub's OpenAPI description, both
+# from npm, pinned (tests/e2e and crates/tagpilot-core/tests/forge.rs).
+. "$(dirname "$0")/config.sh"
+if [ ! -x "$FORGE_VALIDATORS/node_modules/.bin/prism" ] || [ ! -f "$FORGE_VALIDATORS/node_modules/@octokit/openapi/generated/api.github.com.json" ]; then
+  command -v npm >/dev/null || { echo "npm is needed for the GitHub API validator (Debian: nodejs npm)" >&2; exit 1; }
+  mkdir -p "$FORGE_VALIDATORS"
+  npm install --prefix "$FORGE_VALIDATORS" --no-audit --no-fund --silent @stoplight/prism-cli@5.16.0 @octokit/openapi@23.0.2 >&2
+fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

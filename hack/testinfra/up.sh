@@ -177,6 +177,7 @@ up_git() {
   make_ca "$B/tls" tagpilot-test-git-ca
   chown git "$B/tls/server.key" "$B/tls/server.crt"
   [ -f "$B/htpasswd" ] || { htpasswd -Bbc "$B/htpasswd" "$GIT_USER" "$GIT_PASS" 2>/dev/null; chmod 644 "$B/htpasswd"; }
+  grep -q '^x-access-token:' "$B/htpasswd" || htpasswd -Bb "$B/htpasswd" x-access-token "$GIT_APP_TOKEN" 2>/dev/null
   if ! alive "$B/lighttpd.pid"; then
     cat > "$B/lighttpd.conf" <<CONF
 server.modules = ("mod_access", "mod_alias", "mod_auth", "mod_authn_file", "mod_cgi", "mod_setenv", "mod_openssl")
@@ -274,6 +275,9 @@ GIT_SSH_URL=ssh://git@127.0.0.1:$GIT_SSH_PORT$G/repos
 GIT_SSH_KEY_FILE=$G/client_ed25519
 GIT_SSH_KNOWN_HOSTS=$G/known_hosts
 GIT_REPOS_DIR=$G/repos
+GIT_APP_TOKEN=$GIT_APP_TOKEN
+PRISM_BIN=$FORGE_VALIDATORS/node_modules/.bin/prism
+GITHUB_OPENAPI=$FORGE_VALIDATORS/node_modules/@octokit/openapi/generated/api.github.com.json
 ENV
   mv "$ENV_FILE.tmp" "$ENV_FILE"
 }

@@ -17,6 +17,7 @@ mod image;
 mod infra_smoke;
 mod install;
 mod kube_support;
+mod pull_requests;
 mod receiver;
 mod reflector;
 mod registry;

@@ -69,6 +69,10 @@ async fn run(
             log.debug("remote head and policies unchanged: nothing to do");
             RunResult::Skipped
         }
+        Ok((ready, Done::Proposed)) => match ready.event {
+            Some(_) => RunResult::Pushed,
+            None => RunResult::UpToDate,
+        },
         Ok((_, Done::Ran(outcome))) => {
             for e in &outcome.update.errors {
                 log.warn(&format!("skipped {}: {}", e.path, e.message));

@@ -9,6 +9,7 @@
 //! twice.
 
 pub mod inputs;
+pub mod pull_request;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -57,6 +58,9 @@ pub struct PushSettings {
     /// Push to another branch without overwriting it (Flux's feature gate `GitForcePushBranch=false`; by
     /// default a push branch other than the checkout branch is the automation's own and is force-pushed).
     pub no_force_push_branch: bool,
+    /// Rebuild `branch` from the checkout each run (a pull request's head): the commit is made on the
+    /// checkout's head and force-pushed, unless the branch already holds the same change on the same base.
+    pub rebuild: bool,
 }
 
 /// One automation run's input.
@@ -83,6 +87,9 @@ pub struct Run<'a> {
     /// The status's `lastPushCommit`: a branch head that is not this commit but is the commit this run
     /// would have made is reported as [`Outcome::earlier_push`].
     pub last_push: Option<&'a str>,
+    /// Nothing is pushed when the changes' [`images_fingerprint`] is this one (a pull request for exactly
+    /// these images was closed without merging).
+    pub hold: Option<&'a str>,
 }
 
 /// A pushed commit.
@@ -133,6 +140,49 @@ pub struct Outcome {
     /// status write was lost, to a kill between the two) and the status does not name it: that commit and its
     /// commit time (Unix seconds) and branch.
     pub earlier_push: Option<(git2::Oid, i64, String)>,
+    /// The commit message, when something changed (pushed or not).
+    pub message: Option<String>,
+    /// The changes' [`images_fingerprint`], when something changed.
+    pub images: Option<String>,
+    /// Something changed but nothing was pushed: the push branch already holds the same change on the same
+    /// base ([`PushSettings::rebuild`]), or the change was held ([`Run::hold`]).
+    pub not_pushed: Option<NotPushed>,
+}
+
+/// Why a change was not pushed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotPushed {
+    /// The push branch already holds this change on this base.
+    Current,
+    /// [`Run::hold`] named these images.
+    Held,
+}
+
+/// A short fingerprint of the images a change moves to: the policies whose markers changed, each with its
+/// image, tag and digest (sorted). Equal for the same images whatever the files.
+pub fn images_fingerprint(update: &UpdateResult, policies: &[PolicyImage]) -> String {
+    use sha2::Digest;
+    let mut lines: Vec<String> = Vec::new();
+    for f in &update.files {
+        for o in &f.objects {
+            for c in &o.changes {
+                if let Some(p) = policies.iter().find(|p| c.policy.is(p)) {
+                    lines.push(format!(
+                        "{}/{}={}:{}@{}",
+                        p.namespace,
+                        p.name,
+                        p.image,
+                        p.tag,
+                        p.digest.as_deref().unwrap_or("")
+                    ));
+                }
+            }
+        }
+    }
+    lines.sort();
+    lines.dedup();
+    let digest = sha2::Sha256::digest(lines.join("\n").as_bytes());
+    crate::hex::encode(&digest[..8])
 }
 
 /// Why a run stopped. Nothing was pushed.
@@ -248,6 +298,8 @@ pub fn run(r: &Run<'_>) -> Result<Outcome, AutomationError> {
     let mut update = UpdateResult::default();
     let mut message_text = String::new();
     let mut earlier_push = None;
+    let mut images = None;
+    let mut not_pushed = None;
 
     let pushed = git::apply_and_push(
         r.work_dir,
@@ -268,6 +320,7 @@ pub fn run(r: &Run<'_>) -> Result<Outcome, AutomationError> {
             // Flux switches to the push branch when it differs from the checkout branch.
             if let Some(p) = &push_branch
                 && checkout.branch.as_ref() != Some(p)
+                && !r.push.rebuild
             {
                 git::switch_branch(&mut checkout, p, &r.source.auth)?;
                 switched.set(true);
@@ -276,9 +329,12 @@ pub fn run(r: &Run<'_>) -> Result<Outcome, AutomationError> {
         },
         &r.source.auth,
         |checkout: &Checkout| PushSpec {
-            branch: checkout.branch.clone().unwrap_or_default(),
+            branch: match (&push_branch, r.push.rebuild) {
+                (Some(p), true) => p.clone(),
+                _ => checkout.branch.clone().unwrap_or_default(),
+            },
             // Another branch is the automation's own: it is overwritten, as Flux does.
-            force: switched.get() && !r.push.no_force_push_branch,
+            force: r.push.rebuild || (switched.get() && !r.push.no_force_push_branch),
             refspecs: r.push.refspec.iter().cloned().collect(),
             options: r.push.options.clone(),
         },
@@ -289,7 +345,20 @@ pub fn run(r: &Run<'_>) -> Result<Outcome, AutomationError> {
                 return Ok(None);
             }
             message_text = commit_message(r, &update)?;
+            let fingerprint = images_fingerprint(&update, r.policies);
+            images = Some(fingerprint.clone());
+            if r.hold == Some(fingerprint.as_str()) {
+                not_pushed = Some(NotPushed::Held);
+                return Ok(None);
+            }
             let paths = changed_paths(checkout, r.update_path, &update)?;
+            if r.push.rebuild
+                && let Some(p) = &push_branch
+                && git::branch_holds(checkout, p, &paths, &r.source.auth)?
+            {
+                not_pushed = Some(NotPushed::Current);
+                return Ok(None);
+            }
             let commit = git::commit_files(checkout, &paths, &signature, &message_text)?;
             check_deadline(r.deadline, "push")?;
             Ok(commit)
@@ -307,10 +376,12 @@ pub fn run(r: &Run<'_>) -> Result<Outcome, AutomationError> {
         .or_else(|| branch.clone())
         .unwrap_or_default();
     let observed_revision = match (&branch, &pushed) {
+        (Some(b), Some(_)) if r.push.rebuild => git::revision(b, commit),
         (Some(b), Some(p)) if *b == target_branch => git::revision(b, p.commit),
         (Some(b), _) => git::revision(b, commit),
         (None, _) => format!("sha1:{commit}"),
     };
+    let message = (!update.files.is_empty()).then(|| message_text.clone());
     Ok(Outcome {
         checkout_branch: branch,
         observed_revision,
@@ -323,6 +394,9 @@ pub fn run(r: &Run<'_>) -> Result<Outcome, AutomationError> {
             attempts: p.attempts,
         }),
         earlier_push,
+        message,
+        images,
+        not_pushed,
     })
 }
 
@@ -540,6 +614,7 @@ mod tests {
             work_dir: &work,
             deadline: None,
             last_push: None,
+            hold: None,
         };
         let out = run(&run1).unwrap();
         let pushed = out.pushed.expect("a commit");
@@ -648,6 +723,7 @@ mod tests {
             work_dir: &work,
             deadline: None,
             last_push: None,
+            hold: None,
         })
         .unwrap_err();
         assert!(matches!(e, AutomationError::Template(_)), "{e}");
@@ -674,6 +750,7 @@ mod tests {
             work_dir: tmp.path(),
             deadline: None,
             last_push: None,
+            hold: None,
         })
         .unwrap_err();
         assert!(

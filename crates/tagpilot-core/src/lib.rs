@@ -6,6 +6,7 @@
 //! - [`failure`]: how a reconcile ends ([`failure::Ready`] or [`failure::Failure`]) and how its status says so.
 //! - [`lookup`]: the objects a decision reads, from the API server or from `tagpilot run`'s manifests.
 //! - [`git`]: clone, commit and push with a GitRepository secret's authentication.
+//! - [`forge`]: pull and merge requests on GitHub, GitLab and Gitea/Forgejo; GitHub App tokens.
 //! - [`automation`]: one run of an image update automation: clone, setters, message, commit, push.
 //! - [`message`]: commit messages from a template and the setters' result, in Flux's v1beta1 and v1 models.
 //! - [`policy`]: ImagePolicy selection (semver, alphabetical, numerical; filter and extract).
@@ -24,6 +25,7 @@ pub mod automation;
 pub mod cloud;
 pub mod cosign;
 pub mod failure;
+pub mod forge;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gates;

@@ -46,6 +46,32 @@ pub fn render(template: Option<&str>, input: &MessageInput<'_>) -> Result<String
     }
 }
 
+/// Renders `template` with the commit message's data; errors name the template as `name` (a pull request's
+/// title or body).
+pub fn render_named(
+    name: &str,
+    template: &str,
+    input: &MessageInput<'_>,
+) -> Result<String, TemplateError> {
+    Template::parse(name, template)?.execute(&template_data(input))
+}
+
+/// Renders a pull request's head branch template: `.AutomationObject` (namespace and name) and `.Policy`
+/// (the ImagePolicy of a per-policy branch; empty otherwise).
+pub fn render_branch(
+    template: &str,
+    automation: (&str, &str),
+    policy: Option<(&str, &str)>,
+) -> Result<String, TemplateError> {
+    let mut data = Struct::new("branch.TemplateData").field(
+        "AutomationObject",
+        namespaced_name(automation.0, automation.1),
+    );
+    let (pns, pname) = policy.unwrap_or(("", ""));
+    data = data.field("Policy", namespaced_name(pns, pname));
+    Template::parse("pull request branch", template)?.execute(&Value::structure(data))
+}
+
 fn namespaced_name(namespace: &str, name: &str) -> Value {
     Value::structure(
         Struct::new("types.NamespacedName")

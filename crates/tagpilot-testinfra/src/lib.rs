@@ -10,6 +10,7 @@
 mod controller;
 pub mod cosign;
 mod fault_proxy;
+pub mod forge;
 mod git;
 mod registry;
 

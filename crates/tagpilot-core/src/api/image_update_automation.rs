@@ -56,6 +56,9 @@ pub struct ImageUpdateAutomationSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
     pub quiet_period: Option<String>,
+    /// tagpilot extension: propose each update as a pull/merge request instead of pushing to the base.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<super::PullRequestSpec>,
 }
 
 /// tagpilot extension: policies that changed and are waiting for `spec.quietPeriod` to pass.
@@ -228,6 +231,9 @@ pub struct ImageUpdateAutomationStatus {
     /// tagpilot extension: changed policies waiting for `spec.quietPeriod`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settling: Option<SettlingPolicies>,
+    /// tagpilot extension: the requests `spec.pullRequest` opened, by head branch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_requests: Option<Vec<super::PullRequestRef>>,
 }
 
 /// An automation spec that cannot be used; the message names the field and the value.
@@ -392,6 +398,7 @@ impl ImageUpdateAutomationSpec {
                 .map(push_options)
                 .unwrap_or_default(),
             no_force_push_branch: false,
+            rebuild: false,
         }
     }
 }

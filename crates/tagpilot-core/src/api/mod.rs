@@ -17,6 +17,7 @@ mod image_policy;
 mod image_repository;
 mod image_update_automation;
 pub mod install;
+mod pull_request;
 mod receiver;
 
 use std::collections::BTreeMap;
@@ -41,6 +42,7 @@ pub use image_update_automation::{
     InvalidAutomation, LabelSelector, LabelSelectorRequirement, PushSpec, SelectorError,
     SettlingPolicies, SigningKey, UpdateStrategy,
 };
+pub use pull_request::{PullRequestRef, PullRequestSpec};
 pub use receiver::{Receiver, ReceiverResource, ReceiverSpec, ReceiverStatus};
 
 /// The status fields tagpilot writes that Flux's `v1` CRDs do not declare, by kind (v1beta1/v1beta2 fields
@@ -48,7 +50,7 @@ pub use receiver::{Receiver, ReceiverResource, ReceiverSpec, ReceiverStatus};
 /// (`tagpilot_runtime::schema`).
 pub const BEYOND_FLUX_V1: &[(&str, &[&str])] = &[
     ("ImagePolicy", &["latestImage", "observedPreviousImage"]),
-    ("ImageUpdateAutomation", &["settling"]),
+    ("ImageUpdateAutomation", &["settling", "pullRequests"]),
     ("Receiver", &["url"]),
 ];
 

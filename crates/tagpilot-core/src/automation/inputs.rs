@@ -33,6 +33,7 @@ pub struct AutomationSettings {
 }
 
 /// What a run needs, read and checked.
+#[derive(Clone)]
 pub struct Inputs {
     /// The checked spec.
     pub checked: CheckedAutomation,
@@ -44,6 +45,8 @@ pub struct Inputs {
     pub policies: Vec<PolicyImage>,
     /// The same, as `status.observedPolicies`.
     pub observed: BTreeMap<String, ImageRef>,
+    /// The GitRepository's `secretRef` (namespace, name), for `spec.pullRequest` without its own.
+    pub source_secret: Option<(String, String)>,
 }
 
 /// Reads and checks everything a run needs but the signing key (read only when the run goes ahead).
@@ -62,7 +65,10 @@ pub async fn inputs<L: Lookup>(
             format!("spec.git.commit.messageTemplate: {e}"),
         )
     })?;
-    let (source, timeout) = source(lookup, settings, auto).await?;
+    if let Some(pr) = &auto.spec.pull_request {
+        super::pull_request::check(pr, auto)?;
+    }
+    let (source, timeout, source_secret) = source(lookup, settings, auto).await?;
     let (policies, observed) = policies(lookup, auto).await?;
     Ok(Inputs {
         checked,
@@ -70,6 +76,7 @@ pub async fn inputs<L: Lookup>(
         timeout,
         policies,
         observed,
+        source_secret,
     })
 }
 
@@ -78,7 +85,7 @@ async fn source<L: Lookup>(
     lookup: &L,
     settings: &AutomationSettings,
     auto: &ImageUpdateAutomation,
-) -> Result<(Source, Duration), Failure> {
+) -> Result<(Source, Duration, Option<(String, String)>), Failure> {
     let own = auto.metadata.namespace.as_deref().unwrap_or("default");
     let r = &auto.spec.source_ref;
     let ns = auto.spec.source_namespace(own);
@@ -109,7 +116,25 @@ async fn source<L: Lookup>(
         })?;
     let spec = &repo.spec;
     let field = |f: &str| format!("spec.{f} of GitRepository '{ns}/{}'", r.name);
+    let github_app = spec.provider.as_deref() == Some("github");
     let mut auth = match &spec.secret_ref {
+        Some(s) if github_app => {
+            let f = field("secretRef");
+            let data = secret(
+                lookup,
+                &ns,
+                &s.name,
+                &f,
+                reason::INVALID_SOURCE_CONFIGURATION,
+            )
+            .await?;
+            github_app_auth(&spec.url, &data).await.map_err(|e| {
+                invalid(format!(
+                    "secret '{ns}/{}' ({f}, provider github): {e}",
+                    s.name
+                ))
+            })?
+        }
         Some(s) => {
             let f = field("secretRef");
             let data = secret(
@@ -122,6 +147,15 @@ async fn source<L: Lookup>(
             .await?;
             GitAuth::from_secret_data(&data)
                 .map_err(|e| invalid(format!("secret '{ns}/{}' ({f}): {e}", s.name)))?
+        }
+        None if github_app => {
+            return Err(Failure::stalled(
+                reason::INVALID_SOURCE_CONFIGURATION,
+                format!(
+                    "{} is required with spec.provider github (the GitHub App's Secret)",
+                    field("secretRef")
+                ),
+            ));
         }
         None => GitAuth::default(),
     };
@@ -152,7 +186,32 @@ async fn source<L: Lookup>(
         checkout: auto.spec.checkout_ref(spec.reference.as_ref()),
         auth,
     };
-    Ok((source, timeout))
+    let secret_ref = spec
+        .secret_ref
+        .as_ref()
+        .map(|s| (ns.clone(), s.name.clone()));
+    Ok((source, timeout, secret_ref))
+}
+
+/// Git credentials of a GitRepository with `provider: github` (as Flux's source-controller): an installation
+/// token of the GitHub App in the Secret, as the password of `x-access-token`, with the CA of the Secret.
+async fn github_app_auth(
+    url: &str,
+    data: &BTreeMap<String, Vec<u8>>,
+) -> Result<GitAuth, crate::forge::ForgeError> {
+    use crate::forge::{self, ForgeError, Provider, RepoId, app};
+    let repo = RepoId::parse(url)?;
+    let api = forge::default_api_url(Provider::GitHub, &repo);
+    let app = app::GitHubApp::from_secret_data(data, &api)?.ok_or_else(|| {
+        ForgeError::Config("key \"githubAppID\" is required with provider github".into())
+    })?;
+    let token = app::installation_token(&forge::http::client(), &app, Some(&repo)).await?;
+    Ok(GitAuth {
+        username: Some(app::GIT_USER.to_string()),
+        password: Some(token.token),
+        ca_pem: data.get("ca.crt").cloned(),
+        ..GitAuth::default()
+    })
 }
 
 /// The commit signer from `spec.git.commit.signingKey`, if any.
@@ -316,6 +375,17 @@ pub fn settling(
     })
 }
 
+/// What one update run pushes: the push settings, the policies applied, and the images held back.
+#[derive(Clone, Debug)]
+pub struct UpdatePlan {
+    /// Where and how to push.
+    pub push: PushSettings,
+    /// The policies to apply.
+    pub policies: Vec<PolicyImage>,
+    /// Images not to push again ([`Run::hold`]).
+    pub hold: Option<String>,
+}
+
 /// Runs the update (clone, setters, commit, push) in `work_dir`, on a blocking thread.
 pub async fn update(
     auto: &ImageUpdateAutomation,
@@ -325,13 +395,34 @@ pub async fn update(
     work_dir: &Path,
     last_push: Option<String>,
 ) -> Result<Outcome, Failure> {
+    let plan = UpdatePlan {
+        push: PushSettings {
+            no_force_push_branch: !settings.force_push_branch,
+            ..auto.spec.push_settings()
+        },
+        policies: inputs.policies.clone(),
+        hold: None,
+    };
+    run_plan(auto, inputs, signer, work_dir, last_push, plan).await
+}
+
+/// Runs `plan` (clone, setters, commit, push) in `work_dir`, on a blocking thread.
+pub async fn run_plan(
+    auto: &ImageUpdateAutomation,
+    inputs: &Inputs,
+    signer: Option<Signer>,
+    work_dir: &Path,
+    last_push: Option<String>,
+    plan: UpdatePlan,
+) -> Result<Outcome, Failure> {
     let namespace = auto.metadata.namespace.clone().unwrap_or_default();
     let name = auto.metadata.name.clone().unwrap_or_default();
     let commit = auto.spec.commit_settings(signer);
-    let push = PushSettings {
-        no_force_push_branch: !settings.force_push_branch,
-        ..auto.spec.push_settings()
-    };
+    let UpdatePlan {
+        push,
+        policies,
+        hold,
+    } = plan;
     let work = tempfile::Builder::new()
         .prefix(&format!("{namespace}-{name}-"))
         .tempdir_in(work_dir)
@@ -347,7 +438,6 @@ pub async fn update(
     let deadline = Instant::now() + inputs.timeout;
     let source = inputs.source.clone();
     let update_path = inputs.checked.update_path.clone();
-    let policies = inputs.policies.clone();
     let outcome = tokio::task::spawn_blocking(move || {
         let r = automation::run(&Run {
             namespace: &namespace,
@@ -360,6 +450,7 @@ pub async fn update(
             work_dir: work.path(),
             deadline: Some(deadline),
             last_push: last_push.as_deref(),
+            hold: hold.as_deref(),
         });
         drop(work);
         r
@@ -393,6 +484,8 @@ pub enum Done {
     Skipped,
     /// The update ran (and pushed, or found the branch up to date).
     Ran(Box<Outcome>),
+    /// The update was proposed as pull requests (`spec.pullRequest`).
+    Proposed,
 }
 
 /// One reconcile of `auto` whose status is `status`: inputs, the skip decision, the signing key, the update,
@@ -415,6 +508,11 @@ pub async fn reconcile<L: Lookup>(
         jiff::Timestamp::now(),
     ) {
         return Ok((ready, Done::Skipped));
+    }
+    if let Some(pr) = &auto.spec.pull_request {
+        let ready =
+            super::pull_request::propose(lookup, auto, &inputs, pr, work_dir, status).await?;
+        return Ok((ready, Done::Proposed));
     }
     let signer = signer(lookup, auto).await?;
     let outcome = update(

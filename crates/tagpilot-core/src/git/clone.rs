@@ -329,3 +329,41 @@ pub fn checkout_tree_of(checkout: &Checkout, commit: git2::Oid) -> Result<(), Gi
     index.read_tree(&tree).map_err(e)?;
     index.write().map_err(e)
 }
+
+/// Whether the remote `branch` already holds what a commit of `paths` on HEAD would: its tip has HEAD as its
+/// only parent and the same tree (a pull request's head rebuilt from its base with the same change). The
+/// tip is fetched two commits deep; a missing branch holds nothing.
+pub fn branch_holds<P: AsRef<Path>>(
+    checkout: &Checkout,
+    branch: &str,
+    paths: &[P],
+    auth: &GitAuth,
+) -> Result<bool, GitError> {
+    let url = checkout.url.clone();
+    let remote_ref = format!("refs/remotes/origin/{branch}");
+    let (fetched, advertised) = fetch_listing(
+        &checkout.repo,
+        &url,
+        &[format!("+refs/heads/{branch}:{remote_ref}")],
+        2,
+        auth,
+    );
+    let wanted = format!("refs/heads/{branch}");
+    match (fetched, advertised) {
+        (Ok(()), Some(refs)) if !refs.contains(&wanted) => return Ok(false),
+        (Err(_), Some(refs)) if !refs.contains(&wanted) => return Ok(false),
+        (Err(e), _) => return Err(e),
+        _ => {}
+    }
+    // The shallow boundary is read when a repository is opened.
+    let repo = Repository::open(checkout.repo.path()).map_err(|x| git_error("fetch", &url, x))?;
+    let Ok(tip) = repo
+        .find_reference(&remote_ref)
+        .and_then(|r| r.peel_to_commit())
+    else {
+        return Ok(false);
+    };
+    let head = checkout.head()?;
+    let parents: Vec<git2::Oid> = tip.parent_ids().collect();
+    Ok(parents == [head] && tip.tree_id() == super::tree_with(checkout, paths)?)
+}

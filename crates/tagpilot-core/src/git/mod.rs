@@ -26,7 +26,8 @@ use git2::{Oid, PushOptions, Repository, Signature};
 
 pub use auth::GitAuth;
 pub use clone::{
-    CheckoutRef, checkout_tree_of, clone_branch, clone_ref, head_parent, switch_branch,
+    CheckoutRef, branch_holds, checkout_tree_of, clone_branch, clone_ref, head_parent,
+    switch_branch,
 };
 pub use commit::{commit_all, commit_files, tree_with};
 pub use push::{PushSpec, Pushed, apply_and_push, push, remote_head, revision};

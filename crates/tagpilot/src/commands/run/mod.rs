@@ -64,6 +64,9 @@ struct Outcome {
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pushed_commit: Option<String>,
+    /// The automation's pull requests (`spec.pullRequest`, tagpilot extension).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pull_requests: Option<Vec<tagpilot_core::api::PullRequestRef>>,
 }
 
 impl Outcome {
@@ -84,6 +87,7 @@ impl Outcome {
             reason: None,
             message,
             pushed_commit: None,
+            pull_requests: None,
         }
     }
 }
@@ -333,6 +337,7 @@ async fn pass(m: &Manifests, state: &mut State, e: &Engines<'_>) -> Vec<Outcome>
             manifests: m,
             state,
         };
+        let last_push = status.last_push_commit.clone();
         let result = inputs::reconcile(&lookup, &settings, auto, e.work, &mut status).await;
         let mut pushed = None;
         let result = result.map(|(ready, done)| {
@@ -345,10 +350,19 @@ async fn pass(m: &Manifests, state: &mut State, e: &Engines<'_>) -> Vec<Outcome>
                 }
                 pushed = outcome.pushed.as_ref().map(|p| p.commit.to_string());
             }
+            if let Done::Proposed = &done {
+                pushed = status
+                    .last_push_commit
+                    .clone()
+                    .filter(|c| Some(c) != last_push.as_ref());
+            }
             ready
         });
         let mut o = concluded(auto, &mut status, result);
         o.pushed_commit = pushed;
+        if auto.spec.pull_request.is_some() {
+            o.pull_requests = status.pull_requests.clone();
+        }
         outcomes.push(o);
         state.automations.insert(key, status);
     }
