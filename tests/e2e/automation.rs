@@ -19,7 +19,7 @@ use tagpilot_testinfra::{ControllerProcess, Flavour, GitServer, Infra, binary_pa
 
 use crate::kube_support::*;
 
-const DEDICATED: &str = "tagpilot.test/dedicated";
+pub const DEDICATED: &str = "tagpilot.test/dedicated";
 
 pub fn start_controller(label: &str, args: &[&str]) -> ControllerProcess {
     // Whichever test starts a controller first: the CRDs exist before anything is applied.

@@ -569,3 +569,94 @@ async fn a_github_app_authenticates_the_api_and_git() {
         validator.violations()
     );
 }
+
+/// The controller on the real API server: a request opened and recorded in the status and the push event;
+/// a restarted controller (empty cache) updates that request for a newer image instead of opening another.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_controller_opens_one_request_and_a_restarted_one_updates_it() {
+    use crate::automation::{AUTHOR, DEDICATED, Setup, secret_yaml, start_controller};
+    use crate::kube_support::{apply_yaml, event_notes, wait_for};
+
+    let stand_in = ForgeStandIn::start(forge::Flavour::GitHub, &repos_dir(), &[TOKEN]).await;
+    let validator = Validator::start(&stand_in.url);
+    let s = Setup::with_app("pr-ctl", &["1.0.0", "1.0.1"], "1.0.x", "").await;
+    let seed = s.head("main");
+    s.wait_latest("1.0.1").await;
+    apply_yaml(
+        &s.client,
+        &secret_yaml(&s.ns, "pr-token", &[("token", TOKEN)]),
+    )
+    .await;
+    let id = unique_name("prc");
+    let selector = format!("{DEDICATED}={id}");
+    let mut controller =
+        start_controller(&format!("{id}-a"), &["--watch-label-selector", &selector]);
+    let spec = format!(
+        "{AUTHOR}  pullRequest:\n    provider: github\n    apiURL: {}\n    secretRef:\n      name: pr-token\n    labels: [automated]\n",
+        validator.url
+    );
+    s.automation(
+        "auto",
+        &format!("  labels:\n    {DEDICATED}: {id}\n"),
+        &spec,
+    )
+    .await;
+    let autos = s.api("ImageUpdateAutomation");
+    let a = wait_for(
+        &autos,
+        "auto",
+        Duration::from_secs(60),
+        "a pull request in the status",
+        |o| o.data["status"]["pullRequests"][0]["number"].is_u64(),
+    )
+    .await;
+    let number = a.data["status"]["pullRequests"][0]["number"]
+        .as_u64()
+        .unwrap();
+    let url = a.data["status"]["pullRequests"][0]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(s.head("main"), seed, "main untouched");
+    let repo = format!("git/{}", s.repo);
+    let prs = stand_in.prs(&repo);
+    assert_eq!(prs.len(), 1, "{prs:?}");
+    assert_eq!(prs[0].labels, ["automated"]);
+    let notes = event_notes(&s.client, &s.ns, |n| n.iter().any(|x| x.contains(&url))).await;
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains(&url) && n.contains("pushed commit")),
+        "{notes:#?}"
+    );
+
+    // A restart with an empty cache, then a newer image: the same request is updated.
+    controller.stop();
+    let _controller = start_controller(&format!("{id}-b"), &["--watch-label-selector", &selector]);
+    s.new_tag("1.0.2").await;
+    wait_for(
+        &autos,
+        "auto",
+        Duration::from_secs(60),
+        "the request updated",
+        |o| {
+            o.data["status"]["conditions"].as_array().is_some_and(|c| {
+                c.iter().any(|c| {
+                    c["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("updated pull request"))
+                })
+            })
+        },
+    )
+    .await;
+    let prs = stand_in.prs(&repo);
+    assert_eq!(prs.len(), 1, "never a second request: {prs:?}");
+    assert_eq!(prs[0].number, number);
+    assert!(prs[0].body.contains(":1.0.2"), "{}", prs[0].body);
+    assert!(
+        validator.violations().is_empty(),
+        "{:#?}",
+        validator.violations()
+    );
+}

@@ -69,6 +69,9 @@ pub struct Ready {
     pub event: Option<String>,
     /// When to reconcile again (`None`: only on a change).
     pub requeue: Option<Duration>,
+    /// Metadata of the event for notification-controller (Flux's keys, group-prefixed:
+    /// `image.toolkit.fluxcd.io/change_request` for a pull request's URL).
+    pub metadata: std::collections::BTreeMap<String, String>,
 }
 
 /// The fields every status of ours has: conditions, `observedGeneration`, `lastHandledReconcileAt`.

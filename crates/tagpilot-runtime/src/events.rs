@@ -40,9 +40,26 @@ impl Events {
     where
         K: Resource<DynamicType = ()>,
     {
+        self.publish_with(obj, warning, reason, note, &Default::default())
+            .await
+    }
+
+    /// [`Events::publish`], with metadata for notification-controller (Flux's group-prefixed keys, such as
+    /// `image.toolkit.fluxcd.io/change_request`).
+    pub async fn publish_with<K>(
+        &self,
+        obj: &K,
+        warning: bool,
+        reason: &str,
+        note: &str,
+        metadata: &std::collections::BTreeMap<String, String>,
+    ) where
+        K: Resource<DynamicType = ()>,
+    {
         if let Some(n) = &self.notifier
-            && let Some(ev) = n.event(obj, warning, reason, note)
+            && let Some(mut ev) = n.event(obj, warning, reason, note)
         {
+            ev.metadata.extend(metadata.clone());
             n.send(ev);
         }
         let namespace = obj.namespace().unwrap_or_else(|| "default".into());

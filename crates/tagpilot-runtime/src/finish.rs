@@ -55,7 +55,7 @@ impl Finisher<'_> {
                 match &ready.event {
                     Some(note) => {
                         self.events
-                            .publish(obj, false, reason::SUCCEEDED, note)
+                            .publish_with(obj, false, reason::SUCCEEDED, note, &ready.metadata)
                             .await;
                         log.info(&ready.message);
                     }

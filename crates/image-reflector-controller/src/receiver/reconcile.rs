@@ -40,6 +40,7 @@ pub async fn reconcile(r: Arc<Receiver>, ctx: Arc<Context>) -> Result<Action, Er
                 message: format!("Receiver initialised with URL: {path}"),
                 event: None,
                 requeue: Some(interval),
+                metadata: Default::default(),
             }
         }),
         Err(f) => Err(f),

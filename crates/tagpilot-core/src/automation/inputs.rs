@@ -307,6 +307,7 @@ pub async fn nothing_moved(
         message,
         event: None,
         requeue: Some(inputs.checked.interval),
+        metadata: Default::default(),
     }))
 }
 
@@ -372,6 +373,7 @@ pub fn settling(
         ),
         event: None,
         requeue: Some(wait),
+        metadata: Default::default(),
     })
 }
 
@@ -561,6 +563,7 @@ pub fn record(
         message,
         event,
         requeue: Some(inputs.checked.interval),
+        metadata: Default::default(),
     }
 }
 

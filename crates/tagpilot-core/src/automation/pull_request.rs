@@ -640,7 +640,17 @@ fn record(status: &mut ImageUpdateAutomationStatus, inputs: &Inputs, steps: Vec<
     let mut refs: Vec<PullRequestRef> = status.pull_requests.take().unwrap_or_default();
     let mut lines = Vec::new();
     let mut events = Vec::new();
+    let mut metadata = std::collections::BTreeMap::new();
     for s in steps {
+        if s.event.is_some()
+            && let Some(r) = &s.record
+        {
+            // Flux's key for a change request, group-prefixed as Flux's recorder sends it.
+            metadata.insert(
+                format!("{}/change_request", crate::api::GROUP),
+                r.url.clone(),
+            );
+        }
         status.observed_source_revision = Some(s.outcome.observed_revision.clone());
         if let Some(p) = &s.outcome.pushed {
             status.last_push_commit = Some(p.commit.to_string());
@@ -665,6 +675,7 @@ fn record(status: &mut ImageUpdateAutomationStatus, inputs: &Inputs, steps: Vec<
         },
         event: (!events.is_empty()).then(|| events.join("\n")),
         requeue: Some(inputs.checked.interval),
+        metadata,
     }
 }
 

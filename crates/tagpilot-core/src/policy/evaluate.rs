@@ -246,6 +246,7 @@ pub async fn evaluate<L: Lookup>(
             event: news.then(|| message.clone()),
             message,
             requeue,
+            metadata: Default::default(),
         },
         asked_registry: asked_registry || choice.checked > 0,
     })

@@ -133,6 +133,7 @@ async fn scan(
             event: changed.then(|| message.clone()),
             message,
             requeue: Some(checked.interval),
+            metadata: Default::default(),
         },
         count,
         requests: result.requests,
