@@ -118,23 +118,6 @@ async fn source<L: Lookup>(
     let field = |f: &str| format!("spec.{f} of GitRepository '{ns}/{}'", r.name);
     let github_app = spec.provider.as_deref() == Some("github");
     let mut auth = match &spec.secret_ref {
-        Some(s) if github_app => {
-            let f = field("secretRef");
-            let data = secret(
-                lookup,
-                &ns,
-                &s.name,
-                &f,
-                reason::INVALID_SOURCE_CONFIGURATION,
-            )
-            .await?;
-            github_app_auth(&spec.url, &data).await.map_err(|e| {
-                invalid(format!(
-                    "secret '{ns}/{}' ({f}, provider github): {e}",
-                    s.name
-                ))
-            })?
-        }
         Some(s) => {
             let f = field("secretRef");
             let data = secret(
@@ -145,8 +128,17 @@ async fn source<L: Lookup>(
                 reason::INVALID_SOURCE_CONFIGURATION,
             )
             .await?;
-            GitAuth::from_secret_data(&data)
-                .map_err(|e| invalid(format!("secret '{ns}/{}' ({f}): {e}", s.name)))?
+            if github_app {
+                github_app_auth(&spec.url, &data).await.map_err(|e| {
+                    invalid(format!(
+                        "secret '{ns}/{}' ({f}, provider github): {e}",
+                        s.name
+                    ))
+                })?
+            } else {
+                GitAuth::from_secret_data(&data)
+                    .map_err(|e| invalid(format!("secret '{ns}/{}' ({f}): {e}", s.name)))?
+            }
         }
         None if github_app => {
             return Err(Failure::stalled(
