@@ -40,21 +40,21 @@ const SCALE_FLAGS: [&str; 4] = [
 
 /// A request notification-controller's stand-in received: the event, and what was wrong with it.
 #[derive(Clone, Debug)]
-struct Received {
-    event: Value,
-    problems: Vec<String>,
+pub struct Received {
+    pub event: Value,
+    pub problems: Vec<String>,
 }
 
 /// A loopback stand-in of notification-controller's event server (`/` takes any path; >3 MiB is 413; bad JSON
 /// 400; else 202), which answers 503 once to the first event of `retry_reason` and 429 to every event of
 /// `duplicate_reason`.
-struct EventServer {
+pub struct EventServer {
     addr: std::net::SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
 }
 
 impl EventServer {
-    async fn start(retry_reason: &'static str, duplicate_reason: &'static str) -> EventServer {
+    pub async fn start(retry_reason: &'static str, duplicate_reason: &'static str) -> EventServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let received: Arc<Mutex<Vec<Received>>> = Arc::default();
@@ -103,16 +103,16 @@ impl EventServer {
         EventServer { addr, received }
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("http://{}/", self.addr)
     }
 
-    fn received(&self) -> Vec<Received> {
+    pub fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
 
     /// Waits until an event about `kind`/`name` with `reason` arrived; returns it.
-    async fn wait(&self, kind: &str, name: &str, reason: &str, timeout: Duration) -> Value {
+    pub async fn wait(&self, kind: &str, name: &str, reason: &str, timeout: Duration) -> Value {
         let t0 = Instant::now();
         loop {
             if let Some(r) = self.received().into_iter().find(|r| {

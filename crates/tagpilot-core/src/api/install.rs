@@ -380,7 +380,10 @@ pub fn chart_crds_file() -> crd::CrdFile {
     // `helm uninstall` keeps the CRDs, and with them every user's image object (crds.keep, on by default).
     let body = |c: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition| {
         assert!(c.metadata.annotations.is_none(), "the keep annotation is the CRDs' only one");
-        let yaml = yaml_serde::to_string(c).expect("a CRD serialises");
+        // A description may show template syntax (`{{ .Policy.Name }}`): Helm must print it, not run it.
+        let yaml = yaml_serde::to_string(c)
+            .expect("a CRD serialises")
+            .replace("{{", "{{ \"{{\" }}");
         let keep = "metadata:\n{{- if .Values.crds.keep }}\n  annotations:\n    helm.sh/resource-policy: keep\n{{- end }}\n";
         format!("---\n{}", yaml.replacen("metadata:\n", keep, 1))
     };

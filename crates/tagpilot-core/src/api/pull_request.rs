@@ -28,8 +28,8 @@ pub struct PullRequestSpec {
     /// The branch the request merges into (default: the checkout branch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<String>,
-    /// The head branch, a template (`.AutomationObject`, and `.Policy` with `perPolicy`); default
-    /// `tagpilot/{{.AutomationObject.Namespace}}/{{.AutomationObject.Name}}` (plus `/{{.Policy.Name}}`).
+    /// The head branch, a Go template with `.AutomationObject` (and `.Policy` with `perPolicy`), each with
+    /// `Namespace` and `Name`; default `tagpilot/<namespace>/<name>` (plus `/<policy>` with `perPolicy`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
     /// One request per ImagePolicy (each image on its own branch) instead of one for the automation.
