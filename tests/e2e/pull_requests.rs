@@ -169,6 +169,17 @@ impl World {
 
     /// Commits `tag` onto main directly (someone applied the change by hand).
     fn set_main_to(&self, tag: &str) {
+        let old = format!("{}:{}", self.image, self.image_on("main"));
+        let new = format!("{}:{tag}", self.image);
+        self.commit_to_main(|dir| {
+            let p = dir.join(DEPLOYMENT);
+            let text = std::fs::read_to_string(&p).unwrap();
+            std::fs::write(&p, text.replace(&old, &new)).unwrap();
+        });
+    }
+
+    /// Commits a change made by `edit` (in a clone's working directory) onto main, as a person would.
+    fn commit_to_main(&self, edit: impl FnOnce(&Path)) {
         let git = Infra::get().git();
         let tmp = tempfile::tempdir().unwrap();
         let auth = tagpilot_core::git::GitAuth {
@@ -183,10 +194,7 @@ impl World {
             &auth,
         )
         .unwrap();
-        let p = c.workdir().join(DEPLOYMENT);
-        let text = std::fs::read_to_string(&p).unwrap();
-        let old = format!("{}:{}", self.image, self.image_on("main"));
-        std::fs::write(&p, text.replace(&old, &format!("{}:{tag}", self.image))).unwrap();
+        edit(c.workdir());
         let sig = git2::Signature::now("human", "human@example.com").unwrap();
         tagpilot_core::git::commit_all(&c, &sig, "by hand")
             .unwrap()
@@ -471,10 +479,36 @@ async fn per_policy_branches_draft_and_auto_merge() {
         &[("token", TOKEN)],
         None,
     );
+    // A second image, with its own policy and marked file: each policy gets its own branch and request.
+    let reg = Infra::get().registry(Flavour::Plain);
+    let sidecar_path = format!("{}/sidecar", unique_name("pr"));
+    let sidecar = reg.image(&sidecar_path);
+    reg.push_tags(&sidecar_path, &["1.0.0", "1.1.0"])
+        .await
+        .unwrap();
+    let marked =
+        format!("image: {sidecar}:1.0.0 # {{\"$imagepolicy\": \"flux-system:sidecar\"}}\n");
+    w.commit_to_main(|dir| {
+        std::fs::write(dir.join("clusters/my-cluster/sidecar.yaml"), &marked).unwrap()
+    });
+    let second = [
+        json!({"apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
+            "metadata": {"name": "sidecar", "namespace": "flux-system"},
+            "spec": {"image": sidecar, "interval": "1m"}}),
+        json!({"apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy",
+            "metadata": {"name": "sidecar", "namespace": "flux-system"},
+            "spec": {"imageRepositoryRef": {"name": "sidecar"}, "policy": {"semver": {"range": "1.x"}}}}),
+    ];
+    let text: Vec<String> = second.iter().map(|o| o.to_string()).collect();
+    std::fs::write(w.manifests().join("sidecar.yaml"), text.join("\n---\n")).unwrap();
     let o = w.run();
     assert_eq!(o["ready"], true, "{o}");
-    let prs = stand_in.prs(&w.repo());
-    assert_eq!(prs.len(), 1, "{prs:?}");
+    let mut prs = stand_in.prs(&w.repo());
+    prs.sort_by(|a, b| a.head.cmp(&b.head));
+    assert_eq!(prs.len(), 2, "{prs:?}");
+    assert_eq!(prs[1].head, format!("{HEAD}/sidecar"));
+    assert!(prs[1].title.ends_with(":1.1.0"), "{}", prs[1].title);
+    assert_eq!(o["pullRequests"].as_array().map(Vec::len), Some(2), "{o}");
     assert_eq!(prs[0].head, format!("{HEAD}/podinfo"));
     assert!(
         prs[0].title.starts_with("WIP: Bump to "),
