@@ -385,6 +385,24 @@ async fn handle(
     }
 }
 
+/// Real GitHub answers recorded by `@octokit/fixtures` (`tests/data/forge/github/recorded.json`).
+fn recorded() -> &'static Value {
+    static REC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    REC.get_or_init(|| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/data/forge/github/recorded.json");
+        serde_json::from_slice(&std::fs::read(path).expect("github recordings")).expect("json")
+    })
+}
+
+/// A label as GitHub answered it (recorded), renamed.
+fn github_label(name: &str) -> Value {
+    let mut l = recorded()["add-labels-to-issue"]["response"][0].clone();
+    l["name"] = json!(name);
+    l["url"] = json!(format!("https://api.github.com/repos/o/r/labels/{name}"));
+    l
+}
+
 fn examples() -> &'static Value {
     static EX: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
     EX.get_or_init(|| {
@@ -424,13 +442,13 @@ fn github_pr(p: &Pr, base_url: &str, simple: bool) -> Value {
     }
     v["head"]["ref"] = json!(p.head);
     v["base"]["ref"] = json!(p.base);
-    let label = ex["label-items"][0].clone();
+    // A pull request's labels declare `description` a string (the labels API allows null, as recorded).
     v["labels"] = Value::Array(
         p.labels
             .iter()
             .map(|n| {
-                let mut l = label.clone();
-                l["name"] = json!(n);
+                let mut l = github_label(n);
+                l["description"] = json!("");
                 l
             })
             .collect(),
@@ -591,10 +609,13 @@ fn github(s: &mut State, m: &Method, path: &str, uri: &Uri, auth: &str, body: Va
             let head = body["head"].as_str().unwrap_or("").to_string();
             let base = body["base"].as_str().unwrap_or("").to_string();
             let invalid = |msg: &str| {
-                json_reply(
-                    422,
-                    json!({"message": "Validation Failed", "errors": [{"resource": "PullRequest", "code": "custom", "message": msg}], "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request"}),
-                )
+                // Shaped as GitHub's recorded 422.
+                let mut v = recorded()["validation-failed"]["response"].clone();
+                v["errors"] =
+                    json!([{"resource": "PullRequest", "code": "custom", "message": msg}]);
+                v["documentation_url"] =
+                    json!("https://docs.github.com/rest/pulls/pulls#create-a-pull-request");
+                json_reply(422, v)
             };
             if s.prs
                 .iter()
@@ -631,16 +652,7 @@ fn github(s: &mut State, m: &Method, path: &str, uri: &Uri, auth: &str, body: Va
                 return github_error(404, "Not Found");
             };
             add_labels(p, body["labels"].as_array());
-            let label = examples()["label-items"][0].clone();
-            let v: Vec<Value> = p
-                .labels
-                .iter()
-                .map(|n| {
-                    let mut l = label.clone();
-                    l["name"] = json!(n);
-                    l
-                })
-                .collect();
+            let v: Vec<Value> = p.labels.iter().map(|n| github_label(n)).collect();
             json_reply(200, Value::Array(v))
         }
         ("POST", ["repos", o, r, "pulls", n, "requested_reviewers"]) => {
