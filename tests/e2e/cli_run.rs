@@ -341,3 +341,51 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Kept clones (`--clone-cache-max-mb`): the second run fetches and resets the kept clone instead of cloning;
+/// a damaged one is replaced; 0 keeps nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn kept_clones_are_reused_and_a_damaged_one_replaced() {
+    let w = crate::pull_requests::World::new(&["5.0.0", "5.0.1"]).await;
+    w.write(Value::Null, &[], None);
+    let o = w.run();
+    assert!(o["pushedCommit"].is_string(), "{o}");
+    let kept_root = w.state().join("work/kept-clones");
+    let kept: Vec<std::path::PathBuf> = std::fs::read_dir(&kept_root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let marker = kept[0].join(".git/tagpilot-test-marker");
+    std::fs::write(&marker, "kept").unwrap();
+
+    w.push_tags(&["5.0.2"]).await;
+    let o = w.run();
+    assert!(o["pushedCommit"].is_string(), "{o}");
+    assert_eq!(w.image_on("main"), "5.0.2");
+    assert!(
+        marker.exists(),
+        "the kept clone was fetched and reset, not cloned again"
+    );
+    assert_eq!(
+        w.head("main").unwrap().to_string(),
+        o["pushedCommit"].as_str().unwrap()
+    );
+
+    // Damaged (its objects gone): dropped and cloned afresh; the run still pushes.
+    std::fs::remove_dir_all(kept[0].join(".git/objects")).unwrap();
+    w.push_tags(&["5.0.3"]).await;
+    let o = w.run();
+    assert!(o["pushedCommit"].is_string(), "{o}");
+    assert_eq!(w.image_on("main"), "5.0.3");
+    assert!(!marker.exists(), "replaced");
+
+    // 0 keeps nothing.
+    std::fs::remove_dir_all(&kept_root).unwrap();
+    w.push_tags(&["5.0.4"]).await;
+    let o = w.run_with(&["--clone-cache-max-mb", "0"]);
+    assert!(o["pushedCommit"].is_string(), "{o}");
+    assert!(!kept_root.exists() || std::fs::read_dir(&kept_root).unwrap().next().is_none());
+}

@@ -18,7 +18,7 @@ const TOKEN: &str = "pat-tagpilot-standin-0001";
 const DEPLOYMENT: &str = "clusters/my-cluster/podinfo-deployment.yaml";
 
 /// One automation's world: an image with tags, a seeded git repository, the manifests, a state directory.
-struct World {
+pub struct World {
     image: String,
     repo_path: String,
     name: String,
@@ -26,7 +26,7 @@ struct World {
 }
 
 impl World {
-    async fn new(tags: &[&str]) -> World {
+    pub async fn new(tags: &[&str]) -> World {
         let git = Infra::get().git();
         let reg = Infra::get().registry(Flavour::Plain);
         let repo_path = format!("{}/podinfo", unique_name("pr"));
@@ -51,7 +51,7 @@ impl World {
         format!("git/{}", self.name)
     }
 
-    async fn push_tags(&self, tags: &[&str]) {
+    pub async fn push_tags(&self, tags: &[&str]) {
         Infra::get()
             .registry(Flavour::Plain)
             .push_tags(&self.repo_path, tags)
@@ -61,7 +61,12 @@ impl World {
 
     /// Writes the manifests: repository, semver policy `5.0.x`, GitRepository (+ Secret with git
     /// credentials and `secret` extra keys), and the automation with `pull_request` as its spec.pullRequest.
-    fn write(&self, pull_request: Value, secret: &[(&str, &str)], source_provider: Option<&str>) {
+    pub fn write(
+        &self,
+        pull_request: Value,
+        secret: &[(&str, &str)],
+        source_provider: Option<&str>,
+    ) {
         let git = Infra::get().git();
         let dir = self.manifests();
         std::fs::create_dir_all(&dir).unwrap();
@@ -109,36 +114,40 @@ impl World {
         self.dir.path().join("manifests")
     }
 
-    fn state(&self) -> PathBuf {
+    pub fn state(&self) -> PathBuf {
         self.dir.path().join("state")
     }
 
     /// `tagpilot run --once`; the automation's outcome.
-    fn run(&self) -> Value {
+    pub fn run(&self) -> Value {
+        self.run_with(&[])
+    }
+
+    /// `tagpilot run --once` with more arguments; the automation's outcome.
+    pub fn run_with(&self, extra: &[&str]) -> Value {
         let m = self.manifests();
         let s = self.state();
-        let (_, outcomes, stderr) = run(
-            &[
-                "--manifests",
-                m.to_str().unwrap(),
-                "--state-dir",
-                s.to_str().unwrap(),
-                "--once",
-            ],
-            &[],
-        );
+        let mut args = vec![
+            "--manifests",
+            m.to_str().unwrap(),
+            "--state-dir",
+            s.to_str().unwrap(),
+            "--once",
+        ];
+        args.extend_from_slice(extra);
+        let (_, outcomes, stderr) = run(&args, &[]);
         outcomes
             .into_iter()
             .find(|o| o["kind"] == "ImageUpdateAutomation")
             .unwrap_or_else(|| panic!("no automation outcome; stderr: {stderr}"))
     }
 
-    fn head(&self, branch: &str) -> Option<git2::Oid> {
+    pub fn head(&self, branch: &str) -> Option<git2::Oid> {
         head(&Infra::get().git(), &self.name, branch)
     }
 
     /// The deployment's marked line on `branch`.
-    fn image_on(&self, branch: &str) -> String {
+    pub fn image_on(&self, branch: &str) -> String {
         let git = Infra::get().git();
         let repo =
             git2::Repository::open_bare(git.repos_dir.join(format!("{}.git", self.name))).unwrap();

@@ -21,6 +21,8 @@ pub struct Options {
     pub work_dir: PathBuf,
     /// Feature gate GitForcePushBranch: a push branch other than the checkout branch is force-pushed.
     pub force_push_branch: bool,
+    /// `--clone-cache-max-mb`, in bytes.
+    pub clone_cache_bytes: u64,
 }
 
 /// Shared state of the reconciler.
@@ -72,6 +74,7 @@ impl Context {
         AutomationSettings {
             no_cross_namespace_refs: self.options.no_cross_namespace_refs,
             force_push_branch: self.options.force_push_branch,
+            clone_cache_bytes: self.options.clone_cache_bytes,
         }
     }
 }

@@ -35,6 +35,11 @@ struct Args {
     /// Where the temporary clones go (tagpilot's flag; default: the system's temporary directory).
     #[arg(long)]
     work_dir: Option<std::path::PathBuf>,
+    /// Keep one clone per source (URL, credentials, branch) under --work-dir between runs, fetched and reset
+    /// at each run instead of cloned again, least recently used ones removed beyond this many MiB (tagpilot's
+    /// flag; 0: clone afresh every run, as Flux).
+    #[arg(long, default_value_t = 1024)]
+    clone_cache_max_mb: u64,
     /// SSH key-exchange algorithms, in order of preference. Accepted as Flux's flag; libssh2 (under libgit2)
     /// negotiates from its own list, which a warning at start says.
     #[arg(long, value_delimiter = ',')]
@@ -96,6 +101,7 @@ async fn main() -> anyhow::Result<()> {
             no_cross_namespace_refs: common.no_cross_namespace_refs,
             work_dir,
             force_push_branch: gates.enabled(&GIT_FORCE_PUSH_BRANCH),
+            clone_cache_bytes: args.clone_cache_max_mb.saturating_mul(1 << 20),
         },
     );
     ctx.backoff = common.backoff();

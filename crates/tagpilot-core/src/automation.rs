@@ -90,6 +90,8 @@ pub struct Run<'a> {
     /// Nothing is pushed when the changes' [`images_fingerprint`] is this one (a pull request for exactly
     /// these images was closed without merging).
     pub hold: Option<&'a str>,
+    /// Kept clones: a branch checkout is fetched and reset in its kept clone instead of cloned afresh.
+    pub cache: Option<&'a git::cache::CloneCache>,
 }
 
 /// A pushed commit.
@@ -301,6 +303,15 @@ pub fn run(r: &Run<'_>) -> Result<Outcome, AutomationError> {
     let mut images = None;
     let mut not_pushed = None;
 
+    // One run at a time in a kept clone of the checkout branch (another run of the same source waits).
+    // A URL with credentials in it is never kept on disk (a kept clone's config holds its origin's URL).
+    let keepable = crate::sanitize::url(&r.source.url) == r.source.url;
+    let lease = match (r.cache, &r.source.checkout) {
+        (Some(c), CheckoutRef::Branch(Some(b))) if keepable => {
+            Some(c.lease(&r.source.url, b, &r.source.auth))
+        }
+        _ => None,
+    };
     let pushed = git::apply_and_push(
         r.work_dir,
         |dir| {
@@ -313,8 +324,12 @@ pub fn run(r: &Run<'_>) -> Result<Outcome, AutomationError> {
                     message: "timed out before the clone (the GitRepository's spec.timeout)".into(),
                 });
             }
-            let mut checkout =
-                git::clone_ref(&r.source.url, dir, &r.source.checkout, &r.source.auth)?;
+            let mut checkout = match (&lease, &r.source.checkout) {
+                (Some(l), CheckoutRef::Branch(Some(b))) => {
+                    l.checkout(&r.source.url, b, &r.source.auth)?.0
+                }
+                _ => git::clone_ref(&r.source.url, dir, &r.source.checkout, &r.source.auth)?,
+            };
             checkout.signer = r.commit.signer.clone();
             checked_out = Some((checkout.branch.clone(), checkout.head()?));
             // Flux switches to the push branch when it differs from the checkout branch.
@@ -365,6 +380,10 @@ pub fn run(r: &Run<'_>) -> Result<Outcome, AutomationError> {
         },
     )?;
 
+    drop(lease);
+    if let Some(c) = r.cache {
+        c.evict();
+    }
     // apply_and_push returns Ok only after a clone.
     let (branch, commit) = checked_out.ok_or_else(|| GitError::Git {
         operation: "clone",
@@ -615,6 +634,7 @@ mod tests {
             deadline: None,
             last_push: None,
             hold: None,
+            cache: None,
         };
         let out = run(&run1).unwrap();
         let pushed = out.pushed.expect("a commit");
@@ -724,6 +744,7 @@ mod tests {
             deadline: None,
             last_push: None,
             hold: None,
+            cache: None,
         })
         .unwrap_err();
         assert!(matches!(e, AutomationError::Template(_)), "{e}");
@@ -751,6 +772,7 @@ mod tests {
             deadline: None,
             last_push: None,
             hold: None,
+            cache: None,
         })
         .unwrap_err();
         assert!(

@@ -30,6 +30,8 @@ pub struct AutomationSettings {
     pub no_cross_namespace_refs: bool,
     /// Gate `GitForcePushBranch` (on by default, as Flux).
     pub force_push_branch: bool,
+    /// The kept clones' disk limit in bytes (`--clone-cache-max-mb`; 0 clones afresh every run, as Flux).
+    pub clone_cache_bytes: u64,
 }
 
 /// What a run needs, read and checked.
@@ -47,6 +49,8 @@ pub struct Inputs {
     pub observed: BTreeMap<String, ImageRef>,
     /// The GitRepository's `secretRef` (namespace, name), for `spec.pullRequest` without its own.
     pub source_secret: Option<(String, String)>,
+    /// The kept clones' disk limit ([`AutomationSettings::clone_cache_bytes`]).
+    pub clone_cache_bytes: u64,
 }
 
 /// Reads and checks everything a run needs but the signing key (read only when the run goes ahead).
@@ -77,6 +81,7 @@ pub async fn inputs<L: Lookup>(
         policies,
         observed,
         source_secret,
+        clone_cache_bytes: settings.clone_cache_bytes,
     })
 }
 
@@ -430,6 +435,7 @@ pub async fn run_plan(
             )
         })?;
     let deadline = Instant::now() + inputs.timeout;
+    let cache = crate::git::cache::at(&work_dir.join("kept-clones"), inputs.clone_cache_bytes);
     let source = inputs.source.clone();
     let update_path = inputs.checked.update_path.clone();
     let outcome = tokio::task::spawn_blocking(move || {
@@ -445,6 +451,7 @@ pub async fn run_plan(
             deadline: Some(deadline),
             last_push: last_push.as_deref(),
             hold: hold.as_deref(),
+            cache: cache.as_deref(),
         });
         drop(work);
         r

@@ -160,7 +160,7 @@ pub fn clone_ref(
     })
 }
 
-fn fetch(
+pub(super) fn fetch(
     repo: &Repository,
     url: &str,
     refspecs: &[String],
@@ -262,7 +262,7 @@ fn is_local(url: &str) -> bool {
 /// Checkout without filters: the working tree holds the committed bytes (no line-ending conversion, no
 /// attribute lookups per file), which is what byte-exact edits need and saves ~10 failed `readlink` calls
 /// per file.
-fn checkout_options() -> git2::build::CheckoutBuilder<'static> {
+pub(super) fn checkout_options() -> git2::build::CheckoutBuilder<'static> {
     let mut c = git2::build::CheckoutBuilder::new();
     c.disable_filters(true);
     c

@@ -15,6 +15,7 @@
 //! signers); here the errors and the checkout.
 
 mod auth;
+pub mod cache;
 mod clone;
 mod commit;
 mod push;

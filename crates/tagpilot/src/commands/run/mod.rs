@@ -48,6 +48,10 @@ pub struct RunArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
+    /// Keep one clone per source under --state-dir between runs (fetched and reset, not cloned again),
+    /// least recently used ones removed beyond this many MiB (0: clone afresh every run).
+    #[arg(long, default_value_t = 1024)]
+    clone_cache_max_mb: u64,
 }
 
 /// One object's result.
@@ -138,6 +142,7 @@ impl RunArgs {
                 env: &env,
             },
             work: &work,
+            clone_cache_bytes: self.clone_cache_max_mb.saturating_mul(1 << 20),
             progress: std::io::stderr().is_terminal() && !self.json,
         };
         loop {
@@ -193,6 +198,8 @@ struct Engines<'a> {
     gates: &'a tagpilot_core::gates::GateCache,
     access: AccessSettings<'a>,
     work: &'a Path,
+    /// `--clone-cache-max-mb`, in bytes.
+    clone_cache_bytes: u64,
     progress: bool,
 }
 
@@ -226,6 +233,7 @@ async fn pass(m: &Manifests, state: &mut State, e: &Engines<'_>) -> Vec<Outcome>
     let settings = AutomationSettings {
         no_cross_namespace_refs: false,
         force_push_branch: true,
+        clone_cache_bytes: e.clone_cache_bytes,
     };
 
     // Scans, all at once (the registry client limits requests per registry).
