@@ -6,7 +6,7 @@ PORT_BASE ?= $(or $(TAGPILOT_PORT_BASE),17000)
 export TAGPILOT_PORT_BASE := $(PORT_BASE)
 export TAGPILOT_TESTINFRA_ENV ?= $(or $(TAGPILOT_TESTINFRA),/tmp/tagpilot-testinfra-$(PORT_BASE))/testinfra.env
 
-.PHONY: demo demo-cluster image-rootfs all build test test-unit lint fmt testinfra-up testinfra-down k8s-build bench bench-compare bench-gates bench-pull-requests fuzz template-conformance semver-conformance crds scale-reflector clean
+.PHONY: demo demo-cluster image-rootfs all build test test-unit lint fmt testinfra-up testinfra-down k8s-build bench bench-compare bench-gates bench-pull-requests bench-clone-cache fuzz template-conformance semver-conformance crds scale-reflector clean
 
 all: build
 
@@ -108,6 +108,11 @@ bench-gates:
 ##   spec.pullRequest, and the git CLI + curl by hand, on the GitHub stand-in (needs make testinfra-up)
 bench-pull-requests:
 	bash hack/bench-compare/pull-requests.sh
+
+## bench-clone-cache: kept clones against a clone per run (as Flux) and the git CLI, on a 20,000-file repository
+##   (needs make testinfra-up)
+bench-clone-cache:
+	bash hack/bench-compare/clone-cache.sh
 
 ## fuzz: run each fuzz target (setters, template, registry, receiver, credentials, cosign; cargo-fuzz on the stable
 ##   toolchain, no sanitizer) for FUZZ_SECONDS, seeded from the test data; FUZZ_TARGETS picks some

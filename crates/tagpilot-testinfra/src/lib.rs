@@ -7,6 +7,7 @@
 //! The env file is found through `TAGPILOT_TESTINFRA_ENV`, else at
 //! `/tmp/tagpilot-testinfra-$TAGPILOT_PORT_BASE/testinfra.env` (port base 17000 by default), as `up.sh` writes it.
 
+pub mod bench;
 mod controller;
 pub mod cosign;
 mod fault_proxy;

@@ -10,80 +10,15 @@
 //! Wall time per update (median of the runs), and the API calls of each pull request update.
 //! Usage: pr-bench [RUNS] (TAGPILOT_BIN: the tagpilot binary, default target/release/tagpilot).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::Instant;
 
+use tagpilot_testinfra::bench::{manifests, median, run_tagpilot, sh};
 use tagpilot_testinfra::forge::{Flavour as Forge, ForgeStandIn};
 use tagpilot_testinfra::{Flavour, Infra};
 
 const TOKEN: &str = "pat-bench";
 const FILE: &str = "clusters/my-cluster/podinfo-deployment.yaml";
-
-fn sh(script: &str, envs: &[(&str, &str)]) -> anyhow::Result<()> {
-    let out = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", script])
-        .envs(envs.iter().copied())
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "{script}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-fn manifests(
-    dir: &Path,
-    image: &str,
-    url: &str,
-    user: &str,
-    pass: &str,
-    extra: &str,
-) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    std::fs::write(
-        dir.join("all.yaml"),
-        format!(
-            "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata: {{name: podinfo, namespace: flux-system}}\n\
-             spec: {{image: {image}, interval: 1m}}\n---\n\
-             apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImagePolicy\nmetadata: {{name: podinfo, namespace: flux-system}}\n\
-             spec: {{imageRepositoryRef: {{name: podinfo}}, policy: {{semver: {{range: 5.0.x}}}}}}\n---\n\
-             apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {{name: flux-system, namespace: flux-system}}\n\
-             spec: {{interval: 1m, url: '{url}', ref: {{branch: main}}, secretRef: {{name: flux-system}}}}\n---\n\
-             apiVersion: v1\nkind: Secret\nmetadata: {{name: flux-system, namespace: flux-system}}\n\
-             stringData: {{username: {user}, password: {pass}, token: {TOKEN}}}\n---\n\
-             apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageUpdateAutomation\nmetadata: {{name: flux-system, namespace: flux-system}}\n\
-             spec:\n  interval: 1m\n  sourceRef: {{kind: GitRepository, name: flux-system}}\n  git:\n    checkout: {{ref: {{branch: main}}}}\n\
-             \x20   commit: {{author: {{name: fluxcdbot, email: fluxcdbot@users.noreply.github.com}}}}\n{extra}\
-             \x20 update: {{path: ./clusters, strategy: Setters}}\n"
-        ),
-    )?;
-    Ok(())
-}
-
-fn run_tagpilot(bin: &Path, manifests: &Path, state: &Path) -> anyhow::Result<f64> {
-    let t0 = Instant::now();
-    let out = Command::new(bin)
-        .args(["run", "--once", "--json", "--manifests"])
-        .arg(manifests)
-        .arg("--state-dir")
-        .arg(state)
-        .output()?;
-    let secs = t0.elapsed().as_secs_f64();
-    let text = String::from_utf8_lossy(&out.stdout);
-    anyhow::ensure!(
-        out.status.success(),
-        "tagpilot run: {text} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(secs)
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -121,16 +56,14 @@ async fn main() -> anyhow::Result<()> {
         &push_dir,
         &image,
         &url,
-        &git.username,
-        &git.password,
+        (&git.username, &git.password, TOKEN),
         "    push: {branch: bench-push}\n",
     )?;
     manifests(
         &pr_dir,
         &image,
         &url,
-        &git.username,
-        &git.password,
+        (&git.username, &git.password, TOKEN),
         &format!(
             "  pullRequest: {{provider: github, apiURL: '{}'}}\n",
             stand_in.url
@@ -156,9 +89,9 @@ async fn main() -> anyhow::Result<()> {
     for i in 0..=runs {
         let tag = format!("5.0.{}", i + 1);
         reg.push_tags(&repo_path, &[&tag]).await?;
-        let p = run_tagpilot(&bin, &push_dir, &w.join("push-state"))?;
+        let p = run_tagpilot(&bin, &push_dir, &w.join("push-state"), &[])?;
         let before = stand_in.requests().len();
-        let q = run_tagpilot(&bin, &pr_dir, &w.join("pr-state"))?;
+        let q = run_tagpilot(&bin, &pr_dir, &w.join("pr-state"), &[])?;
         let n = stand_in.requests().len() - before;
         let t0 = Instant::now();
         sh(
