@@ -1252,3 +1252,61 @@ async fn a_failure_status_write_does_not_wake_its_object() {
     // returns; the change of finalizers wakes the object).
     assert!(count("success") + count("requeue_after") <= 1);
 }
+
+/// ImageRepositories of one image (in several namespaces, same credentials and exclusions) share one listing:
+/// the registry sees one `tags/list` for three of them; other exclusions are another listing; a scan asked
+/// for lists afresh.
+#[tokio::test]
+async fn repositories_of_one_image_share_one_scan() {
+    use tagpilot_testinfra::{FaultProxy, Paging};
+    let client = client().await;
+    let reg = Infra::get().registry(Flavour::Plain);
+    let repo = format!("e2e/{}", unique_name("shared"));
+    push(Flavour::Plain, &repo, &["1.0.0", "1.1.0"]).await;
+    let proxy = FaultProxy::start(&reg.host, Paging::Passthrough).await;
+    let image = format!("{}/{repo}", proxy.host());
+    let listings = || {
+        proxy
+            .requests()
+            .iter()
+            .filter(|r| r.contains("/tags/list"))
+            .count()
+    };
+    let mut apis = Vec::new();
+    for tenant in ["a", "b", "c"] {
+        let ns = unique_name(&format!("shared-{tenant}"));
+        namespace(&client, &ns, &[]).await;
+        apply_yaml(&client, &repo_yaml(&ns, "app", &image, "")).await;
+        apis.push(image_api(&client, &ns, "v1", "ImageRepository"));
+    }
+    for api in &apis {
+        let r = wait_ready(api, "app").await;
+        assert_eq!(r.data["status"]["lastScanResult"]["tagCount"], 2);
+    }
+    assert_eq!(
+        listings(),
+        1,
+        "one listing for three tenants: {:?}",
+        proxy.requests()
+    );
+    // Other exclusions: another listing.
+    let ns = unique_name("shared-d");
+    namespace(&client, &ns, &[]).await;
+    apply_yaml(
+        &client,
+        &repo_yaml(&ns, "app", &image, "  exclusionList: ['^1\\.0']\n"),
+    )
+    .await;
+    let d = image_api(&client, &ns, "v1", "ImageRepository");
+    let r = wait_ready(&d, "app").await;
+    assert_eq!(r.data["status"]["lastScanResult"]["tagCount"], 1);
+    assert_eq!(listings(), 2);
+    // A scan asked for lists afresh (and sees the new tag).
+    push(Flavour::Plain, &repo, &["1.2.0"]).await;
+    request_reconcile(&apis[1], "app").await;
+    wait_for(&apis[1], "app", Duration::from_secs(30), "rescanned", |o| {
+        o.data["status"]["lastScanResult"]["tagCount"] == 3
+    })
+    .await;
+    assert_eq!(listings(), 3);
+}

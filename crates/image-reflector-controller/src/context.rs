@@ -61,6 +61,8 @@ pub struct Context {
     pub lookup: KubeLookup,
     /// What ImagePolicy gates learned from registries (digests per scan, image facts, good signatures).
     pub gates: tagpilot_core::gates::GateCache,
+    /// Tag listings shared by ImageRepositories of the same image and credentials (one scan per image).
+    pub shared_scans: tagpilot_core::registry::share::SharedScans,
 }
 
 impl Context {
@@ -89,6 +91,17 @@ impl Context {
             cloud_logins,
             cloud_http: reqwest::Client::new(),
             gates: Default::default(),
+            shared_scans: Default::default(),
+        }
+    }
+
+    /// What scans run with.
+    pub fn scanner(&self) -> tagpilot_core::registry::scan::Scanner<'_> {
+        tagpilot_core::registry::scan::Scanner {
+            registry: &self.registry,
+            store: &self.store,
+            shared: &self.shared_scans,
+            max_tags: self.options.max_tags,
         }
     }
 

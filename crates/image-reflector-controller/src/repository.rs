@@ -103,20 +103,22 @@ async fn scan_if_due(
     if matches!(due, ScanDue::After(_)) && !ready {
         due = ScanDue::Now("retrying after a failure");
     }
-    match due {
+    let may_share = match due {
         ScanDue::After(wait) => return Ok(Due::After(wait)),
-        ScanDue::Now(why) => log.debug(&format!("scanning: {why}")),
-    }
+        ScanDue::Now(why) => {
+            log.debug(&format!("scanning: {why}"));
+            ScanDue::may_share(why)
+        }
+    };
     let env = Env::process();
     let t0 = Instant::now();
     let scanned = scan_repository(
         &ctx.lookup,
         &ctx.access_settings(&env),
-        &ctx.registry,
-        &ctx.store,
+        ctx.scanner(),
         repo,
         &checked,
-        ctx.options.max_tags,
+        may_share,
         status,
     )
     .await;
@@ -129,6 +131,12 @@ async fn scan_if_due(
     };
     ctx.metrics
         .scanned(true, t0.elapsed(), scanned.requests, scanned.count);
+    if let Some(age) = scanned.shared {
+        log.debug(&format!(
+            "tags from another ImageRepository's scan of the same image ({}s old)",
+            age.as_secs()
+        ));
+    }
     if scanned.invalid > 0 {
         log.info(&format!(
             "scan listed {} names that are not OCI tags; dropped",

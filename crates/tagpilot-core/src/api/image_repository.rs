@@ -141,6 +141,14 @@ pub enum ScanDue {
     After(Duration),
 }
 
+impl ScanDue {
+    /// Whether a scan due for `why` may take another object's recent listing of the same image: not when
+    /// it was asked for (`reconcile requested`) nor when retrying after a failure.
+    pub fn may_share(why: &str) -> bool {
+        !matches!(why, "reconcile requested" | "retrying after a failure")
+    }
+}
+
 /// An ImageRepository spec checked and parsed: what a scan needs.
 #[derive(Clone, Debug)]
 pub struct CheckedRepository {

@@ -33,6 +33,7 @@ mod pager;
 mod reference;
 pub mod scan;
 pub mod secrets;
+pub mod share;
 mod tags;
 
 use std::collections::HashSet;

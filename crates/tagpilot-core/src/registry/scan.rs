@@ -9,8 +9,23 @@ use crate::api::{CheckedRepository, ImageRepository, ImageRepositoryStatus, Scan
 use crate::failure::{Failure, Ready};
 use crate::lookup::Lookup;
 use crate::registry::access::{AccessSettings, access};
+use crate::registry::share::{self, SharedScans};
 use crate::registry::{Credentials, RegistryClient, RegistryError, ScanRequest, Transport};
 use crate::tagstore::TagStore;
+
+/// What a scan runs with: the registry client, the tag store, the listings shared between objects of one
+/// image ([`share`]) and the tag limit.
+#[derive(Clone, Copy)]
+pub struct Scanner<'a> {
+    /// The registry client.
+    pub registry: &'a RegistryClient,
+    /// Where the tags are stored.
+    pub store: &'a TagStore,
+    /// The listings shared by objects of the same image, credentials and exclusions.
+    pub shared: &'a SharedScans,
+    /// `--max-tags-per-repository`.
+    pub max_tags: usize,
+}
 
 /// A scan that succeeded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +40,8 @@ pub struct Scanned {
     pub invalid: usize,
     /// Up to ten tags that were not in the previous list (empty on a first scan or without change).
     pub new_tags: Vec<String>,
+    /// The listing was another object's of the same image (this old); no registry request was made.
+    pub shared: Option<std::time::Duration>,
 }
 
 /// `repo`'s spec checked, as a failure both drivers report (Stalled: only a spec change mends it).
@@ -35,58 +52,66 @@ pub fn checked(repo: &ImageRepository) -> Result<CheckedRepository, Failure> {
 }
 
 /// Decides `repo`'s registry access ([`access`]), scans its checked spec, stores the tags and records the
-/// scan in `status`.
-#[allow(clippy::too_many_arguments)]
+/// scan in `status`. With `may_share` (a scan due by its interval, not one asked for or a retry), a listing
+/// of the same image made for another object within this one's interval is taken instead ([`share`]).
 pub async fn scan_repository<L: Lookup>(
     lookup: &L,
     settings: &AccessSettings<'_>,
-    registry: &RegistryClient,
-    store: &TagStore,
+    scanner: Scanner<'_>,
     repo: &ImageRepository,
     checked: &CheckedRepository,
-    max_tags: usize,
+    may_share: bool,
     status: &mut ImageRepositoryStatus,
 ) -> Result<Scanned, Failure> {
     let (credentials, transport) = access(lookup, settings, repo, &checked.image).await?;
     scan(
-        registry,
-        store,
+        scanner,
         repo,
         checked,
-        &credentials,
-        &transport,
-        max_tags,
+        (&credentials, &transport),
+        may_share,
         status,
     )
     .await
 }
 
 /// Scans `repo` (its spec `checked`), stores the tags and records the scan in `status`.
-#[allow(clippy::too_many_arguments)]
 async fn scan(
-    registry: &RegistryClient,
-    store: &TagStore,
+    scanner: Scanner<'_>,
     repo: &ImageRepository,
     checked: &CheckedRepository,
-    credentials: &Credentials,
-    transport: &Transport,
-    max_tags: usize,
+    (credentials, transport): (&Credentials, &Transport),
+    may_share: bool,
     status: &mut ImageRepositoryStatus,
 ) -> Result<Scanned, Failure> {
+    let store = scanner.store;
     let namespace = repo.metadata.namespace.as_deref().unwrap_or("default");
     let name = repo.metadata.name.as_deref().unwrap_or_default();
-    let result = registry
-        .list_tags(&ScanRequest {
-            image: &checked.image,
-            credentials,
-            transport,
-            exclusions: &checked.exclusions,
-            page_size: 1000,
-            timeout: checked.timeout,
-            max_tags,
-        })
+    let key = share::key(
+        &checked.image.canonical(),
+        credentials,
+        transport,
+        &checked.exclusion_list,
+        scanner.max_tags,
+    );
+    let listed = scanner
+        .shared
+        .list(
+            &key,
+            may_share.then_some(checked.interval),
+            scanner.registry.list_tags(&ScanRequest {
+                image: &checked.image,
+                credentials,
+                transport,
+                exclusions: &checked.exclusions,
+                page_size: 1000,
+                timeout: checked.timeout,
+                max_tags: scanner.max_tags,
+            }),
+        )
         .await
         .map_err(|e| scan_failure(&e))?;
+    let result = &*listed.result;
     let store_failure = |e: crate::tagstore::TagStoreError| {
         Failure::retry(
             reason::FAILURE,
@@ -128,17 +153,30 @@ async fn scan(
         }
         _ => Vec::new(),
     };
+    // A shared listing: the next scan comes when that listing is an interval old (one listing per interval).
+    let requeue = match listed.reused {
+        Some(age) => checked
+            .interval
+            .saturating_sub(age)
+            .max(std::time::Duration::from_secs(1)),
+        None => checked.interval,
+    };
     Ok(Scanned {
         ready: Ready {
             event: changed.then(|| message.clone()),
             message,
-            requeue: Some(checked.interval),
+            requeue: Some(requeue),
             metadata: Default::default(),
         },
         count,
-        requests: result.requests,
+        requests: if listed.reused.is_some() {
+            0
+        } else {
+            result.requests
+        },
         invalid: result.invalid,
         new_tags,
+        shared: listed.reused,
     })
 }
 

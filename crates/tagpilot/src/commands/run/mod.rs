@@ -244,6 +244,14 @@ async fn pass(m: &Manifests, state: &mut State, e: &Engines<'_>) -> Vec<Outcome>
         manifests: m,
         state,
     };
+    // Repositories of one image (and credentials, exclusions) share one listing within a pass.
+    let shared = tagpilot_core::registry::share::SharedScans::default();
+    let scanner = tagpilot_core::registry::scan::Scanner {
+        registry: e.registry,
+        store: e.store,
+        shared: &shared,
+        max_tags: tagpilot_core::registry::DEFAULT_MAX_TAGS,
+    };
     let scans = futures::future::join_all(m.repositories.iter().map(|repo| {
         let lookup = &lookup;
         async move {
@@ -262,11 +270,10 @@ async fn pass(m: &Manifests, state: &mut State, e: &Engines<'_>) -> Vec<Outcome>
                     scan_repository(
                         lookup,
                         &e.access,
-                        e.registry,
-                        e.store,
+                        scanner,
                         repo,
                         &checked,
-                        tagpilot_core::registry::DEFAULT_MAX_TAGS,
+                        true,
                         &mut status,
                     )
                     .await
