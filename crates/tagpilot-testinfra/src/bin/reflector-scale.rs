@@ -23,6 +23,8 @@ use tagpilot_testinfra::{ControllerProcess, Flavour, Infra};
 
 struct Args {
     repos: usize,
+    /// Distinct images the repositories name (repository i names image i % images).
+    images: usize,
     tags: usize,
     interval_s: u64,
     concurrent: u16,
@@ -32,6 +34,7 @@ struct Args {
 fn parse_args() -> anyhow::Result<Args> {
     let mut a = Args {
         repos: 1000,
+        images: 0,
         tags: 1000,
         interval_s: 120,
         concurrent: 4,
@@ -46,11 +49,15 @@ fn parse_args() -> anyhow::Result<Args> {
         match flag.as_str() {
             "--repos" => a.repos = value()?.parse()?,
             "--tags" => a.tags = value()?.parse()?,
+            "--distinct-images" => a.images = value()?.parse()?,
             "--interval-seconds" => a.interval_s = value()?.parse()?,
             "--concurrent" => a.concurrent = value()?.parse()?,
             "--binary" => a.binary = value()?.into(),
             other => bail!("unknown flag {other}"),
         }
+    }
+    if a.images == 0 || a.images > a.repos {
+        a.images = a.repos;
     }
     Ok(a)
 }
@@ -108,6 +115,17 @@ async fn populate_registry(infra: &Infra, args: &Args) -> anyhow::Result<()> {
         listed.len()
     );
     Ok(())
+}
+
+/// The controller's `tagpilot_registry_requests_total`.
+fn registry_requests(controller: &ControllerProcess) -> anyhow::Result<f64> {
+    let (_, text) = controller.http_get(controller.metrics_addr, "/metrics")?;
+    Ok(text
+        .lines()
+        .find(|l| l.starts_with("tagpilot_registry_requests_total"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0))
 }
 
 fn api(client: &kube::Client, ns: &str, kind: &str, plural: &str) -> Api<DynamicObject> {
@@ -253,7 +271,7 @@ async fn run(
         .map(|i| {
             let (repos, policies, host) = (repos.clone(), policies.clone(), host.clone());
             let name = format!("app-{i:04}");
-            let image = format!("{host}scale/r{i:04}-{}", args.tags);
+            let image = format!("{host}scale/r{:04}-{}", i % args.images, args.tags);
             let interval = format!("{}s", args.interval_s);
             async move {
                 let r = json!({"apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
@@ -325,6 +343,7 @@ async fn run(
     let settle = Duration::from_secs(args.interval_s).saturating_sub(started.elapsed());
     tokio::time::sleep(settle + Duration::from_secs(5)).await;
     let (req0, by0) = request_counts(client).await?;
+    let registry0 = registry_requests(&controller)?;
     let (_, _, cpu0) = proc_stats(pid)?;
     let window = Duration::from_secs(args.interval_s);
     let t0 = Instant::now();
@@ -336,6 +355,7 @@ async fn run(
         peak_rss = peak_rss.max(rss);
     }
     let (req1, by1) = request_counts(client).await?;
+    let registry1 = registry_requests(&controller)?;
     let (rss_end, hwm_end, cpu1) = proc_stats(pid)?;
     rss_samples.sort_unstable();
     let median_rss = rss_samples[rss_samples.len() / 2];
@@ -344,8 +364,8 @@ async fn run(
 
     println!("## image-reflector-controller at scale");
     println!(
-        "repositories: {} x {} tags; policies: {}; interval {} s; --concurrent {}",
-        args.repos, args.tags, args.repos, args.interval_s, args.concurrent
+        "repositories: {} x {} tags over {} distinct images; policies: {}; interval {} s; --concurrent {}",
+        args.repos, args.tags, args.images, args.repos, args.interval_s, args.concurrent
     );
     println!(
         "all policies Ready after: {:.1} s (RSS then {} KiB, peak so far {} KiB, CPU {:.1} s)",
@@ -356,6 +376,10 @@ async fn run(
     );
     println!(
         "steady state over one interval: RSS median {median_rss} KiB, end {rss_end} KiB, peak (VmHWM) {hwm_end} KiB; CPU {cpu_pct:.1} % of one core"
+    );
+    println!(
+        "registry requests in one interval: {:.0}",
+        registry1 - registry0
     );
     println!("API requests in one interval: {:.0}", req1 - req0);
     for (k, v1) in &by1 {
