@@ -80,3 +80,23 @@ pub fn run_tagpilot(
     );
     Ok(secs)
 }
+
+/// A benchmark's world: `<prefix>-<pid>/podinfo` on the plain registry with tag 5.0.0, and an empty git
+/// repository `<prefix>-<pid>` on the git server. Returns (its name, the image's repository path, the image,
+/// the git URL with the test credentials in it).
+pub async fn world(
+    infra: &crate::Infra,
+    prefix: &str,
+) -> anyhow::Result<(String, String, String, String)> {
+    let git = infra.git();
+    let reg = infra.registry(crate::Flavour::Plain);
+    let id = format!("{prefix}-{}", std::process::id());
+    let repo_path = format!("{id}/podinfo");
+    let image = reg.image(&repo_path);
+    reg.push_tags(&repo_path, &["5.0.0"]).await?;
+    git.create_repo(&id);
+    let authed =
+        git.http_url(&id)
+            .replacen("://", &format!("://{}:{}@", git.username, git.password), 1);
+    Ok((id, repo_path, image, authed))
+}

@@ -89,8 +89,7 @@ pub async fn create(forge: &Forge, p: &Proposal) -> Result<PullRequest, ForgeErr
         "title": forge.title(p),
         "body": crate::sanitize::cap(&p.body, MAX_BODY_TEXT),
     });
-    let a = forge.call(Method::POST, &path, Some(&body)).await?;
-    parse(&a.body).ok_or_else(|| invalid(&path))
+    forge.call_request(Method::POST, &path, &body, parse).await
 }
 
 /// `PATCH /repos/{o}/{r}/pulls/{index}` with the title and body.
@@ -102,17 +101,15 @@ pub async fn edit(
 ) -> Result<PullRequest, ForgeError> {
     let path = format!("{}/pulls/{index}", repo_path(forge));
     let b = json!({"title": title, "body": crate::sanitize::cap(body, MAX_BODY_TEXT)});
-    let a = forge.call(Method::PATCH, &path, Some(&b)).await?;
-    parse(&a.body).ok_or_else(|| invalid(&path))
+    forge.call_request(Method::PATCH, &path, &b, parse).await
 }
 
 /// `POST /repos/{o}/{r}/issues/{index}/labels` with label names (existing labels of the repository).
 pub async fn add_labels(forge: &Forge, index: u64, labels: &[String]) -> Result<(), ForgeError> {
     let path = format!("{}/issues/{index}/labels", repo_path(forge));
     forge
-        .call(Method::POST, &path, Some(&json!({ "labels": labels })))
+        .send(Method::POST, &path, &json!({ "labels": labels }))
         .await
-        .map(drop)
 }
 
 /// `POST /repos/{o}/{r}/pulls/{index}/requested_reviewers`.
@@ -123,13 +120,8 @@ pub async fn request_reviewers(
 ) -> Result<(), ForgeError> {
     let path = format!("{}/pulls/{index}/requested_reviewers", repo_path(forge));
     forge
-        .call(
-            Method::POST,
-            &path,
-            Some(&json!({ "reviewers": reviewers })),
-        )
+        .send(Method::POST, &path, &json!({ "reviewers": reviewers }))
         .await
-        .map(drop)
 }
 
 /// `POST /repos/{o}/{r}/pulls/{index}/merge` with `merge_when_checks_succeed` (Gitea 1.24+, Forgejo 10+).
@@ -137,18 +129,17 @@ pub async fn enable_auto_merge(forge: &Forge, index: u64, method: &str) -> Resul
     let path = format!("{}/pulls/{index}/merge", repo_path(forge));
     let body =
         json!({"Do": method, "merge_when_checks_succeed": true, "delete_branch_after_merge": true});
-    forge.call(Method::POST, &path, Some(&body)).await.map(drop)
+    forge.send(Method::POST, &path, &body).await
 }
 
 /// Comments and closes.
 pub async fn close(forge: &Forge, index: u64, comment: &str) -> Result<(), ForgeError> {
     let path = format!("{}/issues/{index}/comments", repo_path(forge));
     forge
-        .call(Method::POST, &path, Some(&json!({ "body": comment })))
+        .send(Method::POST, &path, &json!({ "body": comment }))
         .await?;
     let path = format!("{}/pulls/{index}", repo_path(forge));
     forge
-        .call(Method::PATCH, &path, Some(&json!({"state": "closed"})))
+        .send(Method::PATCH, &path, &json!({"state": "closed"}))
         .await
-        .map(drop)
 }

@@ -101,8 +101,7 @@ pub async fn create(forge: &Forge, p: &Proposal) -> Result<PullRequest, ForgeErr
         "draft": p.draft,
         "maintainer_can_modify": false,
     });
-    let a = forge.call(Method::POST, &path, Some(&body)).await?;
-    parse(&a.body).ok_or_else(|| invalid(&path))
+    forge.call_request(Method::POST, &path, &body, parse).await
 }
 
 /// `PATCH /repos/{o}/{r}/pulls/{n}` with the title and body.
@@ -114,17 +113,15 @@ pub async fn edit(
 ) -> Result<PullRequest, ForgeError> {
     let path = format!("{}/pulls/{number}", repo_path(forge));
     let b = json!({"title": title, "body": crate::sanitize::cap(body, MAX_BODY_TEXT)});
-    let a = forge.call(Method::PATCH, &path, Some(&b)).await?;
-    parse(&a.body).ok_or_else(|| invalid(&path))
+    forge.call_request(Method::PATCH, &path, &b, parse).await
 }
 
 /// `POST /repos/{o}/{r}/issues/{n}/labels`.
 pub async fn add_labels(forge: &Forge, number: u64, labels: &[String]) -> Result<(), ForgeError> {
     let path = format!("{}/issues/{number}/labels", repo_path(forge));
     forge
-        .call(Method::POST, &path, Some(&json!({ "labels": labels })))
+        .send(Method::POST, &path, &json!({ "labels": labels }))
         .await
-        .map(drop)
 }
 
 /// `POST /repos/{o}/{r}/pulls/{n}/requested_reviewers` (a `org/team` name is a team).
@@ -138,13 +135,12 @@ pub async fn request_reviewers(
     let teams: Vec<&str> = teams.iter().filter_map(|t| t.split('/').nth(1)).collect();
     let path = format!("{}/pulls/{number}/requested_reviewers", repo_path(forge));
     forge
-        .call(
+        .send(
             Method::POST,
             &path,
-            Some(&json!({"reviewers": users, "team_reviewers": teams})),
+            &json!({"reviewers": users, "team_reviewers": teams}),
         )
         .await
-        .map(drop)
 }
 
 /// GraphQL `enablePullRequestAutoMerge` (the repository must allow auto-merge).
@@ -192,13 +188,12 @@ fn graphql_path(forge: &Forge) -> String {
 pub async fn close(forge: &Forge, number: u64, comment: &str) -> Result<(), ForgeError> {
     let path = format!("{}/issues/{number}/comments", repo_path(forge));
     forge
-        .call(Method::POST, &path, Some(&json!({ "body": comment })))
+        .send(Method::POST, &path, &json!({ "body": comment }))
         .await?;
     let path = format!("{}/pulls/{number}", repo_path(forge));
     forge
-        .call(Method::PATCH, &path, Some(&json!({"state": "closed"})))
+        .send(Method::PATCH, &path, &json!({"state": "closed"}))
         .await
-        .map(drop)
 }
 
 #[cfg(test)]

@@ -127,8 +127,7 @@ pub async fn create(forge: &Forge, p: &Proposal) -> Result<PullRequest, ForgeErr
     if !p.labels.is_empty() {
         body["labels"] = Value::String(p.labels.join(","));
     }
-    let a = forge.call(Method::POST, &path, Some(&body)).await?;
-    parse(&a.body).ok_or_else(|| invalid(&path))
+    forge.call_request(Method::POST, &path, &body, parse).await
 }
 
 /// `PUT /projects/{id}/merge_requests/{iid}` with the title and description.
@@ -140,21 +139,15 @@ pub async fn edit(
 ) -> Result<PullRequest, ForgeError> {
     let path = format!("{}/merge_requests/{iid}", project(forge));
     let b = json!({"title": title, "description": crate::sanitize::cap(body, MAX_BODY_TEXT)});
-    let a = forge.call(Method::PUT, &path, Some(&b)).await?;
-    parse(&a.body).ok_or_else(|| invalid(&path))
+    forge.call_request(Method::PUT, &path, &b, parse).await
 }
 
 /// `PUT ... {add_labels}` (GitLab creates missing labels).
 pub async fn add_labels(forge: &Forge, iid: u64, labels: &[String]) -> Result<(), ForgeError> {
     let path = format!("{}/merge_requests/{iid}", project(forge));
     forge
-        .call(
-            Method::PUT,
-            &path,
-            Some(&json!({"add_labels": labels.join(",")})),
-        )
+        .send(Method::PUT, &path, &json!({"add_labels": labels.join(",")}))
         .await
-        .map(drop)
 }
 
 /// Reviewers by user name: each looked up (`GET /users?username=`), then `PUT ... {reviewer_ids}`.
@@ -184,9 +177,8 @@ pub async fn request_reviewers(
     }
     let path = format!("{}/merge_requests/{iid}", project(forge));
     forge
-        .call(Method::PUT, &path, Some(&json!({ "reviewer_ids": ids })))
+        .send(Method::PUT, &path, &json!({ "reviewer_ids": ids }))
         .await
-        .map(drop)
 }
 
 /// `PUT .../merge {auto_merge: true}` (GitLab 17.11+; merges when the pipeline succeeds), squashing when
@@ -194,20 +186,19 @@ pub async fn request_reviewers(
 pub async fn enable_auto_merge(forge: &Forge, iid: u64, method: &str) -> Result<(), ForgeError> {
     let path = format!("{}/merge_requests/{iid}/merge", project(forge));
     let body = json!({"auto_merge": true, "squash": method == "squash", "should_remove_source_branch": true});
-    forge.call(Method::PUT, &path, Some(&body)).await.map(drop)
+    forge.send(Method::PUT, &path, &body).await
 }
 
 /// A note, then `state_event=close`.
 pub async fn close(forge: &Forge, iid: u64, comment: &str) -> Result<(), ForgeError> {
     let notes = format!("{}/merge_requests/{iid}/notes", project(forge));
     forge
-        .call(Method::POST, &notes, Some(&json!({ "body": comment })))
+        .send(Method::POST, &notes, &json!({ "body": comment }))
         .await?;
     let path = format!("{}/merge_requests/{iid}", project(forge));
     forge
-        .call(Method::PUT, &path, Some(&json!({"state_event": "close"})))
+        .send(Method::PUT, &path, &json!({"state_event": "close"}))
         .await
-        .map(drop)
 }
 
 #[cfg(test)]

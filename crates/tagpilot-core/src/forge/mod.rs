@@ -354,6 +354,37 @@ impl Forge {
     }
 }
 
+impl Forge {
+    /// Calls `path` with `body` and reads the answer as a request with `parse` (the provider's shape).
+    pub(crate) async fn call_request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &serde_json::Value,
+        parse: fn(&serde_json::Value) -> Option<PullRequest>,
+    ) -> Result<PullRequest, ForgeError> {
+        let a = self.call(method, path, Some(body)).await?;
+        parse(&a.body).ok_or_else(|| ForgeError::Transport {
+            provider: self.provider.name(),
+            url: path.to_string(),
+            message: format!(
+                "the answer is not a {} as the provider's API describes it",
+                self.provider.noun()
+            ),
+        })
+    }
+
+    /// Calls `path` with `body`; the answer is not needed.
+    pub(crate) async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<(), ForgeError> {
+        self.call(method, path, Some(body)).await.map(drop)
+    }
+}
+
 /// Whether an error is the provider's "a request for this branch already exists".
 fn already_exists(provider: Provider, e: &ForgeError) -> bool {
     match (provider, e) {

@@ -37,14 +37,8 @@ async fn main() -> anyhow::Result<()> {
     let infra = Infra::get();
     let git = infra.git();
     let reg = infra.registry(Flavour::Plain);
-    let id = format!("clone-bench-{}", std::process::id());
-    let repo_path = format!("{id}/podinfo");
-    let image = reg.image(&repo_path);
-    reg.push_tags(&repo_path, &["5.0.0"]).await?;
-    git.create_repo(&id);
-    let authed =
-        git.http_url(&id)
-            .replacen("://", &format!("://{}:{}@", git.username, git.password), 1);
+    let (id, repo_path, image, authed) =
+        tagpilot_testinfra::bench::world(infra, "clone-bench").await?;
     let work = tempfile::tempdir()?;
     let w = work.path();
     // The repository: FILES files of 1 KiB under data/, in 10 commits, and the marked deployment.
