@@ -98,6 +98,7 @@ async fn scan(
         .shared
         .list(
             &key,
+            &format!("{namespace}/{name}"),
             may_share.then_some(checked.interval),
             scanner.registry.list_tags(&ScanRequest {
                 image: &checked.image,

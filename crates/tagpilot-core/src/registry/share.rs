@@ -8,8 +8,12 @@
 //! - Scans asked for (`reconcile.fluxcd.io/requestedAt`, a webhook) and retries after a failure always list
 //!   afresh, and the fresh listing serves the others.
 //! - Objects due together wait for one listing instead of making one each (one flight per key).
+//! - A listing is kept only for a key that more than one object names: an image only one object watches
+//!   costs no memory beyond its key (1,000 distinct images of 1,000 tags would otherwise hold a million
+//!   tags in memory besides the tag store).
 //! - Bounded: entries older than an hour are dropped when new ones come, and at most [`MAX_KEYS`] are kept
-//!   (beyond, the map is emptied: a cost, never a wrong answer). Failures are not shared.
+//!   (beyond, the map is emptied: a cost, never a wrong answer); at most [`MAX_USERS`] objects are counted
+//!   per key. Failures are not shared.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,10 +23,21 @@ use super::{Credentials, RegistryError, ScanResult, Transport};
 
 /// Keys kept at most.
 pub const MAX_KEYS: usize = 100_000;
+/// Objects counted per key (two are enough to keep a listing; more are counted up to this).
+pub const MAX_USERS: usize = 64;
 /// A listing older than this is dropped.
 const MAX_AGE: Duration = Duration::from_secs(3600);
 
-type Slot = Arc<tokio::sync::Mutex<Option<(Instant, Arc<ScanResult>)>>>;
+/// The last listing of a key and when it was made; its lock makes one listing at a time.
+type Last = Arc<tokio::sync::Mutex<Option<(Instant, Arc<ScanResult>)>>>;
+
+/// A key's listing (kept once two objects name the key) and the objects seen naming it (counted before
+/// anyone waits for the listing, so that objects due together keep the first listing).
+#[derive(Default)]
+struct Slot {
+    last: Last,
+    users: std::collections::HashSet<String>,
+}
 
 /// The listings shared by a process's scans.
 #[derive(Default)]
@@ -74,22 +89,25 @@ pub fn key(
 }
 
 impl SharedScans {
-    /// The listing of `key`: another scan's when it is younger than `reuse_within` (None: always list),
-    /// else `list`'s, which is then shared.
+    /// The listing of `key` for the object `user` (`namespace/name`): another scan's when it is younger than
+    /// `reuse_within` (None: always list), else `list`'s, which is then kept for the others if another object
+    /// names the key.
     pub async fn list<F>(
         &self,
         key: &str,
+        user: &str,
         reuse_within: Option<Duration>,
         list: F,
     ) -> Result<Shared, RegistryError>
     where
         F: std::future::Future<Output = Result<ScanResult, RegistryError>>,
     {
-        let slot = {
+        let (last, users) = {
             let mut slots = self.slots.lock().expect("shared scans");
             if !slots.contains_key(key) {
                 slots.retain(|_, s| {
-                    s.try_lock()
+                    s.last
+                        .try_lock()
                         .map(|g| g.as_ref().is_none_or(|(at, _)| at.elapsed() < MAX_AGE))
                         .unwrap_or(true)
                 });
@@ -97,10 +115,14 @@ impl SharedScans {
                     slots.clear();
                 }
             }
-            slots.entry(key.to_string()).or_default().clone()
+            let slot = slots.entry(key.to_string()).or_default();
+            if slot.users.len() < MAX_USERS {
+                slot.users.insert(user.to_string());
+            }
+            (slot.last.clone(), slot.users.len())
         };
         // One listing at a time per key: those who wait take its result.
-        let mut held = slot.lock().await;
+        let mut held = last.lock().await;
         if let (Some(within), Some((at, result))) = (reuse_within, held.as_ref())
             && at.elapsed() < within
         {
@@ -110,7 +132,15 @@ impl SharedScans {
             });
         }
         let result = Arc::new(list.await?);
-        *held = Some((Instant::now(), result.clone()));
+        // Read again: objects may have come while this one listed.
+        let users = users.max(
+            self.slots
+                .lock()
+                .expect("shared scans")
+                .get(key)
+                .map_or(0, |s| s.users.len()),
+        );
+        *held = (users > 1).then(|| (Instant::now(), result.clone()));
         Ok(Shared {
             result,
             reused: None,
@@ -149,26 +179,38 @@ mod tests {
             10,
         );
         let hour = Some(Duration::from_secs(3600));
-        let first = shared.list(&k, hour, list("1")).await.unwrap();
+        // One object alone: its listing is not kept (it would only cost memory).
+        let alone = shared.list(&k, "ns/a", hour, list("0")).await.unwrap();
+        assert!(alone.reused.is_none());
+        let again = shared.list(&k, "ns/a", hour, list("1")).await.unwrap();
+        assert!(again.reused.is_none(), "not kept for one object");
+        // A second object names the key: its listing is kept and serves the others.
+        let first = shared.list(&k, "ns/b", hour, list("1")).await.unwrap();
         assert!(first.reused.is_none());
         // 200 objects due together: none lists again.
-        let all = futures::future::join_all((0..200).map(|_| {
-            shared.list(&k, hour, async {
-                listed.fetch_add(1, Ordering::SeqCst);
-                Ok(listing("x"))
-            })
+        let all = futures::future::join_all((0..200).map(|i| {
+            let (shared, listed, k) = (&shared, &listed, &k);
+            async move {
+                let user = format!("t{i}/app");
+                shared
+                    .list(k, &user, hour, async {
+                        listed.fetch_add(1, Ordering::SeqCst);
+                        Ok(listing("x"))
+                    })
+                    .await
+            }
         }))
         .await;
         assert!(all.iter().all(|r| r.as_ref().unwrap().reused.is_some()));
-        assert_eq!(listed.load(Ordering::SeqCst), 1);
+        assert_eq!(listed.load(Ordering::SeqCst), 3);
         // A requested scan lists afresh, and its listing serves the next ones.
-        let fresh = shared.list(&k, None, list("2")).await.unwrap();
+        let fresh = shared.list(&k, "ns/a", None, list("2")).await.unwrap();
         assert_eq!(fresh.result.tags, ["2"]);
-        let next = shared.list(&k, hour, list("3")).await.unwrap();
+        let next = shared.list(&k, "ns/b", hour, list("3")).await.unwrap();
         assert_eq!(next.result.tags, ["2"]);
         // An interval shorter than the listing's age: listed again.
         let zero = shared
-            .list(&k, Some(Duration::ZERO), list("4"))
+            .list(&k, "ns/a", Some(Duration::ZERO), list("4"))
             .await
             .unwrap();
         assert_eq!(zero.result.tags, ["4"]);
@@ -207,7 +249,7 @@ mod tests {
             10,
         );
         let e = shared
-            .list(&k2, hour, async {
+            .list(&k2, "ns/a", hour, async {
                 Err(RegistryError::Timeout {
                     image: "r/b".into(),
                     seconds: 1,
@@ -215,7 +257,7 @@ mod tests {
             })
             .await;
         assert!(e.is_err());
-        let ok = shared.list(&k2, hour, list("5")).await.unwrap();
+        let ok = shared.list(&k2, "ns/b", hour, list("5")).await.unwrap();
         assert!(ok.reused.is_none());
     }
 }
