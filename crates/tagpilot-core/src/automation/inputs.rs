@@ -206,6 +206,7 @@ async fn github_app_auth(
     Ok(GitAuth {
         username: Some(app::GIT_USER.to_string()),
         password: Some(token.token),
+        identity_key: Some(format!("github-app:{}", app.identity(Some(&repo)))),
         ca_pem: data.get("ca.crt").cloned(),
         ..GitAuth::default()
     })

@@ -117,6 +117,11 @@ impl GitHubApp {
         Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig)))
     }
 
+    /// Who the app's installation tokens are (API URL, app, installation, key), without any secret.
+    pub fn identity(&self, repo: Option<&RepoId>) -> String {
+        self.cache_key(repo)
+    }
+
     fn cache_key(&self, repo: Option<&RepoId>) -> String {
         let installation = match (&self.installation_id, repo) {
             (Some(id), _) => id.clone(),

@@ -27,6 +27,9 @@ pub struct GitAuth {
     pub known_hosts: Option<String>,
     /// An HTTP(S) proxy URL (from a GitRepository's `proxySecretRef`), credentials included.
     pub proxy: Option<String>,
+    /// Who the credentials are when the password rotates (a GitHub App's installation tokens): kept clones
+    /// are keyed by this instead of the password, so a new token reuses the clone.
+    pub identity_key: Option<String>,
 }
 
 impl fmt::Debug for GitAuth {
@@ -63,6 +66,7 @@ impl GitAuth {
             identity: text("identity")?,
             known_hosts: text("known_hosts")?,
             proxy: None,
+            identity_key: None,
         };
         if auth.bearer_token.is_some() && auth.username.is_some() {
             return Err(GitError::InvalidAuth(

@@ -235,11 +235,13 @@ fn refresh(dir: &Path, url: &str, branch: &str, auth: &GitAuth) -> Result<Checko
 fn key(url: &str, branch: &str, auth: &GitAuth) -> String {
     use sha2::Digest;
     let mut h = sha2::Sha256::new();
+    // A rotating password (an installation token) is keyed by whose it is.
+    let password = auth.identity_key.as_deref().or(auth.password.as_deref());
     for part in [
         Some(url),
         Some(branch),
         auth.username.as_deref(),
-        auth.password.as_deref(),
+        password,
         auth.bearer_token.as_deref(),
         auth.identity.as_deref(),
         auth.known_hosts.as_deref(),
@@ -340,6 +342,17 @@ mod tests {
             ..GitAuth::default()
         };
         assert_ne!(key(&url, "main", &auth), key(&url, "main", &other));
+        // A rotating token of one GitHub App installation: one entry.
+        let token = |t: &str| GitAuth {
+            username: Some("x-access-token".into()),
+            password: Some(t.into()),
+            identity_key: Some("github-app:1:2".into()),
+            ..GitAuth::default()
+        };
+        assert_eq!(
+            key(&url, "main", &token("a")),
+            key(&url, "main", &token("b"))
+        );
     }
 
     #[test]
