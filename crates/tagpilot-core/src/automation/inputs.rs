@@ -49,6 +49,8 @@ pub struct Inputs {
     pub observed: BTreeMap<String, ImageRef>,
     /// The GitRepository's `secretRef` (namespace, name), for `spec.pullRequest` without its own.
     pub source_secret: Option<(String, String)>,
+    /// `spec.pullRequest`, checked (tagpilot extension).
+    pub pull_request: Option<super::pull_request::CheckedPullRequest>,
     /// The kept clones' disk limit ([`AutomationSettings::clone_cache_bytes`]).
     pub clone_cache_bytes: u64,
 }
@@ -69,9 +71,10 @@ pub async fn inputs<L: Lookup>(
             format!("spec.git.commit.messageTemplate: {e}"),
         )
     })?;
-    if let Some(pr) = &auto.spec.pull_request {
-        super::pull_request::check(pr, auto)?;
-    }
+    let pull_request = match &auto.spec.pull_request {
+        Some(pr) => Some(super::pull_request::check(pr, auto)?),
+        None => None,
+    };
     let (source, timeout, source_secret) = source(lookup, settings, auto).await?;
     let (policies, observed) = policies(lookup, auto).await?;
     Ok(Inputs {
@@ -81,6 +84,7 @@ pub async fn inputs<L: Lookup>(
         policies,
         observed,
         source_secret,
+        pull_request,
         clone_cache_bytes: settings.clone_cache_bytes,
     })
 }

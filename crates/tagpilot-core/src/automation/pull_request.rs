@@ -309,7 +309,11 @@ pub async fn propose<L: Lookup>(
     work_dir: &Path,
     status: &mut ImageUpdateAutomationStatus,
 ) -> Result<Ready, Failure> {
-    let checked = check(spec, auto)?;
+    // Checked with the other inputs, before any clone.
+    let checked = match &inputs.pull_request {
+        Some(c) => c.clone(),
+        None => check(spec, auto)?,
+    };
     let forge = forge(lookup, auto, &checked, inputs, spec).await?;
     let base = base_branch(spec, inputs).await?;
     check_branch(&base).map_err(|e| {
